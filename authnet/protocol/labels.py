@@ -1,0 +1,45 @@
+"""Every domain-separation label of protocol version 1, in one place.
+
+docs/protocol.md lists the same labels; a test checks the two agree. Changing a
+label changes every key or signature derived under it: that is a new protocol
+version, not an edit.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Hashes of public values that bind contexts.
+TICKET_HASH: Final = b"authnet/v1 ticket"
+BROWSER_KEY_HASH: Final = b"authnet/v1 browser key"
+SEALED_KC_HASH: Final = b"authnet/v1 sealed kc digest"
+
+# Signed transcripts (token -> network).
+AUTH_RESPONSE: Final = b"authnet/v1 auth response"
+AUTH_DECLINE: Final = b"authnet/v1 auth decline"
+ENROL: Final = b"authnet/v1 enrol"
+ADD_TOKEN: Final = b"authnet/v1 add token"
+LIST_TOKENS: Final = b"authnet/v1 list tokens"
+REVOKE_TOKEN: Final = b"authnet/v1 revoke token"
+
+# Client key Kc.
+KC_PHONE_SALT: Final = b"authnet/v1 phone kc"
+KC_INFO: Final = b"authnet/v1 kc"
+KC_FINGERPRINT: Final = b"authnet/v1 kc fingerprint"
+SEAL_INFO: Final = b"authnet/v1 sealed kc"
+
+# Network-internal keys derived from the network master secret.
+NETWORK_SALT: Final = b"authnet/v1 network"
+PUID_KEY: Final = b"authnet/v1 puid key"
+KEY_ID_KEY: Final = b"authnet/v1 key id key"
+PUID: Final = b"authnet/v1 puid"
+KEY_ID: Final = b"authnet/v1 key id"
+
+# Phone key store at rest.
+PHONE_KEYSTORE: Final = b"authnet/v1 phone keystore"
+
+ALL: Final = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, bytes)
+}
