@@ -1,0 +1,126 @@
+"""Network configuration: defaults, then a TOML file, then AUTHNET_* environment
+variables, then command-line flags (each overriding the one before).
+
+    # <data dir>/authnet.toml
+    network_name = "authnet"
+    bind_host = "127.0.0.1"
+    public_host = "localhost"
+    sp_port = 7443
+    passkey_port = 7444
+    gateway_port = 7480
+
+Every field can be set from the environment as AUTHNET_<FIELD> (upper case),
+e.g. AUTHNET_GATEWAY_PORT=8080. Port 0 binds a free port; advertised addresses
+then follow the bound ports unless set explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = (
+    Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "authnet"
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    data_dir: Path = DEFAULT_DATA_DIR
+    network_name: str = "authnet"
+    # Where to listen.
+    bind_host: str = "127.0.0.1"
+    sp_port: int = 7443
+    passkey_port: int = 7444
+    gateway_port: int = 7480
+    # The name clients use to reach this node: goes into the server certificate
+    # and the advertised addresses.
+    public_host: str = "localhost"
+    # Advertised addresses; "" derives them from public_host and the bound ports.
+    passkey_address: str = ""
+    gateway_url: str = ""
+    # "" is the embedded SQLite database in the data directory.
+    database_url: str = ""
+    data_max_bytes: int = 16 * 1024
+    # Seconds an SP certificate lookup is cached; revocation takes effect within it.
+    sp_cache_seconds: float = 5.0
+    # Peers whose X-Forwarded-For header the gateway believes (reverse proxies).
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "info"
+    # "" means <data_dir>/authnet.log; "-" means stderr only.
+    log_file: str = ""
+    extra_hostnames: tuple[str, ...] = field(default=())
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'authnet.db'}"
+
+    @property
+    def log_path(self) -> Path | None:
+        if self.log_file == "-":
+            return None
+        return Path(self.log_file) if self.log_file else self.data_dir / "authnet.log"
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
+    kind = str(f.type)
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "Path":
+            return Path(value).expanduser()
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{f.name}: cannot use {value!r} as {kind}") from None
+
+
+def load(
+    *,
+    data_dir: Path | None = None,
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    env = os.environ if environ is None else environ
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    values: dict[str, Any] = {}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    elif "AUTHNET_DATA_DIR" in env:
+        values["data_dir"] = Path(env["AUTHNET_DATA_DIR"]).expanduser()
+    base_dir = values.get("data_dir", DEFAULT_DATA_DIR)
+    path = config_file or (Path(env["AUTHNET_CONFIG"]) if "AUTHNET_CONFIG" in env else None)
+    if path is None and (base_dir / "authnet.toml").exists():
+        path = base_dir / "authnet.toml"
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        for key, value in file_values.items():
+            if key not in fields:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            if key != "data_dir" or data_dir is None:
+                values[key] = _coerce(fields[key], value)
+    for name, f in fields.items():
+        env_value = env.get(f"AUTHNET_{name.upper()}")
+        if env_value is not None and not (name == "data_dir" and data_dir is not None):
+            values[name] = _coerce(f, env_value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(fields[key], value)
+    return Config(**values)
