@@ -1,0 +1,248 @@
+"""The browser gateway: a websocket where a browser waits on its ticket, and the
+browser client (ES modules) it loads.
+
+    GET /v1/wait          websocket, JSON text frames (docs/protocol.md, "Gateway")
+    GET /v1/authnet.js    the browser client (plus hpke.js, qr.js, vendor/)
+    GET /healthz          "ok"
+
+A waiting browser first sends `hello` with the ticket, its X25519 public key and
+a random wait secret. The first hello binds both to the ticket; a reconnect must
+repeat them. Someone who only saw the QR code (ticket + public key) therefore
+cannot take the sealed Kc out of the mailbox, nor wait in the browser's place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from authnet.errors import AuthnetError, MalformedInput, TicketConsumed
+from authnet.network import Network
+from authnet.protocol.encoding import b64u_decode, b64u_encode
+from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
+from authnet.state import EventKind
+from authnet.tickets import BrowserHints, Ticket, TicketState, needs_client_key, state_at
+
+log = logging.getLogger("authnet.gateway")
+
+HELLO_TIMEOUT_S = 10.0
+MAX_FRAME = 4096
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8"}
+NETWORK_KEY: web.AppKey[Network] = web.AppKey("network", Network)
+PROXIES_KEY: web.AppKey[tuple[str, ...]] = web.AppKey("trusted_proxies", tuple)
+
+
+def _static_files() -> dict[str, bytes]:
+    root = resources.files("authnet.gateway") / "static"
+    out: dict[str, bytes] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in node.iterdir():
+            name = prefix + child.name
+            if child.is_dir():
+                walk(child, name + "/")
+            elif any(name.endswith(ext) for ext in STATIC_TYPES):
+                out[name] = child.read_bytes()
+
+    walk(root, "")
+    return out
+
+
+def client_ip(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The browser's address; X-Forwarded-For is believed only from trusted proxies."""
+    peer = request.remote or ""
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            with contextlib.suppress(ValueError):
+                return str(ipaddress.ip_address(hop))
+            return peer
+    return peer
+
+
+class _Waiter:
+    """One browser's websocket session."""
+
+    def __init__(self, network: Network, ws: web.WebSocketResponse) -> None:
+        self.network = network
+        self.ws = ws
+
+    async def send(self, kind: str, **fields: Any) -> None:
+        await self.ws.send_str(json.dumps({"type": kind, **fields}, separators=(",", ":")))
+
+    async def error(self, err: AuthnetError) -> None:
+        await self.send("error", code=err.code, message=err.message)
+
+    async def deliver(self, t: Ticket) -> None:
+        sealed = await self.network.take_sealed_kc(t.th)
+        if sealed is not None:
+            await self.send(
+                "authenticated",
+                sealed_kc={
+                    "enc": b64u_encode(sealed.enc),
+                    "ciphertext": b64u_encode(sealed.ciphertext),
+                },
+            )
+            log.info("sealed key delivered tag=%s", ticket_tag(t.th))
+        elif needs_client_key(t):
+            await self.send(
+                "error",
+                code="already_delivered",
+                message="the client key for this ticket was already delivered; log in again",
+            )
+        else:
+            await self.send("authenticated")
+
+    async def report(self, t: Ticket) -> bool:
+        """Tell the browser where the ticket stands; True when nothing more will come."""
+        state = state_at(t, self.network.clock())
+        if state is TicketState.ISSUED:
+            await self.send("waiting", expires_at=t.expires_ms)
+            return False
+        if state is TicketState.SCANNED:
+            await self.send("waiting", expires_at=t.expires_ms)
+            await self.send("scanned")
+            return False
+        if state is TicketState.AUTHENTICATED:
+            await self.deliver(t)
+        elif state is TicketState.REJECTED:
+            await self.send("rejected")
+        elif state is TicketState.EXPIRED:
+            await self.send("expired")
+        else:
+            await self.error(TicketConsumed())
+        return True
+
+    async def run(self, hello: dict[str, Any], hints: BrowserHints) -> None:
+        ticket = check_ticket(hello.get("ticket", ""))
+        browser_key = b64u_decode(hello.get("browser_key", ""), field="browser_key", length=32)
+        wait_secret = b64u_decode(hello.get("wait_secret", ""), field="wait_secret", length=32)
+        th = ticket_hash(ticket)
+        async with self.network.state.subscribe(th) as sub:
+            t = await self.network.browser_hello(
+                ticket, browser_key=browser_key, wait_secret=wait_secret, hints=hints
+            )
+            if await self.report(t):
+                return
+            receiver = asyncio.ensure_future(self.ws.receive())
+            try:
+                while True:
+                    remaining = (t.expires_ms - self.network.clock()) / 1000
+                    next_event = asyncio.ensure_future(sub.next_event())
+                    done, _ = await asyncio.wait(
+                        {next_event, receiver},
+                        timeout=max(0.0, remaining),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if next_event not in done:
+                        next_event.cancel()
+                    if receiver in done:
+                        return  # the browser went away (or spoke out of turn)
+                    if not done:  # timer: the ticket expired unanswered
+                        await self.send("expired")
+                        return
+                    event = next_event.result()
+                    if event.kind is EventKind.SCANNED:
+                        await self.send("scanned")
+                        continue
+                    fresh = await self.network.state.get_ticket(th)
+                    if fresh is None:
+                        await self.send("expired")
+                        return
+                    if event.kind is EventKind.AUTHENTICATED:
+                        await self.deliver(fresh)
+                    else:
+                        await self.send("rejected")
+                    return
+            finally:
+                receiver.cancel()
+
+
+async def wait_handler(request: web.Request) -> web.WebSocketResponse:
+    network = request.app[NETWORK_KEY]
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_FRAME)
+    await ws.prepare(request)
+    waiter = _Waiter(network, ws)
+    try:
+        try:
+            msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await waiter.error(MalformedInput("no hello within 10 seconds"))
+            return ws
+        if msg.type is not WSMsgType.TEXT:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return ws
+            await waiter.error(MalformedInput("expected a JSON text frame"))
+            return ws
+        try:
+            hello = json.loads(msg.data)
+        except ValueError:
+            await waiter.error(MalformedInput("hello is not JSON"))
+            return ws
+        if not isinstance(hello, dict) or hello.get("type") != "hello" or hello.get("v") != 1:
+            await waiter.error(MalformedInput('expected {"type": "hello", "v": 1, ...}'))
+            return ws
+        hints = BrowserHints(
+            ip=client_ip(request, request.app[PROXIES_KEY]),
+            user_agent=request.headers.get("User-Agent", ""),
+            origin=request.headers.get("Origin", ""),
+        )
+        try:
+            await waiter.run(hello, hints)
+        except AuthnetError as err:
+            await waiter.error(err)
+    except ConnectionResetError:
+        pass
+    finally:
+        await ws.close()
+    return ws
+
+
+def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.Application:
+    app = web.Application()
+    app[NETWORK_KEY] = network
+    app[PROXIES_KEY] = trusted_proxies
+    files = _static_files()
+
+    async def static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = files.get(name)
+        if body is None:
+            raise web.HTTPNotFound(text=f"no such file: {name[:64]}")
+        suffix = name[name.rfind(".") :]
+        return web.Response(
+            body=body,
+            headers={
+                "Content-Type": STATIC_TYPES[suffix],
+                "Access-Control-Allow-Origin": "*",
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(
+            text=(
+                f"authnet network {network.network_name!r}\n"
+                f"PassKey API: {network.passkey_address}\n"
+                "Browser client: /v1/authnet.js\nWebsocket: /v1/wait\n"
+            )
+        )
+
+    app.router.add_get("/v1/wait", wait_handler)
+    app.router.add_get("/v1/{name:.+}", static)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", index)
+    return app

@@ -1,0 +1,663 @@
+"""The network's logic: what every SP, PassKey and browser call does.
+
+Transport-free: the gRPC servicers (`authnet.server`) and the websocket gateway
+(`authnet.gateway`) are thin shells over this class. State lives behind two
+interfaces, `Directory` (long-lived records) and `StateStore` (tickets, mailbox,
+events, challenges, locks), so several nodes can share it.
+
+What is never stored or logged: ticket strings (only their hashes), Kc (the
+network never has it), the sealed Kc beyond its first delivery, signatures,
+challenges in clear (only hashed), wait secrets (only hashed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from authnet import tickets as tk
+from authnet.directory import DataContainer, Directory, ServiceProvider, TokenRecord
+from authnet.errors import (
+    ChallengeInvalid,
+    LockHeld,
+    LockNotHeld,
+    MalformedInput,
+    NotAuthenticated,
+    PayloadTooLarge,
+    PermissionDenied,
+    TicketNotFound,
+    TicketStateInvalid,
+    TokenRevoked,
+    TokenUnknown,
+)
+from authnet.protocol import messages
+from authnet.protocol.encoding import b64u_encode
+from authnet.protocol.factors import Factor, Factors, format_factors, parse_factors
+from authnet.protocol.ids import (
+    BROWSER_KEY_BYTES,
+    browser_key_hash,
+    check_id,
+    check_ticket,
+    new_id,
+    new_ticket,
+    ticket_hash,
+    ticket_tag,
+)
+from authnet.protocol.sealing import SealedKey
+from authnet.protocol.signatures import Algorithm, load_public_key, verify
+from authnet.puid import DirectedIdentity
+from authnet.state import EventKind, StateStore, TicketEvent
+from authnet.tickets import BrowserHints, Ticket
+
+log = logging.getLogger("authnet.network")
+
+# How long records outlive their expiry, so late callers hear "expired", not "unknown".
+GRACE_MS = 300_000
+CHALLENGE_TTL_MS = 120_000
+NONCE_BYTES = 32
+CHALLENGE_BYTES = 32
+WAIT_SECRET_BYTES = 32
+MAX_LOCK_S = 300
+DEFAULT_LOCK_S = 30
+CONTAINER_RE = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
+LABEL_MAX = 64
+KIND_MAX = 5  # TokenKind values 1..5 (phone, fido2, piv, pkcs11, otp)
+CAS_RETRIES = 8
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedTicket:
+    ticket: str
+    ttl_s: int
+    expires_ms: int
+    factors: Factors
+
+    def __repr__(self) -> str:
+        return f"IssuedTicket(ttl_s={self.ttl_s}, ticket=<hidden>)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PuidResult:
+    puid: str
+    key_id: str
+    proven: Factors
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthChallenge:
+    """BeginAuth's answer: what the token shows and signs."""
+
+    nonce: bytes
+    spid: bytes
+    sp_name: str
+    sp_display_name: str
+    sp_origins: tuple[str, ...]
+    hints: BrowserHints
+    requested: Factors
+    expires_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenProof:
+    token_id: bytes
+    challenge: bytes
+    signature: bytes
+
+
+class _Lru:
+    """A small bounded cache with per-entry expiry."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._d: OrderedDict[object, tuple[object, float]] = OrderedDict()
+
+    def get(self, key: object, now: float) -> object | None:
+        hit = self._d.get(key)
+        if hit is None or hit[1] < now:
+            return None
+        self._d.move_to_end(key)
+        return hit[0]
+
+    def put(self, key: object, value: object, until: float) -> None:
+        self._d[key] = (value, until)
+        self._d.move_to_end(key)
+        while len(self._d) > self._size:
+            self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+def _truncate(text: str, n: int) -> str:
+    return "".join(ch for ch in text[:n] if ch.isprintable())
+
+
+class Network:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        state: StateStore,
+        identity: DirectedIdentity,
+        network_name: str,
+        passkey_address: str = "",
+        gateway_url: str = "",
+        data_max_bytes: int = 16 * 1024,
+        sp_cache_seconds: float = 5.0,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.directory = directory
+        self.state = state
+        self.identity = identity
+        self.network_name = network_name
+        # Filled in once the node knows its bound ports.
+        self.passkey_address = passkey_address
+        self.gateway_url = gateway_url
+        self.data_max_bytes = data_max_bytes
+        self.sp_cache_seconds = sp_cache_seconds
+        self.clock = clock
+        self._cert_cache = _Lru(4096)
+        self._sp_cache = _Lru(4096)
+        self._key_cache = _Lru(65536)
+
+    # --- helpers --------------------------------------------------------------
+
+    async def _ticket(self, ticket: str) -> Ticket:
+        t = await self.state.get_ticket(ticket_hash(check_ticket(ticket)))
+        if t is None:
+            raise TicketNotFound()
+        return t
+
+    async def _sp_ticket(self, sp: ServiceProvider, ticket: str) -> Ticket:
+        t = await self._ticket(ticket)
+        if t.spid != sp.spid:
+            # Same answer as for a ticket that does not exist: no oracle.
+            raise TicketNotFound()
+        return t
+
+    async def _transition(self, t: Ticket, step: Callable[[Ticket], Ticket | None]) -> Ticket:
+        """Apply a pure transition with compare-and-set, re-reading on a race."""
+        for _ in range(CAS_RETRIES):
+            new = step(t)
+            if new is None:
+                return t
+            if await self.state.swap_ticket(t, new, keep_until_ms=new.expires_ms + GRACE_MS):
+                return new
+            fresh = await self.state.get_ticket(t.th)
+            if fresh is None:
+                raise TicketNotFound()
+            t = fresh
+        raise TicketStateInvalid("the ticket is changing too fast; try again")
+
+    async def _sp(self, spid: bytes) -> ServiceProvider:
+        now = time.monotonic()
+        cached = self._sp_cache.get(spid, now)
+        if isinstance(cached, ServiceProvider):
+            return cached
+        sp = await self.directory.get_sp(spid)
+        if sp is None:
+            raise TicketNotFound()
+        self._sp_cache.put(spid, sp, now + self.sp_cache_seconds)
+        return sp
+
+    async def _active_token(self, token_id: bytes) -> TokenRecord:
+        token = await self.directory.get_token(check_id(token_id, field="token_id"))
+        if token is None:
+            raise TokenUnknown()
+        if token.revoked_ms is not None:
+            raise TokenRevoked()
+        return token
+
+    def _public_key(self, token: TokenRecord) -> ec.EllipticCurvePublicKey:
+        cached = self._key_cache.get(token.token_id, 0.0)
+        if isinstance(cached, ec.EllipticCurvePublicKey):
+            return cached
+        key = load_public_key(token.public_key, Algorithm(token.algorithm))
+        self._key_cache.put(token.token_id, key, float("inf"))
+        return key
+
+    async def _take_challenge(self, challenge: bytes, purpose: int) -> None:
+        if not isinstance(challenge, bytes) or len(challenge) != CHALLENGE_BYTES:
+            raise ChallengeInvalid("challenge must be the 32 bytes GetChallenge returned")
+        got = await self.state.take_challenge(hashlib.sha256(challenge).digest())
+        if got != purpose:
+            raise ChallengeInvalid()
+
+    async def _check_proof(
+        self, proof: TokenProof, purpose: int, message: Callable[[TokenRecord], bytes]
+    ) -> TokenRecord:
+        await self._take_challenge(proof.challenge, purpose)
+        token = await self._active_token(proof.token_id)
+        verify(self._public_key(token), proof.signature, message(token))
+        return token
+
+    # --- SP identity ----------------------------------------------------------
+
+    async def sp_for_certificate(self, pem: bytes | None) -> ServiceProvider:
+        """The SP a (TLS-verified) client certificate belongs to."""
+        if not pem:
+            raise NotAuthenticated()
+        now = time.monotonic()
+        cached = self._cert_cache.get(pem, now)
+        if isinstance(cached, ServiceProvider):
+            return cached
+        try:
+            der = x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+        except ValueError:
+            raise NotAuthenticated() from None
+        found = await self.directory.sp_for_certificate(hashlib.sha256(der).digest())
+        if found is None:
+            raise NotAuthenticated("this certificate is not registered with the network")
+        sp, cert = found
+        if cert.revoked_ms is not None:
+            raise PermissionDenied("this SP certificate was revoked")
+        if cert.not_after_ms <= self.clock():
+            raise PermissionDenied("this SP certificate has expired")
+        if sp.disabled_ms is not None:
+            raise PermissionDenied("this service provider is disabled")
+        self._cert_cache.put(pem, sp, now + self.sp_cache_seconds)
+        return sp
+
+    def forget_cached_identities(self) -> None:
+        """Drop cached SP and certificate lookups (after an admin change)."""
+        self._cert_cache.clear()
+        self._sp_cache.clear()
+
+    # --- SP API ---------------------------------------------------------------
+
+    async def get_ticket(self, sp: ServiceProvider, ttl_s: int, auth_types: str) -> IssuedTicket:
+        factors = parse_factors(auth_types)
+        ticket = new_ticket()
+        t = tk.issue(
+            th=ticket_hash(ticket),
+            spid=sp.spid,
+            requested=factors,
+            now_ms=self.clock(),
+            ttl_s=ttl_s,
+        )
+        await self.state.create_ticket(t, keep_until_ms=t.expires_ms + GRACE_MS)
+        log.info(
+            "ticket issued sp=%s tag=%s ttl=%ss",
+            sp.name,
+            ticket_tag(t.th),
+            (t.expires_ms - t.created_ms) // 1000,
+        )
+        return IssuedTicket(
+            ticket=ticket,
+            ttl_s=(t.expires_ms - t.created_ms) // 1000,
+            expires_ms=t.expires_ms,
+            factors=factors,
+        )
+
+    async def put_ticket(
+        self, sp: ServiceProvider, ticket: str, ttl_s: int, auth_types: str
+    ) -> IssuedTicket:
+        requested = parse_factors(auth_types)
+        t = await self._sp_ticket(sp, ticket)
+        tk.require_authenticated(t, self.clock())
+        # Re-check: the token (and so the account) must still be in good standing.
+        assert t.token_id is not None
+        await self._active_token(t.token_id)
+        fresh = new_ticket()
+        made: list[Ticket] = []
+
+        def step(cur: Ticket) -> Ticket:
+            old, new = tk.renew(
+                cur,
+                new_th=ticket_hash(fresh),
+                requested=requested,
+                ttl_s=ttl_s,
+                now_ms=self.clock(),
+            )
+            made[:] = [new]
+            return old
+
+        await self._transition(t, step)
+        new = made[0]
+        await self.state.create_ticket(new, keep_until_ms=new.expires_ms + GRACE_MS)
+        log.info("ticket renewed sp=%s tag=%s -> %s", sp.name, ticket_tag(t.th), ticket_tag(new.th))
+        return IssuedTicket(
+            ticket=fresh,
+            ttl_s=(new.expires_ms - new.created_ms) // 1000,
+            expires_ms=new.expires_ms,
+            factors=new.proven,
+        )
+
+    async def get_puid(self, sp: ServiceProvider, ticket: str, finalize: bool) -> PuidResult:
+        t = await self._sp_ticket(sp, ticket)
+        if finalize:
+            t = await self._transition(t, lambda cur: tk.consume(cur, self.clock()))
+        else:
+            tk.require_authenticated(t, self.clock())
+        assert t.user_id is not None
+        assert t.token_id is not None
+        log.info("puid read sp=%s tag=%s finalize=%s", sp.name, ticket_tag(t.th), finalize)
+        return PuidResult(
+            puid=self.identity.puid(t.user_id, sp.spid),
+            key_id=self.identity.key_id(t.token_id, sp.spid),
+            proven=t.proven,
+        )
+
+    async def _user_of(self, sp: ServiceProvider, ticket: str) -> bytes:
+        t = await self._sp_ticket(sp, ticket)
+        tk.require_authenticated(t, self.clock())
+        assert t.user_id is not None
+        return t.user_id
+
+    @staticmethod
+    def _container(name: str) -> str:
+        if not isinstance(name, str) or not CONTAINER_RE.match(name):
+            raise MalformedInput("container name must be up to 64 of A-Z a-z 0-9 . _ -")
+        return name
+
+    async def read_data(self, sp: ServiceProvider, ticket: str, container: str) -> DataContainer:
+        name = self._container(container)
+        user = await self._user_of(sp, ticket)
+        return await self.directory.read_data(sp.spid, user, name)
+
+    async def write_data(
+        self, sp: ServiceProvider, ticket: str, container: str, data: bytes, expected_version: int
+    ) -> int:
+        name = self._container(container)
+        if len(data) > self.data_max_bytes:
+            raise PayloadTooLarge(
+                f"data is {len(data)} bytes; containers hold at most {self.data_max_bytes}",
+                limit=self.data_max_bytes,
+            )
+        user = await self._user_of(sp, ticket)
+        version = await self.directory.write_data(
+            sp.spid, user, name, data, expected_version, self.clock()
+        )
+        log.info("data written sp=%s container=%r version=%d", sp.name, name, version)
+        return version
+
+    def _lock_key(self, sp: ServiceProvider, user: bytes, name: str) -> str:
+        return f"{sp.spid.hex()}:{self.identity.puid(user, sp.spid)}:{name}"
+
+    async def lock(
+        self, sp: ServiceProvider, ticket: str, container: str, timeout_s: int
+    ) -> tuple[str, int]:
+        name = self._container(container)
+        timeout_s = timeout_s or DEFAULT_LOCK_S
+        if not 1 <= timeout_s <= MAX_LOCK_S:
+            raise MalformedInput(f"lock timeout must be 1..{MAX_LOCK_S} seconds (or 0)")
+        user = await self._user_of(sp, ticket)
+        lock_id = b64u_encode(secrets.token_bytes(16))
+        until = self.clock() + timeout_s * 1000
+        held_until = await self.state.acquire_lock(
+            self._lock_key(sp, user, name), lock_id, until_ms=until
+        )
+        if held_until is not None:
+            raise LockHeld(
+                f"container is locked for another {max(0, held_until - self.clock()) // 1000 + 1}s",
+                expires_at_unix_ms=held_until,
+            )
+        return lock_id, until
+
+    async def unlock(self, sp: ServiceProvider, ticket: str, container: str, lock_id: str) -> None:
+        name = self._container(container)
+        user = await self._user_of(sp, ticket)
+        if not await self.state.release_lock(self._lock_key(sp, user, name), lock_id):
+            raise LockNotHeld()
+
+    # --- PassKey API: accounts ------------------------------------------------
+
+    async def get_challenge(self, purpose: int) -> tuple[bytes, int]:
+        if purpose not in (1, 2, 3):
+            raise MalformedInput("challenge purpose must be enrol, list_tokens or revoke_token")
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        until = self.clock() + CHALLENGE_TTL_MS
+        await self.state.put_challenge(
+            hashlib.sha256(challenge).digest(), purpose, keep_until_ms=until
+        )
+        return challenge, until
+
+    async def enrol(
+        self,
+        *,
+        challenge: bytes,
+        kind: int,
+        algorithm: int,
+        public_key: bytes,
+        label: str,
+        signature: bytes,
+        existing: TokenProof | None,
+    ) -> tuple[bytes, bool]:
+        """Enrol a token: a new account, or added to `existing`'s account."""
+        if not 1 <= kind <= KIND_MAX:
+            raise MalformedInput("unknown token kind")
+        if algorithm != Algorithm.ES256:
+            raise MalformedInput("unsupported signature algorithm: use ES256")
+        if not isinstance(label, str) or len(label) > LABEL_MAX or not label.isprintable():
+            raise MalformedInput(f"label must be printable and at most {LABEL_MAX} characters")
+        key = load_public_key(public_key, Algorithm(algorithm))
+        await self._take_challenge(challenge, 1)
+        verify(
+            key,
+            signature,
+            messages.enrol(
+                challenge=challenge,
+                kind=kind,
+                algorithm=algorithm,
+                public_key=public_key,
+                label=label,
+            ),
+        )
+        now = self.clock()
+        token_id = new_id()
+        if existing is not None:
+            if existing.challenge != challenge:
+                raise ChallengeInvalid("the authorising token must sign the same challenge")
+            parent = await self._active_token(existing.token_id)
+            verify(
+                self._public_key(parent),
+                existing.signature,
+                messages.add_token(
+                    challenge=challenge, token_id=parent.token_id, new_public_key=public_key
+                ),
+            )
+            user_id = parent.user_id
+        else:
+            user_id = new_id()
+        record = TokenRecord(
+            token_id=token_id,
+            user_id=user_id,
+            kind=kind,
+            algorithm=algorithm,
+            public_key=public_key,
+            label=label,
+            created_ms=now,
+        )
+        if existing is None:
+            await self.directory.create_account(user_id, record, now)
+        else:
+            await self.directory.add_token(record)
+        log.info("token enrolled kind=%d new_account=%s", kind, existing is None)
+        return token_id, existing is None
+
+    async def list_tokens(self, proof: TokenProof) -> list[TokenRecord]:
+        token = await self._check_proof(
+            proof, 2, lambda t: messages.list_tokens(challenge=proof.challenge, token_id=t.token_id)
+        )
+        return await self.directory.list_tokens(token.user_id)
+
+    async def revoke_token(self, proof: TokenProof, target: bytes) -> None:
+        check_id(target, field="token_id")
+        token = await self._check_proof(
+            proof,
+            3,
+            lambda t: messages.revoke_token(
+                challenge=proof.challenge, token_id=t.token_id, target_token_id=target
+            ),
+        )
+        victim = await self.directory.get_token(target)
+        if victim is None or victim.user_id != token.user_id:
+            raise TokenUnknown("no such token in this account")
+        await self.directory.revoke_token(target, self.clock())
+        self._key_cache.put(target, None, 0.0)
+        log.info("token revoked")
+
+    # --- PassKey API: login ---------------------------------------------------
+
+    async def begin_auth(
+        self, ticket: str, token_id: bytes, browser_key_hash: bytes
+    ) -> AuthChallenge:
+        if not isinstance(browser_key_hash, bytes) or len(browser_key_hash) != 32:
+            raise MalformedInput("browser_key_hash must be 32 bytes")
+        t = await self._ticket(ticket)
+        await self._active_token(token_id)
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        t = await self._transition(
+            t,
+            lambda cur: tk.scan(
+                cur,
+                token_id=token_id,
+                browser_key_hash=browser_key_hash,
+                nonce=nonce,
+                now_ms=self.clock(),
+            ),
+        )
+        sp = await self._sp(t.spid)
+        await self.state.publish(t.th, TicketEvent(kind=EventKind.SCANNED, at_ms=self.clock()))
+        log.info("ticket scanned sp=%s tag=%s", sp.name, ticket_tag(t.th))
+        assert t.hints is not None
+        return AuthChallenge(
+            nonce=nonce,
+            spid=sp.spid,
+            sp_name=sp.name,
+            sp_display_name=sp.display_name,
+            sp_origins=sp.origins,
+            hints=t.hints,
+            requested=t.requested,
+            expires_ms=t.expires_ms,
+        )
+
+    async def complete_auth(
+        self,
+        ticket: str,
+        *,
+        token_id: bytes,
+        nonce: bytes,
+        user_verified: bool,
+        sealed: SealedKey | None,
+        signature: bytes,
+    ) -> None:
+        t = await self._ticket(ticket)
+        token = await self._active_token(token_id)
+        # Cheap state checks before the signature verification.
+        tk.check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=self.clock())
+        if tk.needs_client_key(t) and sealed is None:
+            raise MalformedInput("this login requests a client key: sealed_kc is required")
+        if not tk.needs_client_key(t) and sealed is not None:
+            raise MalformedInput("this login did not request a client key: omit sealed_kc")
+        assert t.browser_key_hash is not None
+        verify(
+            self._public_key(token),
+            signature,
+            messages.auth_response(
+                ticket_hash=t.th,
+                spid=t.spid,
+                browser_key_hash=t.browser_key_hash,
+                nonce=nonce,
+                token_id=token_id,
+                user_verified=user_verified,
+                sealed_digest=sealed.digest() if sealed else None,
+            ),
+        )
+        proven: set[Factor] = set()
+        if user_verified:
+            proven.add(Factor.PIN)
+        if sealed is not None:
+            proven.add(Factor.CLIENT_KEY)
+            await self.state.put_mail(
+                t.th, sealed.enc + sealed.ciphertext, keep_until_ms=t.expires_ms + GRACE_MS
+            )
+        t = await self._transition(
+            t,
+            lambda cur: tk.authenticate(
+                cur,
+                token_id=token_id,
+                nonce=nonce,
+                user_id=token.user_id,
+                proven=frozenset(proven),
+                now_ms=self.clock(),
+            ),
+        )
+        await self.state.publish(
+            t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
+        )
+        await self.directory.touch_token(token_id, self.clock())
+        log.info(
+            "ticket authenticated tag=%s factors=%s",
+            ticket_tag(t.th),
+            format_factors(proven) or "-",
+        )
+
+    async def decline_auth(
+        self, ticket: str, *, token_id: bytes, nonce: bytes, signature: bytes
+    ) -> None:
+        t = await self._ticket(ticket)
+        token = await self._active_token(token_id)
+        tk.check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=self.clock())
+        verify(
+            self._public_key(token),
+            signature,
+            messages.auth_decline(ticket_hash=t.th, spid=t.spid, nonce=nonce, token_id=token_id),
+        )
+        t = await self._transition(
+            t, lambda cur: tk.decline(cur, token_id=token_id, nonce=nonce, now_ms=self.clock())
+        )
+        await self.state.publish(t.th, TicketEvent(kind=EventKind.REJECTED, at_ms=self.clock()))
+        log.info("ticket rejected by token tag=%s", ticket_tag(t.th))
+
+    # --- browser gateway ------------------------------------------------------
+
+    async def browser_hello(
+        self, ticket: str, *, browser_key: bytes, wait_secret: bytes, hints: BrowserHints
+    ) -> Ticket:
+        """A browser starts (or resumes) waiting on a ticket."""
+        if len(browser_key) != BROWSER_KEY_BYTES or len(wait_secret) != WAIT_SECRET_BYTES:
+            raise MalformedInput("browser key and wait secret must be 32 bytes each")
+        t = await self._ticket(ticket)
+        sp = await self._sp(t.spid)
+        if sp.origins and hints.origin not in sp.origins:
+            raise PermissionDenied(
+                f"pages at {_truncate(hints.origin, 100) or 'an unknown origin'} may not log in "
+                f"to {sp.display_name}: the origin is not registered for it"
+            )
+        clean = BrowserHints(
+            ip=_truncate(hints.ip, 64),
+            user_agent=_truncate(hints.user_agent, 256),
+            origin=_truncate(hints.origin, 256),
+        )
+        bkh = browser_key_hash(browser_key)
+        wsh = hashlib.sha256(wait_secret).digest()
+        return await self._transition(
+            t,
+            lambda cur: tk.attach_browser(
+                cur, browser_key_hash=bkh, wait_secret_hash=wsh, hints=clean, now_ms=self.clock()
+            ),
+        )
+
+    async def take_sealed_kc(self, th: bytes) -> SealedKey | None:
+        raw = await self.state.take_mail(th)
+        if raw is None:
+            return None
+        return SealedKey(enc=raw[:32], ciphertext=raw[32:])
+
+    async def sp_of(self, t: Ticket) -> ServiceProvider:
+        return await self._sp(t.spid)

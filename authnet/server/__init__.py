@@ -1,0 +1,1 @@
+"""gRPC front doors of the network: thin shells over `authnet.network.Network`."""

@@ -1,0 +1,109 @@
+"""PassKey gRPC service (server-authenticated TLS). Tokens authenticate each
+request by signature; see authnet.protocol.messages for what they sign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authnet.errors import MalformedInput
+from authnet.network import Network, TokenProof
+from authnet.protocol.factors import format_factors
+from authnet.protocol.sealing import SealedKey
+from authnet.server.guard import rpc
+from authnet.v1 import passkey_pb2, passkey_pb2_grpc
+
+
+def _proof(p: passkey_pb2.TokenProof) -> TokenProof:
+    return TokenProof(token_id=p.token_id, challenge=p.challenge, signature=p.signature)
+
+
+class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    @rpc
+    async def GetChallenge(self, request: passkey_pb2.GetChallengeRequest, context: Any) -> Any:
+        challenge, until = await self.network.get_challenge(int(request.purpose))
+        return passkey_pb2.GetChallengeResponse(
+            challenge=challenge, expires_at_unix_ms=until, network_name=self.network.network_name
+        )
+
+    @rpc
+    async def Enrol(self, request: passkey_pb2.EnrolRequest, context: Any) -> Any:
+        token_id, new_account = await self.network.enrol(
+            challenge=request.challenge,
+            kind=int(request.kind),
+            algorithm=int(request.algorithm),
+            public_key=request.public_key,
+            label=request.label,
+            signature=request.signature,
+            existing=_proof(request.existing) if request.HasField("existing") else None,
+        )
+        return passkey_pb2.EnrolResponse(token_id=token_id, new_account=new_account)
+
+    @rpc
+    async def ListTokens(self, request: passkey_pb2.ListTokensRequest, context: Any) -> Any:
+        records = await self.network.list_tokens(_proof(request.proof))
+        return passkey_pb2.ListTokensResponse(
+            tokens=[
+                passkey_pb2.TokenInfo(
+                    token_id=t.token_id,
+                    kind=t.kind,  # type: ignore[arg-type]
+                    label=t.label,
+                    created_at_unix_ms=t.created_ms,
+                    revoked_at_unix_ms=t.revoked_ms or 0,
+                    last_used_at_unix_ms=t.last_used_ms or 0,
+                )
+                for t in records
+            ]
+        )
+
+    @rpc
+    async def RevokeToken(self, request: passkey_pb2.RevokeTokenRequest, context: Any) -> Any:
+        await self.network.revoke_token(_proof(request.proof), request.token_id)
+        return passkey_pb2.RevokeTokenResponse()
+
+    @rpc
+    async def BeginAuth(self, request: passkey_pb2.BeginAuthRequest, context: Any) -> Any:
+        c = await self.network.begin_auth(
+            request.ticket, request.token_id, request.browser_key_hash
+        )
+        return passkey_pb2.BeginAuthResponse(
+            nonce=c.nonce,
+            spid=c.spid,
+            sp_name=c.sp_name,
+            sp_display_name=c.sp_display_name,
+            browser=passkey_pb2.BrowserHints(
+                ip=c.hints.ip, user_agent=c.hints.user_agent, origin=c.hints.origin
+            ),
+            auth_types=format_factors(c.requested),
+            expires_at_unix_ms=c.expires_ms,
+            sp_origins=list(c.sp_origins),
+        )
+
+    @rpc
+    async def CompleteAuth(self, request: passkey_pb2.CompleteAuthRequest, context: Any) -> Any:
+        sealed = None
+        if request.HasField("sealed_kc"):
+            sealed = SealedKey(enc=request.sealed_kc.enc, ciphertext=request.sealed_kc.ciphertext)
+        elif not request.signature:
+            raise MalformedInput("signature is required")
+        await self.network.complete_auth(
+            request.ticket,
+            token_id=request.token_id,
+            nonce=request.nonce,
+            user_verified=request.user_verified,
+            sealed=sealed,
+            signature=request.signature,
+        )
+        return passkey_pb2.CompleteAuthResponse()
+
+    @rpc
+    async def DeclineAuth(self, request: passkey_pb2.DeclineAuthRequest, context: Any) -> Any:
+        await self.network.decline_auth(
+            request.ticket,
+            token_id=request.token_id,
+            nonce=request.nonce,
+            signature=request.signature,
+        )
+        return passkey_pb2.DeclineAuthResponse()
