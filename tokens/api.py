@@ -1,0 +1,161 @@
+"""Client of the network's PassKey API, for every token kind.
+
+Server-authenticated TLS against the network CA the token pinned when it
+enrolled. Errors arrive as the typed errors of `authnet.errors`.
+"""
+
+from __future__ import annotations
+
+import enum
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from authnet.protocol.ids import check_ticket
+from authnet.rpc_status import from_rpc_error
+from authnet.v1 import passkey_pb2, passkey_pb2_grpc
+from tokens.handshake import AuthRequest, AuthResponse, DeclineResponse, auth_request
+from tokens.passkey import TokenDescription
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class Purpose(enum.IntEnum):
+    ENROL = 1
+    LIST_TOKENS = 2
+    REVOKE_TOKEN = 3
+
+
+class PassKeyApi:
+    def __init__(self, address: str, *, ca_pem: bytes, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._channel = grpc.aio.secure_channel(
+            address, grpc.ssl_channel_credentials(root_certificates=ca_pem)
+        )
+        self._stub = passkey_pb2_grpc.PassKeyStub(self._channel)
+
+    async def _call(self, name: str, request: Any) -> Any:
+        try:
+            return await getattr(self._stub, name)(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def challenge(self, purpose: Purpose) -> tuple[bytes, str]:
+        """A fresh single-use challenge, and the network's name."""
+        r = await self._call("GetChallenge", passkey_pb2.GetChallengeRequest(purpose=int(purpose)))  # type: ignore[arg-type]
+        return bytes(r.challenge), str(r.network_name)
+
+    async def enrol(
+        self,
+        *,
+        challenge: bytes,
+        description: TokenDescription,
+        label: str,
+        signature: bytes,
+        existing: tuple[bytes, bytes] | None = None,
+    ) -> tuple[bytes, bool]:
+        """Enrol; `existing` = (token id, signature) of a token authorising this one."""
+        req = passkey_pb2.EnrolRequest(
+            challenge=challenge,
+            kind=int(description.kind),  # type: ignore[arg-type]
+            algorithm=int(description.algorithm),  # type: ignore[arg-type]
+            public_key=description.public_key,
+            label=label,
+            signature=signature,
+        )
+        if existing is not None:
+            req.existing.CopyFrom(
+                passkey_pb2.TokenProof(
+                    token_id=existing[0], challenge=challenge, signature=existing[1]
+                )
+            )
+        r = await self._call("Enrol", req)
+        return bytes(r.token_id), bool(r.new_account)
+
+    async def list_tokens(
+        self, *, token_id: bytes, challenge: bytes, signature: bytes
+    ) -> list[passkey_pb2.TokenInfo]:
+        r = await self._call(
+            "ListTokens",
+            passkey_pb2.ListTokensRequest(
+                proof=passkey_pb2.TokenProof(
+                    token_id=token_id, challenge=challenge, signature=signature
+                )
+            ),
+        )
+        return list(r.tokens)
+
+    async def revoke_token(
+        self, *, token_id: bytes, challenge: bytes, signature: bytes, target: bytes
+    ) -> None:
+        await self._call(
+            "RevokeToken",
+            passkey_pb2.RevokeTokenRequest(
+                proof=passkey_pb2.TokenProof(
+                    token_id=token_id, challenge=challenge, signature=signature
+                ),
+                token_id=target,
+            ),
+        )
+
+    async def begin_auth(
+        self, *, ticket: str, token_id: bytes, browser_key_hash: bytes
+    ) -> AuthRequest:
+        r = await self._call(
+            "BeginAuth",
+            passkey_pb2.BeginAuthRequest(
+                ticket=check_ticket(ticket), token_id=token_id, browser_key_hash=browser_key_hash
+            ),
+        )
+        return auth_request(
+            nonce=r.nonce,
+            spid=r.spid,
+            sp_name=r.sp_name,
+            sp_display_name=r.sp_display_name,
+            sp_origins=list(r.sp_origins),
+            browser_ip=r.browser.ip,
+            browser_user_agent=r.browser.user_agent,
+            browser_origin=r.browser.origin,
+            auth_types=r.auth_types,
+            expires_at_unix_ms=r.expires_at_unix_ms,
+        )
+
+    async def complete_auth(self, response: AuthResponse) -> None:
+        req = passkey_pb2.CompleteAuthRequest(
+            ticket=response.ticket,
+            token_id=response.token_id,
+            nonce=response.nonce,
+            user_verified=response.user_verified,
+            signature=response.signature,
+        )
+        if response.sealed_kc is not None:
+            req.sealed_kc.CopyFrom(
+                passkey_pb2.SealedKey(
+                    enc=response.sealed_kc.enc, ciphertext=response.sealed_kc.ciphertext
+                )
+            )
+        await self._call("CompleteAuth", req)
+
+    async def decline_auth(self, response: DeclineResponse) -> None:
+        await self._call(
+            "DeclineAuth",
+            passkey_pb2.DeclineAuthRequest(
+                ticket=response.ticket,
+                token_id=response.token_id,
+                nonce=response.nonce,
+                signature=response.signature,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
