@@ -17,6 +17,7 @@ from authnet.errors import PinRequired
 from authnet.protocol.factors import Factor, Factors
 from authnet.protocol.ids import browser_key_hash
 from authnet.protocol.payload import LoginPayload
+from authnet.v1 import passkey_pb2
 from tokens import handshake
 from tokens.api import PassKeyApi, Purpose
 from tokens.handshake import AuthRequest
@@ -75,7 +76,9 @@ async def enrol(
     return token_id, new_account, network_name
 
 
-async def list_tokens(api: PassKeyApi, token: PassKey, token_id: bytes) -> list[object]:
+async def list_tokens(
+    api: PassKeyApi, token: PassKey, token_id: bytes
+) -> list[passkey_pb2.TokenInfo]:
     challenge, _ = await api.challenge(Purpose.LIST_TOKENS)
     sig = handshake.list_tokens_signature(token, challenge=challenge, token_id=token_id)
     return list(await api.list_tokens(token_id=token_id, challenge=challenge, signature=sig))
