@@ -52,6 +52,7 @@ async def register_sp(
     display_name: str,
     origins: list[str],
     sp_address: str,
+    gateway_url: str = "",
     out_dir: Path | None = None,
     csr_pem: bytes | None = None,
 ) -> SpCredentials:
@@ -74,7 +75,13 @@ async def register_sp(
     )
     await directory.add_sp(sp)
     return await issue_certificate(
-        directory, data_dir, sp=sp, sp_address=sp_address, out_dir=out_dir, csr_pem=csr_pem
+        directory,
+        data_dir,
+        sp=sp,
+        sp_address=sp_address,
+        gateway_url=gateway_url,
+        out_dir=out_dir,
+        csr_pem=csr_pem,
     )
 
 
@@ -84,6 +91,7 @@ async def issue_certificate(
     *,
     sp: ServiceProvider,
     sp_address: str,
+    gateway_url: str = "",
     out_dir: Path | None = None,
     csr_pem: bytes | None = None,
 ) -> SpCredentials:
@@ -117,6 +125,7 @@ async def issue_certificate(
                 "name": sp.name,
                 "spid": sp.spid.hex(),
                 "sp_address": sp_address,
+                "gateway_url": gateway_url,
                 "certificate": "sp.crt",
                 "key": "sp.key",
                 "ca": "ca.crt",

@@ -12,11 +12,12 @@ are picked free by the OS, so tests can run side by side.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from authnet import admin
+from authnet import admin, logs
 from authnet.config import Config
 from authnet.network import Network
 from authnet.node import Node, NodeAddresses
@@ -43,13 +44,27 @@ class TestNetwork:
         self.node = Node(self.config, state=state)
 
     async def __aenter__(self) -> TestNetwork:
+        # Everything the network logs, at every level, goes to the log file, so
+        # tests can read it (and scan it for secrets).
+        self._log_handler = logging.FileHandler(self.log_path, encoding="utf-8")
+        self._log_handler.setFormatter(logging.Formatter(logs.FORMAT))
+        logger = logging.getLogger("authnet")
+        self._old_level = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self._log_handler)
         await self.node.start()
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.node.stop(grace=0)
+        try:
+            await self.node.stop(grace=0)
+        finally:
+            logger = logging.getLogger("authnet")
+            logger.removeHandler(self._log_handler)
+            logger.setLevel(self._old_level)
+            self._log_handler.close()
 
     @property
     def network(self) -> Network:
@@ -79,6 +94,7 @@ class TestNetwork:
             display_name=display_name,
             origins=origins or [],
             sp_address=self.addresses.sp,
+            gateway_url=self.addresses.gateway_url,
             out_dir=self.root / "sps" / name,
         )
         return SpCredentials.load(made.directory)

@@ -16,5 +16,6 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 def load(name: str) -> dict[str, Any]:
     path = VECTORS / name
     data = json.loads(path.read_text())
-    assert isinstance(data, dict) and data.get("source"), f"{path} must say its source"
+    assert isinstance(data, dict), f"{path} must hold a JSON object"
+    assert data.get("source"), f"{path} must say its source"
     return data

@@ -1,6 +1,6 @@
 """An SP's credentials folder, as `authnet sp add` writes it:
 
-    sp.json   {"name", "spid", "sp_address", "certificate", "key", "ca"}
+    sp.json   {"name", "spid", "sp_address", "gateway_url", "certificate", "key", "ca"}
     sp.key    the SP's private key (0600)
     sp.crt    its client certificate, issued by the network CA
     ca.crt    the network CA, to verify the network's server certificate
@@ -32,6 +32,8 @@ class SpCredentials:
     certificate_pem: bytes
     key_pem: bytes = field(repr=False)
     ca_pem: bytes
+    # The network's browser gateway (where pages load authnet.js from).
+    gateway_url: str = ""
 
     @classmethod
     def load(cls, folder: Path | str) -> SpCredentials:
@@ -53,4 +55,5 @@ class SpCredentials:
             certificate_pem=cert_pem,
             key_pem=key_pem,
             ca_pem=ca_pem,
+            gateway_url=str(meta.get("gateway_url", "")),
         )

@@ -1,0 +1,1 @@
+"""hello_sp: the smallest complete service provider on authnet."""
