@@ -121,6 +121,13 @@ class BrowserKeyMismatch(AuthnetError):
     default_message = "the QR code does not belong to the browser waiting on this ticket"
 
 
+class AlreadyDelivered(AuthnetError):
+    """The sealed Kc of this ticket already went to its browser; it is sent once."""
+
+    code = "already_delivered"
+    default_message = "the client key for this ticket was already delivered; log in again"
+
+
 class FactorNotProven(AuthnetError):
     code = "factor_not_proven"
     default_message = "the login did not prove the requested factors"

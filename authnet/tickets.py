@@ -140,6 +140,8 @@ def attach_browser(
             t, browser_key_hash=browser_key_hash, wait_secret_hash=wait_secret_hash, hints=hints
         )
     assert t.wait_secret_hash is not None
+    # Whoever asks about a finished ticket learns only that it is finished.
+    _raise_final(state)
     same_secret = hmac.compare_digest(t.wait_secret_hash, wait_secret_hash)
     if not (same_secret and hmac.compare_digest(t.browser_key_hash, browser_key_hash)):
         raise BrowserKeyMismatch("another browser is already waiting on this ticket")

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from authnet.errors import AuthnetError, MalformedInput, TicketConsumed
+from authnet.errors import AlreadyDelivered, AuthnetError, MalformedInput, TicketConsumed
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
@@ -94,11 +94,7 @@ class _Waiter:
             )
             log.info("sealed key delivered tag=%s", ticket_tag(t.th))
         elif needs_client_key(t):
-            await self.send(
-                "error",
-                code="already_delivered",
-                message="the client key for this ticket was already delivered; log in again",
-            )
+            await self.error(AlreadyDelivered())
         else:
             await self.send("authenticated")
 

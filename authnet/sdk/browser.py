@@ -53,6 +53,8 @@ class _Wait:
         self._ws = ws
         self.expires_at_unix_ms: int | None = None
         self.scanned = False
+        # A reconnect to a ticket already answered starts with its outcome.
+        self._pending: dict[str, Any] | None = None
 
     async def _next(self) -> dict[str, Any]:
         msg = await self._ws.receive()
@@ -64,12 +66,16 @@ class _Wait:
         return data
 
     async def started(self) -> None:
-        """Wait for the gateway to confirm the hello (a `waiting` event)."""
+        """Wait for the gateway to accept the hello (`waiting`, or the outcome
+        itself when reconnecting to a ticket that was already answered)."""
         event = await self._next()
         self._raise_final(event)
-        if event.get("type") != "waiting":
+        if event.get("type") == "waiting":
+            self.expires_at_unix_ms = int(event["expires_at"])
+        elif event.get("type") == "authenticated":
+            self._pending = event
+        else:
             raise errors.MalformedInput(f"unexpected gateway event {event.get('type')!r}")
-        self.expires_at_unix_ms = int(event["expires_at"])
 
     @staticmethod
     def _raise_final(event: dict[str, Any]) -> None:
@@ -85,7 +91,7 @@ class _Wait:
     async def result(self, on_scanned: Callable[[], None] | None = None) -> LoginOutcome:
         """Wait for the outcome; Kc opened from the sealed key when one comes."""
         while True:
-            event = await self._next()
+            event, self._pending = self._pending or await self._next(), None
             self._raise_final(event)
             kind = event.get("type")
             if kind == "scanned":
