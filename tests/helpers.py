@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from authnet.protocol.ids import browser_key_hash
+from authnet.protocol.payload import LoginPayload
 from authnet.sdk.browser import BrowserSession
 from authnet.sdk.sp_client import AsyncSPClient, Ticket
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
+from tokens.api import PassKeyApi
+from tokens.handshake import AuthRequest
 from tokens.login import LoginReport
+from tokens.passkey import PassKey
 
 
 @dataclass
@@ -65,3 +73,50 @@ async def login(
         if own:
             await http.close()
     return LoginRun(ticket=ticket, session=session, report=report, kc=outcome.kc)
+
+
+@dataclass
+class Scanned:
+    """A login stopped after BeginAuth: the browser waits, the phone has the challenge."""
+
+    ticket: Ticket
+    session: BrowserSession
+    payload: LoginPayload
+    request: AuthRequest
+    api: PassKeyApi
+    token: PassKey
+    token_id: bytes
+
+
+@asynccontextmanager
+async def scanned(
+    sp: AsyncSPClient, phone: PhoneApp, http: aiohttp.ClientSession, *, auth_types: str = "c"
+) -> AsyncIterator[tuple[Scanned, Any]]:
+    """Yield (Scanned, wait) with the browser waiting and BeginAuth done."""
+    ticket = await sp.get_ticket(auth_types=auth_types)
+    session = BrowserSession(
+        ticket=ticket.ticket,
+        spid=sp.spid,
+        gateway_url=ticket.gateway_url,
+        passkey_address=ticket.passkey_address,
+    )
+    enrolment = phone.enrolment(None)
+    async with session.waiting(http) as wait, phone.api(enrolment) as api:
+        payload = session.payload()
+        request = await api.begin_auth(
+            ticket=ticket.ticket,
+            token_id=enrolment.token_id,
+            browser_key_hash=browser_key_hash(payload.browser_key),
+        )
+        yield (
+            Scanned(
+                ticket=ticket,
+                session=session,
+                payload=payload,
+                request=request,
+                api=api,
+                token=phone.token,
+                token_id=enrolment.token_id,
+            ),
+            wait,
+        )
