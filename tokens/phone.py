@@ -31,11 +31,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from authnet.errors import KeystoreError, NotEnrolled, PinInvalid, PinLocked, PinRequired
+from authnet.errors import (
+    AuthnetError,
+    KeystoreError,
+    NotEnrolled,
+    PinInvalid,
+    PinLocked,
+    PinRequired,
+)
 from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode, b64u_encode, transcript
 from authnet.protocol.kc import derive_kc
-from authnet.protocol.signatures import Algorithm, spki
+from authnet.protocol.signatures import Algorithm, load_public_key, spki
 from tokens.passkey import TokenDescription, TokenKind
 
 FORMAT = "authnet-phone-keystore"
@@ -43,6 +50,9 @@ VERSION = 1
 PIN_ATTEMPTS = 10
 MIN_PIN_LENGTH = 4
 ARGON2 = {"t": 2, "m": 19456, "p": 1}
+# What a loaded file may ask of Argon2id: argon2's own minimums, and at most
+# 1 GiB, so an edited file cannot make the app crash or exhaust memory.
+ARGON2_LIMITS = {"t": (1, 16), "m": (8, 1 << 20), "p": (1, 16)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +131,47 @@ def _aad(public_key: bytes, params: dict[str, int]) -> bytes:
     )
 
 
+def _check_doc(doc: dict[str, Any]) -> None:
+    """Raise ValueError (or a MalformedInput/KeystoreError) naming what is wrong
+    with a loaded document, so a damaged or edited file is refused at load time
+    rather than failing later with a crash or being used as it is."""
+    if not isinstance(doc.get("label"), str):
+        raise ValueError("no label")
+    if not isinstance(doc.get("public_key"), str):
+        raise ValueError("no public key")
+    public = b64u_decode(doc["public_key"], field="public_key")
+    load_public_key(public, Algorithm.ES256)
+    enrolments = doc.get("enrolments")
+    if not isinstance(enrolments, list):
+        raise ValueError("enrolments is not a list")
+    for e in enrolments:
+        Enrolment.from_json(e)
+    protection = doc.get("protection")
+    if protection == "none":
+        sec = _Secrets.from_json(doc["secrets"])
+        if spki(sec.auth_key.public_key()) != public:
+            raise ValueError("the authentication key does not match the public key")
+    elif protection == "pin":
+        sealed = doc["sealed"]
+        if sealed.get("kdf") != "argon2id":
+            raise ValueError("unsupported key derivation (expected argon2id)")
+        for k, (low, high) in ARGON2_LIMITS.items():
+            v = sealed[k]
+            if type(v) is not int or not low <= v <= high:
+                raise ValueError(f"argon2id parameter {k} must be an integer {low}..{high}")
+        if sealed["m"] < 8 * sealed["p"]:
+            raise ValueError("argon2id memory must be at least 8 KiB per lane")
+        b64u_decode(sealed["salt"], field="salt", length=16)
+        b64u_decode(sealed["nonce"], field="nonce", length=12)
+        if len(b64u_decode(sealed["ciphertext"], field="ciphertext")) < 16:
+            raise ValueError("ciphertext too short")
+        left = doc["pin_attempts_left"]
+        if type(left) is not int or not 0 <= left <= PIN_ATTEMPTS:
+            raise ValueError(f"pin_attempts_left must be an integer 0..{PIN_ATTEMPTS}")
+    else:
+        raise ValueError("unknown protection (expected none or pin)")
+
+
 class PhoneKeyStore:
     """The key store file. Load it, then `unlock()` to get a PhonePassKey."""
 
@@ -162,6 +213,14 @@ class PhoneKeyStore:
                 "ciphertext": b64u_encode(ct),
             }
             doc["pin_attempts_left"] = PIN_ATTEMPTS
+        # Claim the name atomically, so two creators cannot overwrite each other.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise KeystoreError(
+                f"{path} already exists; refusing to overwrite a key store"
+            ) from None
         store = cls(path, doc)
         store.save()
         return store
@@ -182,6 +241,14 @@ class PhoneKeyStore:
             or doc.get("version") != VERSION
         ):
             raise KeystoreError(f"{path} is not a version-{VERSION} phone key store")
+        try:
+            _check_doc(doc)
+        except AuthnetError as e:
+            raise KeystoreError(f"{path} is damaged: {e.message}") from None
+        except KeyError as e:
+            raise KeystoreError(f"{path} is damaged: {e.args[0]} is missing") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise KeystoreError(f"{path} is damaged: {e}") from None
         return cls(path, doc)
 
     def save(self) -> None:
@@ -242,7 +309,10 @@ class PhoneKeyStore:
     def _open(self, pin: str) -> _Secrets:
         left = int(self._doc["pin_attempts_left"])
         if left <= 0:
-            raise PinLocked("PIN locked after too many wrong attempts: re-create the key store")
+            raise PinLocked(
+                "PIN locked after too many wrong attempts: re-create the key store",
+                retries_left=0,
+            )
         sealed = self._doc["sealed"]
         params = {k: int(sealed[k]) for k in ("t", "m", "p")}
         try:

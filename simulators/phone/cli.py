@@ -79,13 +79,14 @@ def _pin_source(ns: argparse.Namespace, io: Io) -> Callable[[], str]:
 
 def describe(request: AuthRequest) -> list[str]:
     """What the phone shows before the person confirms (anti-phishing hints)."""
-    origin = request.browser_origin or "(no origin sent)"
+    origin = request.browser_origin or "(none sent: not a web browser)"
     registered = request.origin_registered
-    mark = {
-        True: "registered for this SP",
-        False: "NOT registered for this SP",
-        None: "SP lists no origins",
-    }[registered]
+    if not request.browser_origin:
+        mark = "check that this is your own device"
+    elif registered is None:
+        mark = "SP lists no origins"
+    else:
+        mark = "registered for this SP" if registered else "NOT registered for this SP"
     wants = {"c": "a client key", "p": "your PIN"}
     asks = [wants[f] for f in format_factors(request.requested)] or ["sign-in only"]
     return [
@@ -222,13 +223,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("init", help="create a key store (new authentication key and Kc secret)")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        # The text is the command's line in `passkey-phone --help` and the
+        # description in `passkey-phone NAME --help`.
+        return sub.add_parser(name, help=text, description=text)
+
+    s = command("init", "create a key store (new authentication key and Kc secret)")
     s.add_argument("--label", default=DEFAULT_LABEL, help="name shown in token lists")
     s.add_argument("--pin", action="store_true", help="protect the key store with a PIN")
 
-    sub.add_parser("show", help="print the key store's public part and enrolments")
+    command("show", "print the key store's public part and enrolments")
 
-    s = sub.add_parser("enrol", help="enrol with a network (a new account, or --backup-of)")
+    s = command("enrol", "enrol with a network (a new account, or --backup-of)")
     s.add_argument("network", help="the network's PassKey API address, host:port")
     s.add_argument("--ca", type=Path, required=True, help="the network's CA certificate (PEM)")
     s.add_argument(
@@ -238,14 +244,14 @@ def parser() -> argparse.ArgumentParser:
         help="join the account of the phone whose key store this is",
     )
 
-    s = sub.add_parser("tokens", help="list the tokens of this phone's account")
+    s = command("tokens", "list the tokens of this phone's account")
     s.add_argument("--network", help="which enrolment (default: the only one)")
 
-    s = sub.add_parser("revoke", help="revoke a token of this phone's account")
+    s = command("revoke", "revoke a token of this phone's account")
     s.add_argument("token_id")
     s.add_argument("--network", help="which enrolment (default: the only one)")
 
-    s = sub.add_parser("scan", help="answer a login QR code")
+    s = command("scan", "answer a login QR code")
     s.add_argument("payload", nargs="?", help="the code's text (authnet:login?...)")
     s.add_argument("--image", type=Path, help="read the QR code from an image file instead")
     g = s.add_mutually_exclusive_group()
