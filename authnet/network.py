@@ -290,7 +290,7 @@ class Network:
             ttl_s=ttl_s,
         )
         await self.state.create_ticket(t, keep_until_ms=t.expires_ms + GRACE_MS)
-        log.info(
+        log.debug(
             "ticket issued sp=%s tag=%s ttl=%ss",
             sp.name,
             ticket_tag(t.th),
@@ -307,11 +307,7 @@ class Network:
         self, sp: ServiceProvider, ticket: str, ttl_s: int, auth_types: str
     ) -> IssuedTicket:
         requested = parse_factors(auth_types)
-        t = await self._sp_ticket(sp, ticket)
-        tk.require_authenticated(t, self.clock())
-        # Re-check: the token (and so the account) must still be in good standing.
-        assert t.token_id is not None
-        await self._active_token(t.token_id)
+        t = await self._authenticated(sp, ticket)
         fresh = new_ticket()
         made: list[Ticket] = []
 
@@ -337,12 +333,19 @@ class Network:
             factors=new.proven,
         )
 
-    async def get_puid(self, sp: ServiceProvider, ticket: str, finalize: bool) -> PuidResult:
+    async def _authenticated(self, sp: ServiceProvider, ticket: str) -> Ticket:
+        """An SP's authenticated ticket whose token is still active: revoking a
+        token ends the sessions it opened, not only its future logins."""
         t = await self._sp_ticket(sp, ticket)
+        tk.require_authenticated(t, self.clock())
+        assert t.token_id is not None
+        await self._active_token(t.token_id)
+        return t
+
+    async def get_puid(self, sp: ServiceProvider, ticket: str, finalize: bool) -> PuidResult:
+        t = await self._authenticated(sp, ticket)
         if finalize:
             t = await self._transition(t, lambda cur: tk.consume(cur, self.clock()))
-        else:
-            tk.require_authenticated(t, self.clock())
         assert t.user_id is not None
         assert t.token_id is not None
         log.info("puid read sp=%s tag=%s finalize=%s", sp.name, ticket_tag(t.th), finalize)
@@ -353,8 +356,7 @@ class Network:
         )
 
     async def _user_of(self, sp: ServiceProvider, ticket: str) -> bytes:
-        t = await self._sp_ticket(sp, ticket)
-        tk.require_authenticated(t, self.clock())
+        t = await self._authenticated(sp, ticket)
         assert t.user_id is not None
         return t.user_id
 
@@ -533,7 +535,7 @@ class Network:
         )
         sp = await self._sp(t.spid)
         await self.state.publish(t.th, TicketEvent(kind=EventKind.SCANNED, at_ms=self.clock()))
-        log.info("ticket scanned sp=%s tag=%s", sp.name, ticket_tag(t.th))
+        log.debug("ticket scanned sp=%s tag=%s", sp.name, ticket_tag(t.th))
         assert t.hints is not None
         return AuthChallenge(
             nonce=nonce,
@@ -634,9 +636,11 @@ class Network:
             raise MalformedInput("browser key and wait secret must be 32 bytes each")
         t = await self._ticket(ticket)
         sp = await self._sp(t.spid)
-        if sp.origins and hints.origin not in sp.origins:
+        # Browsers always send Origin, so a page elsewhere cannot wait on this SP's
+        # tickets. Non-browser clients (terminals) send none; the phone shows that.
+        if sp.origins and hints.origin and hints.origin not in sp.origins:
             raise PermissionDenied(
-                f"pages at {_truncate(hints.origin, 100) or 'an unknown origin'} may not log in "
+                f"pages at {_truncate(hints.origin, 100)} may not log in "
                 f"to {sp.display_name}: the origin is not registered for it"
             )
         clean = BrowserHints(

@@ -44,6 +44,7 @@ class TestNetwork:
         self.node = Node(self.config, state=state)
 
     async def __aenter__(self) -> TestNetwork:
+        self.root.mkdir(parents=True, exist_ok=True)
         # Everything the network logs, at every level, goes to the log file, so
         # tests can read it (and scan it for secrets).
         self._log_handler = logging.FileHandler(self.log_path, encoding="utf-8")

@@ -238,3 +238,25 @@ async def test_two_tokens_of_one_account(
     b = await sp.get_puid((await login(sp, backup)).ticket.ticket)
     assert a.puid == b.puid
     assert a.key_id != b.key_id
+
+
+async def test_revoking_a_token_ends_the_sessions_it_opened(
+    net: TestNetwork, sp: AsyncSPClient, phone: PhoneApp, tmp_path: Path
+) -> None:
+    backup = await make_phone(net, tmp_path / "backup.json", backup_of=phone)
+    run = await login(sp, backup)
+    t = run.ticket.ticket
+    assert (await sp.get_puid(t)).puid
+    await phone.revoke(backup.enrolment(None).token_id)
+    for call in (
+        sp.get_puid(t),
+        sp.get_puid(t, finalize=True),
+        sp.read_data(t),
+        sp.write_data(t, b"x", expected_version=0),
+        sp.lock(t),
+        sp.put_ticket(t),
+    ):
+        with pytest.raises(errors.TokenRevoked):
+            await call
+    # The account's other token is unaffected.
+    assert (await sp.get_puid((await login(sp, phone)).ticket.ticket)).puid

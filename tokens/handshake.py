@@ -36,8 +36,9 @@ class AuthRequest:
 
     @property
     def origin_registered(self) -> bool | None:
-        """Whether the page's origin is one the SP registered (None: SP lists none)."""
-        if not self.sp_origins:
+        """Whether the page's origin is one the SP registered. None when the SP
+        lists no origins or no origin was sent (a client that is not a browser)."""
+        if not self.sp_origins or not self.browser_origin:
             return None
         return self.browser_origin in self.sp_origins
 
