@@ -184,6 +184,12 @@ async def test_registered_origins_are_enforced(net: TestNetwork, phone: PhoneApp
             http, url, hello(t.ticket, key, secret), origin="https://shop.example"
         )
         assert ok["type"] == "waiting"
+        # A non-browser client (no Origin at all) may wait; the phone is told so.
+        t2 = await sp.get_ticket()
+        (terminal,) = await events_after(
+            http, url, hello(t2.ticket, secrets.token_bytes(32), secrets.token_bytes(32))
+        )
+        assert terminal["type"] == "waiting"
 
 
 async def test_ticket_expiring_while_waiting(net: TestNetwork, sp: AsyncSPClient) -> None:
