@@ -92,7 +92,7 @@ class _Waiter:
                     "ciphertext": b64u_encode(sealed.ciphertext),
                 },
             )
-            log.info("sealed key delivered tag=%s", ticket_tag(t.th))
+            log.debug("sealed key delivered tag=%s", ticket_tag(t.th))
         elif needs_client_key(t):
             await self.error(AlreadyDelivered())
         else:
