@@ -35,7 +35,7 @@ def check_ticket(ticket: str) -> str:
     """Return `ticket` if it is well-formed, else raise MalformedInput.
 
     The error does not echo the value (a ticket is a bearer secret)."""
-    if not isinstance(ticket, str) or not TICKET_RE.match(ticket):
+    if not isinstance(ticket, str) or not TICKET_RE.fullmatch(ticket):
         raise MalformedInput("ticket is malformed: expected at1_ followed by 22 base64url chars")
     b64u_decode(ticket[len(TICKET_PREFIX) :], field="ticket", length=ID_BYTES)
     return ticket
@@ -62,7 +62,7 @@ def spid_text(spid: bytes) -> str:
 
 
 def parse_spid(text: str) -> bytes:
-    if not isinstance(text, str) or not SPID_RE.match(text):
+    if not isinstance(text, str) or not SPID_RE.fullmatch(text):
         raise MalformedInput("SPID must be 32 lowercase hex digits")
     return bytes.fromhex(text)
 

@@ -57,9 +57,10 @@ def seal_kc(kc: bytes, browser_key: bytes, *, ticket_hash: bytes, spid: bytes) -
         raise ValueError("Kc must be 32 bytes")
     try:
         pk = x25519.X25519PublicKey.from_public_bytes(browser_key)
+        # Encapsulation fails (ValueError) for a low-order point: no shared secret.
+        out = SUITE.encrypt(kc, pk, seal_info(ticket_hash, spid))
     except ValueError:
         raise MalformedInput("browser key is not an X25519 public key") from None
-    out = SUITE.encrypt(kc, pk, seal_info(ticket_hash, spid))
     return SealedKey(enc=out[:ENC_BYTES], ciphertext=out[ENC_BYTES:])
 
 
