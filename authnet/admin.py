@@ -39,7 +39,7 @@ def _now_ms() -> int:
 
 def check_origins(origins: list[str]) -> tuple[str, ...]:
     for o in origins:
-        if not ORIGIN_RE.match(o):
+        if not ORIGIN_RE.fullmatch(o):
             raise MalformedInput(f"origin {o!r} must look like https://host[:port] (no path)")
     return tuple(origins)
 
@@ -59,7 +59,7 @@ async def register_sp(
     """Register an SP: a random 128-bit SPID and a client certificate from the
     network CA. Without a CSR the key pair is generated here and written,
     0600, to the credentials folder."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise MalformedInput("SP name must be lowercase letters, digits and '-', at most 63")
     if not display_name or len(display_name) > 128:
         raise MalformedInput("display name must be 1..128 characters")

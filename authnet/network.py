@@ -362,7 +362,7 @@ class Network:
 
     @staticmethod
     def _container(name: str) -> str:
-        if not isinstance(name, str) or not CONTAINER_RE.match(name):
+        if not isinstance(name, str) or not CONTAINER_RE.fullmatch(name):
             raise MalformedInput("container name must be up to 64 of A-Z a-z 0-9 . _ -")
         return name
 

@@ -45,6 +45,9 @@ class DirectedIdentity:
 
     @staticmethod
     def _prf(key: bytes, label: bytes, a: bytes, spid: bytes) -> str:
+        # Fixed lengths keep the concatenation unambiguous.
+        if len(a) != 16 or len(spid) != 16:
+            raise ValueError("ids and SPIDs are 16 bytes")
         mac = hmac.new(key, label + b"\x00" + a + spid, hashlib.sha256).digest()
         return b64u_encode(mac[:OUTPUT_BYTES])
 

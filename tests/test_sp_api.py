@@ -260,3 +260,11 @@ async def test_revoking_a_token_ends_the_sessions_it_opened(
             await call
     # The account's other token is unaffected.
     assert (await sp.get_puid((await login(sp, phone)).ticket.ticket)).puid
+
+
+async def test_container_names_with_a_trailing_newline_are_refused(
+    sp: AsyncSPClient, phone: PhoneApp
+) -> None:
+    t = (await login(sp, phone)).ticket.ticket
+    with pytest.raises(errors.MalformedInput, match="container name"):
+        await sp.write_data(t, b"x", expected_version=0, container="prefs\n")

@@ -25,7 +25,7 @@ def b64u_decode(text: str, *, field: str, length: int | None = None) -> bytes:
 
     `length`, when given, is the exact number of bytes the field must hold.
     """
-    if not isinstance(text, str) or not _B64U.match(text) or len(text) % 4 == 1:
+    if not isinstance(text, str) or not _B64U.fullmatch(text) or len(text) % 4 == 1:
         raise MalformedInput(f"{field} is not base64url")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

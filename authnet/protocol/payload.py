@@ -48,14 +48,22 @@ def parse_address(text: str) -> Address:
             raise MalformedInput("network address must be [ipv6]:port")
         host, port_text = text[1:end], text[end + 2 :]
         try:
-            ipaddress.IPv6Address(host)
+            scoped = ipaddress.IPv6Address(host).scope_id is not None
         except ValueError:
             raise MalformedInput("network address has an invalid IPv6 literal") from None
+        if scoped:  # a zone id (%eth0) is free text and local to one machine
+            raise MalformedInput("network address must not carry an IPv6 zone id")
     else:
         host, sep, port_text = text.rpartition(":")
-        if not sep or not _HOSTNAME.match(host):
+        if not sep or not _HOSTNAME.fullmatch(host):
             raise MalformedInput("network address must be host:port")
-    if not _PORT.match(port_text) or int(port_text) > 65535:
+        if host.rsplit(".", 1)[-1].isdigit():
+            # All-numeric last label: an IPv4 literal or nothing (no TLD is numeric).
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise MalformedInput("network address has an invalid IPv4 literal") from None
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
         raise MalformedInput("network address has an invalid port")
     return Address(host=host, port=int(port_text))
 
