@@ -1,1 +1,700 @@
-export {};
+// authnet browser client: shows the login QR code, waits at the network's
+// gateway, and opens the client key Kc the phone sealed to this page.
+//
+//     import { AuthnetLogin } from "https://<gateway>/v1/authnet.js";
+//
+//     const login = new AuthnetLogin({
+//       getTicket: async () => (await fetch("/authnet/ticket", { method: "POST" })).json(),
+//       container: document.getElementById("login"),
+//     });
+//     login.addEventListener("scanned", () => { /* optional */ });
+//     const { ticket, kc } = await login.start();
+//     // tell the backend `ticket` (it calls GetPUID); use `kc` (a ClientKey) locally
+//
+// `getTicket` returns the SP backend's ticket JSON:
+//     {ticket, spid, gateway_url, passkey_address, ttl_seconds, expires_at_unix_ms}
+// The SPID comes from the SP (it knows it from its certificate), never from the
+// network: the sealed Kc is bound to it, so a relay cannot make the page accept
+// a key made for another SP.
+//
+// This file is the Python class authnet/sdk/browser.py BrowserSession, in a page.
+// The X25519 private key and Kc are non-extractable CryptoKeys; Kc's raw bytes
+// exist only between AES-GCM decryption and import, and are zeroed after.
+
+import { HpkeError, openBase } from "./hpke.js";
+import { renderQrSvg } from "./qr.js";
+
+export const PROTOCOL_VERSION = 1;
+
+const LABEL_TICKET = "authnet/v1 ticket";
+const LABEL_SEAL_INFO = "authnet/v1 sealed kc";
+const LABEL_KC_FINGERPRINT = "authnet/v1 kc fingerprint";
+const RESERVED_LABEL_PREFIX = "authnet/";
+
+const KC_BYTES = 32;
+const ENC_BYTES = 32;
+const CIPHERTEXT_BYTES = KC_BYTES + 16;
+const BROWSER_KEY_BYTES = 32;
+const WAIT_SECRET_BYTES = 32;
+const FINGERPRINT_BITS = 128;
+const PAYLOAD_MAX_LENGTH = 512;
+const TICKET_RE = /^at1_[A-Za-z0-9_-]{22}$/;
+const SPID_RE = /^[0-9a-f]{32}$/;
+// host:port or [ipv6]:port; the phone parses it strictly (authnet/protocol/payload.py).
+const ADDRESS_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[1-9][0-9]{0,4}$/;
+const B64U_RE = /^[A-Za-z0-9_-]*$/;
+
+const MAX_RECONNECTS = 3;
+const RECONNECT_DELAY_MS = 500;
+
+const te = new TextEncoder();
+
+/** Every failure this module reports: a stable `code` and a human `message`. */
+export class AuthnetError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = "AuthnetError";
+    this.code = code;
+  }
+}
+
+function sealedKeyInvalid(detail) {
+  return new AuthnetError(
+    "sealed_key_invalid",
+    "the sealed client key does not open: it was altered in transit or made for another " +
+      `ticket, SP or browser key${detail ? ` (${detail})` : ""}`,
+  );
+}
+
+// --- encodings (authnet/protocol/encoding.py) --------------------------------
+
+/** base64url without padding. */
+export function b64uEncode(data) {
+  let s = "";
+  for (const b of data) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Strict unpadded base64url (canonical, optional exact length), else AuthnetError "malformed". */
+export function b64uDecode(text, { field = "value", length } = {}) {
+  if (typeof text !== "string" || !B64U_RE.test(text) || text.length % 4 === 1) {
+    throw new AuthnetError("malformed", `${field} is not base64url`);
+  }
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  if (b64uEncode(out) !== text) {
+    throw new AuthnetError("malformed", `${field} is not canonical base64url`);
+  }
+  if (length !== undefined && out.length !== length) {
+    throw new AuthnetError("malformed", `${field} must be ${length} bytes, got ${out.length}`);
+  }
+  return out;
+}
+
+/** label || 0x00 || (u16 big-endian length || field)* — the protocol's transcript encoding. */
+export function transcript(label, ...fields) {
+  const l = typeof label === "string" ? te.encode(label) : label;
+  if (l.includes(0)) throw new TypeError("labels must not contain NUL");
+  let n = l.length + 1;
+  for (const f of fields) {
+    if (!(f instanceof Uint8Array)) throw new TypeError("transcript fields must be Uint8Array");
+    if (f.length > 0xffff) throw new RangeError("transcript field longer than 65535 bytes");
+    n += 2 + f.length;
+  }
+  const out = new Uint8Array(n);
+  out.set(l, 0);
+  let at = l.length + 1;
+  for (const f of fields) {
+    out[at] = f.length >> 8;
+    out[at + 1] = f.length & 0xff;
+    out.set(f, at + 2);
+    at += 2 + f.length;
+  }
+  return out;
+}
+
+// --- identifiers (authnet/protocol/ids.py) -----------------------------------
+
+/** Throw AuthnetError "malformed" unless `ticket` is at1_ + 22 canonical base64url chars. */
+export function checkTicket(ticket) {
+  if (typeof ticket !== "string" || !TICKET_RE.test(ticket)) {
+    throw new AuthnetError(
+      "malformed",
+      "ticket is malformed: expected at1_ followed by 22 base64url chars",
+    );
+  }
+  b64uDecode(ticket.slice(4), { field: "ticket", length: 16 });
+  return ticket;
+}
+
+/** SPID text (32 lowercase hex digits) -> 16 bytes. */
+export function parseSpid(text) {
+  if (typeof text !== "string" || !SPID_RE.test(text)) {
+    throw new AuthnetError("malformed", "SPID must be 32 lowercase hex digits");
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** SHA-256("authnet/v1 ticket" || 0x00 || ticket): 32 bytes. */
+export async function ticketHash(ticket) {
+  checkTicket(ticket);
+  const data = new Uint8Array([...te.encode(LABEL_TICKET), 0, ...te.encode(ticket)]);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+}
+
+/** HPKE info: transcript("authnet/v1 sealed kc", ticket_hash, spid). */
+export function sealInfo(ticketHashBytes, spidBytes) {
+  return transcript(LABEL_SEAL_INFO, ticketHashBytes, spidBytes);
+}
+
+/** The QR payload: authnet:login?v=1&t=<ticket>&k=<b64url key>&n=<passkey address>. */
+export function buildPayload({ ticket, browserKey, passkeyAddress }) {
+  checkTicket(ticket);
+  if (!(browserKey instanceof Uint8Array) || browserKey.length !== BROWSER_KEY_BYTES) {
+    throw new AuthnetError("malformed", `browser key must be ${BROWSER_KEY_BYTES} bytes`);
+  }
+  if (typeof passkeyAddress !== "string" || !ADDRESS_RE.test(passkeyAddress)) {
+    throw new AuthnetError("malformed", "passkey address must be host:port");
+  }
+  const k = b64uEncode(browserKey);
+  const text = `authnet:login?v=${PROTOCOL_VERSION}&t=${ticket}&k=${k}&n=${passkeyAddress}`;
+  if (text.length > PAYLOAD_MAX_LENGTH) {
+    throw new AuthnetError("malformed", "login payload too long");
+  }
+  return text;
+}
+
+/** The gateway's websocket URL: http(s)://host -> ws(s)://host/v1/wait. */
+export function websocketUrl(gatewayUrl) {
+  const base = String(gatewayUrl).replace(/\/+$/, "");
+  if (base.startsWith("https://")) return `wss://${base.slice(8)}/v1/wait`;
+  if (base.startsWith("http://")) return `ws://${base.slice(7)}/v1/wait`;
+  throw new AuthnetError("malformed", "gateway URL must start with http:// or https://");
+}
+
+// --- keys --------------------------------------------------------------------
+
+/** A fresh X25519 key pair (private key non-extractable) and its raw public key. */
+export async function generateBrowserKey() {
+  const keyPair = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", keyPair.publicKey));
+  return { keyPair, publicKey };
+}
+
+function labelBytes(label) {
+  const b = typeof label === "string" ? te.encode(label) : label;
+  if (!(b instanceof Uint8Array) || b.length === 0) {
+    throw new TypeError("label must be a non-empty string or Uint8Array");
+  }
+  // The protocol derives public values (the fingerprint) from Kc under
+  // authnet/ labels; an application key under one of them could be public.
+  const prefix = te.encode(RESERVED_LABEL_PREFIX);
+  if (b.length >= prefix.length && prefix.every((x, i) => b[i] === x)) {
+    throw new TypeError(`labels starting with ${RESERVED_LABEL_PREFIX} are the protocol's`);
+  }
+  return b;
+}
+
+/** Kc, the per-SP client key, as a non-extractable HKDF-SHA256 CryptoKey. */
+export class ClientKey {
+  #key;
+
+  constructor(key) {
+    if (!(key instanceof CryptoKey) || key.algorithm.name !== "HKDF") {
+      throw new TypeError("ClientKey wraps an HKDF CryptoKey");
+    }
+    this.#key = key;
+  }
+
+  /** The CryptoKey (HKDF, usages deriveBits and deriveKey, not extractable). */
+  get key() {
+    return this.#key;
+  }
+
+  /** The public fingerprint people compare with the phone's, e.g.
+   * "e4217bee-9c121a46-e09f6c32-2f88c24d". */
+  async fingerprint() {
+    const bits = await crypto.subtle.deriveBits(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: new Uint8Array(0),
+        info: te.encode(LABEL_KC_FINGERPRINT),
+      },
+      this.#key,
+      FINGERPRINT_BITS,
+    );
+    const hex = Array.from(new Uint8Array(bits), (b) => b.toString(16).padStart(2, "0")).join("");
+    return hex.match(/.{8}/g).join("-");
+  }
+
+  /**
+   * A non-extractable key derived from Kc: HKDF-SHA256(IKM = Kc, salt = "",
+   * info = label). `label` (string, UTF-8, or bytes) names the key's purpose;
+   * labels starting with "authnet/" are reserved.
+   */
+  async deriveKey(label, algorithm, usages) {
+    return crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: labelBytes(label) },
+      this.#key,
+      algorithm,
+      false,
+      usages,
+    );
+  }
+
+  /** deriveKey for AES-GCM (256 bits unless `length` says otherwise). */
+  async deriveAesGcmKey(label, { length = 256, usages = ["encrypt", "decrypt"] } = {}) {
+    return this.deriveKey(label, { name: "AES-GCM", length }, usages);
+  }
+}
+
+/**
+ * Open a sealed Kc ({enc, ciphertext}, base64url, as the gateway sends it) with
+ * the browser's X25519 key pair, for `ticket` and the SP's `spidHex`. Returns a
+ * ClientKey; AuthnetError "sealed_key_invalid" if it does not open.
+ */
+export async function openSealedKc(sealed, keyPair, ticket, spidHex) {
+  checkTicket(ticket);
+  const spid = parseSpid(spidHex);
+  if (!(keyPair?.privateKey instanceof CryptoKey) || !(keyPair?.publicKey instanceof CryptoKey)) {
+    throw new TypeError("keyPair must be the browser's X25519 CryptoKeyPair");
+  }
+  let enc;
+  let ct;
+  try {
+    enc = b64uDecode(sealed?.enc, { field: "enc", length: ENC_BYTES });
+    ct = b64uDecode(sealed?.ciphertext, { field: "ciphertext", length: CIPHERTEXT_BYTES });
+  } catch (e) {
+    throw sealedKeyInvalid(e.message);
+  }
+  const info = sealInfo(await ticketHash(ticket), spid);
+  let kc;
+  try {
+    kc = await openBase({ enc, recipient: keyPair, info, ct });
+  } catch (e) {
+    if (e instanceof HpkeError && e.name === "InvalidInputError") throw new TypeError(e.message);
+    throw sealedKeyInvalid();
+  }
+  try {
+    if (kc.length !== KC_BYTES) throw sealedKeyInvalid("wrong length");
+    const usages = ["deriveBits", "deriveKey"];
+    const key = await crypto.subtle.importKey("raw", kc, "HKDF", false, usages);
+    return new ClientKey(key);
+  } finally {
+    kc.fill(0);
+  }
+}
+
+// --- the login widget --------------------------------------------------------
+
+export const DEFAULT_MESSAGES = Object.freeze({
+  loading: "Getting a login code…",
+  waiting: "Scan this code with the authnet app on your phone.",
+  scanned: "Scanned: confirm on your phone.",
+  authenticated: "Logged in.",
+  ticket_rejected: "The login was declined on the phone.",
+  ticket_expired: "The login code expired before it was confirmed on the phone.",
+  sealed_key_invalid:
+    "The key your phone sent could not be opened: it was altered on the way or made for " +
+    "another page. Nothing was used.",
+  network_unavailable: "Cannot reach the authnet network.",
+  ticket_unavailable: "Could not get a login code from this site.",
+  unsupported: "This browser cannot do the cryptography the login needs (WebCrypto X25519).",
+  cancelled: "Login cancelled.",
+  error: "The login failed.",
+  retry: "Try again",
+  qrLabel: "Login QR code: scan it with the authnet app on your phone",
+});
+
+function checkTicketJson(t) {
+  if (!t || typeof t !== "object") {
+    throw new AuthnetError("ticket_unavailable", "getTicket returned no ticket");
+  }
+  try {
+    checkTicket(t.ticket);
+    parseSpid(t.spid);
+    websocketUrl(t.gateway_url);
+  } catch (e) {
+    throw new AuthnetError("ticket_unavailable", `getTicket returned a bad ticket: ${e.message}`);
+  }
+  if (typeof t.passkey_address !== "string" || !ADDRESS_RE.test(t.passkey_address)) {
+    throw new AuthnetError("ticket_unavailable", "getTicket returned a bad passkey_address");
+  }
+  if (typeof t.ttl_seconds !== "number" || !(t.ttl_seconds > 0 && t.ttl_seconds < 1e6)) {
+    throw new AuthnetError("ticket_unavailable", "getTicket returned a bad ttl_seconds");
+  }
+  return t;
+}
+
+/**
+ * The login widget. Events (CustomEvent, fields in `detail`):
+ *   waiting        {payload, expiresAt}   a QR code is showing (again after each refresh)
+ *   scanned        {}                     a phone scanned it; confirm on the phone
+ *   authenticated  {ticket, kc}           done; `start()` resolves with the same
+ *   rejected       {code, message}        declined on the phone ("Try again" shown)
+ *   expired        {code, message, scanned}  scanned but not confirmed in time ("Try
+ *                                         again" shown); unscanned codes refresh themselves
+ *   error          {code, message}        sealed_key_invalid, network_unavailable,
+ *                                         ticket_unavailable, unsupported, malformed, or
+ *                                         the gateway's code (e.g. already_delivered)
+ * After rejected, expired and error the widget shows why and a "Try again" button;
+ * `start()` stays pending until a login succeeds or `cancel()` is called.
+ * Markup: div.authnet-login[data-state] > div.authnet-qr (an <svg role="img">),
+ * p.authnet-status (role="status", aria-live="polite"), button.authnet-retry.
+ */
+export class AuthnetLogin extends EventTarget {
+  #getTicket;
+  #container;
+  #refreshFactor;
+  #moduleSize;
+  #messages;
+  #ui = null;
+  #attempt = null;
+  #promise = null;
+  #resolve = null;
+  #reject = null;
+  #done = false;
+  #state = "idle";
+
+  /**
+   * @param {object} options
+   * @param {() => Promise<object>} options.getTicket  a fresh ticket JSON from the SP backend
+   * @param {Element} options.container  where the widget renders (its children are replaced)
+   * @param {number} [options.refreshFactor=0.9]  new ticket after this fraction of its TTL,
+   *   until one is scanned
+   * @param {number} [options.moduleSize=6]  CSS pixels per QR module
+   * @param {object} [options.messages]  overrides for DEFAULT_MESSAGES (localisation)
+   */
+  constructor({ getTicket, container, refreshFactor = 0.9, moduleSize = 6, messages = {} } = {}) {
+    super();
+    if (typeof getTicket !== "function") throw new TypeError("getTicket must be a function");
+    if (!(container instanceof Element)) throw new TypeError("container must be an Element");
+    if (!(refreshFactor > 0 && refreshFactor <= 1)) {
+      throw new RangeError("refreshFactor must be in (0, 1]");
+    }
+    this.#getTicket = getTicket;
+    this.#container = container;
+    this.#refreshFactor = refreshFactor;
+    this.#moduleSize = moduleSize;
+    this.#messages = { ...DEFAULT_MESSAGES, ...messages };
+  }
+
+  /** "idle", "loading", "waiting", "scanned", "authenticated", "rejected", "expired",
+   * "error" or "cancelled" (also the root element's data-state). */
+  get state() {
+    return this.#state;
+  }
+
+  /** The text the QR code currently shows (the login payload), or null. */
+  get payload() {
+    return this.#state === "waiting" ? this.#attempt.payload : null;
+  }
+
+  /** Show the QR code and wait. Resolves with {ticket, kc} (kc: ClientKey, or null when
+   * the SP asked for no client key); rejects only with AuthnetError "cancelled". */
+  start() {
+    if (this.#promise) return this.#promise;
+    this.#promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#buildUi();
+    this.#begin();
+    return this.#promise;
+  }
+
+  /** Start over with a new ticket and key pair (what the "Try again" button does). */
+  retry() {
+    if (this.#promise && !this.#done) this.#begin();
+  }
+
+  /** Stop: close the connection, clear the widget, reject `start()` with "cancelled". */
+  cancel() {
+    if (!this.#promise || this.#done) return;
+    this.#done = true;
+    this.#teardown(this.#attempt);
+    this.#attempt = null;
+    this.#clearQr();
+    this.#setState("cancelled", this.#messages.cancelled, false);
+    this.#reject(new AuthnetError("cancelled", "the login was cancelled"));
+  }
+
+  // --- UI ---
+
+  #buildUi() {
+    const root = document.createElement("div");
+    root.className = "authnet-login";
+    const qr = document.createElement("div");
+    qr.className = "authnet-qr";
+    qr.hidden = true;
+    const status = document.createElement("p");
+    status.className = "authnet-status";
+    status.setAttribute("role", "status");
+    status.setAttribute("aria-live", "polite");
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "authnet-retry";
+    retry.textContent = this.#messages.retry;
+    retry.hidden = true;
+    retry.addEventListener("click", () => this.retry());
+    root.append(qr, status, retry);
+    this.#container.replaceChildren(root);
+    this.#ui = { root, qr, status, retry };
+  }
+
+  #setState(state, text, showRetry) {
+    this.#state = state;
+    this.#ui.root.dataset.state = state;
+    this.#ui.status.textContent = text;
+    this.#ui.retry.hidden = !showRetry;
+  }
+
+  #showQr(payload) {
+    const label = this.#messages.qrLabel;
+    const svg = renderQrSvg(payload, { moduleSize: this.#moduleSize, label });
+    this.#ui.qr.replaceChildren(svg);
+    this.#ui.qr.hidden = false;
+  }
+
+  #clearQr() {
+    this.#ui.qr.replaceChildren();
+    this.#ui.qr.hidden = true;
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  // --- one attempt: ticket, key pair, websocket ---
+
+  #stale(att) {
+    return att !== this.#attempt || this.#done;
+  }
+
+  #timer(att, ms, fn) {
+    const id = setTimeout(() => {
+      att.timers.delete(id);
+      if (!this.#stale(att)) fn();
+    }, ms);
+    att.timers.add(id);
+    return id;
+  }
+
+  #teardown(att) {
+    if (!att) return;
+    att.final = true;
+    for (const id of att.timers) clearTimeout(id);
+    att.timers.clear();
+    if (att.ws) {
+      const ws = att.ws;
+      att.ws = null;
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
+        ws.close(1000);
+      }
+    }
+  }
+
+  async #begin() {
+    this.#teardown(this.#attempt);
+    const att = {
+      timers: new Set(),
+      ws: null,
+      final: false, // no more events wanted (answered, failed or replaced)
+      scanned: false,
+      shown: false, // the QR code is on screen
+      failures: 0, // consecutive connection losses
+    };
+    this.#attempt = att;
+    this.#clearQr();
+    this.#setState("loading", this.#messages.loading, false);
+    try {
+      let json;
+      try {
+        json = await this.#getTicket();
+      } catch (e) {
+        const text = this.#messages.ticket_unavailable;
+        throw new AuthnetError("ticket_unavailable", text, { cause: e });
+      }
+      if (this.#stale(att)) return;
+      att.ticket = checkTicketJson(json);
+      let keyPair;
+      let publicKey;
+      try {
+        ({ keyPair, publicKey } = await generateBrowserKey());
+      } catch (e) {
+        throw new AuthnetError("unsupported", this.#messages.unsupported, { cause: e });
+      }
+      att.keyPair = keyPair;
+      att.publicKey = publicKey;
+      att.waitSecret = crypto.getRandomValues(new Uint8Array(WAIT_SECRET_BYTES));
+      att.payload = buildPayload({
+        ticket: att.ticket.ticket,
+        browserKey: publicKey,
+        passkeyAddress: att.ticket.passkey_address,
+      });
+    } catch (e) {
+      if (!this.#stale(att)) this.#fail(att, "error", e, { fallbackCode: "ticket_unavailable" });
+      return;
+    }
+    if (this.#stale(att)) return;
+    this.#timer(att, this.#refreshFactor * att.ticket.ttl_seconds * 1000, () => {
+      if (!att.scanned && !att.final) this.#begin();
+    });
+    this.#connect(att);
+  }
+
+  #connect(att) {
+    let ws;
+    try {
+      ws = new WebSocket(websocketUrl(att.ticket.gateway_url));
+    } catch {
+      this.#lost(att);
+      return;
+    }
+    att.ws = ws;
+    ws.onopen = () => {
+      ws.send(
+        JSON.stringify({
+          type: "hello",
+          v: PROTOCOL_VERSION,
+          ticket: att.ticket.ticket,
+          browser_key: b64uEncode(att.publicKey),
+          wait_secret: b64uEncode(att.waitSecret),
+        }),
+      );
+    };
+    ws.onmessage = (m) => {
+      if (att.ws === ws && !att.final && !this.#stale(att)) this.#onEvent(att, m.data);
+    };
+    ws.onclose = () => {
+      if (att.ws === ws && !att.final && !this.#stale(att)) {
+        att.ws = null;
+        this.#lost(att);
+      }
+    };
+  }
+
+  // The connection dropped before a final event: resume (same ticket, key and
+  // wait secret) a few times, then give up.
+  #lost(att) {
+    att.failures += 1;
+    if (att.failures > MAX_RECONNECTS) {
+      const err = new AuthnetError("network_unavailable", this.#messages.network_unavailable);
+      this.#fail(att, "error", err);
+      return;
+    }
+    this.#timer(att, RECONNECT_DELAY_MS * att.failures, () => this.#connect(att));
+  }
+
+  #onEvent(att, data) {
+    let ev = null;
+    try {
+      ev = JSON.parse(data);
+    } catch {
+      // not JSON: handled as an unexpected event below
+    }
+    const kind = ev && typeof ev === "object" ? ev.type : undefined;
+    const msg = this.#messages;
+    switch (kind) {
+      case "waiting":
+        att.failures = 0;
+        if (!att.shown) {
+          att.shown = true;
+          this.#showQr(att.payload);
+          this.#setState("waiting", msg.waiting, false);
+          this.#emit("waiting", { payload: att.payload, expiresAt: ev.expires_at });
+        }
+        return;
+      case "scanned":
+        if (!att.scanned) {
+          att.scanned = true;
+          this.#clearQr();
+          this.#setState("scanned", msg.scanned, false);
+          this.#emit("scanned", {});
+        }
+        return;
+      case "authenticated":
+        // Acknowledge receipt: only then does the gateway delete the sealed key
+        // from the mailbox, so a connection that dies first leaves it there for
+        // a resumed one. (Sent before opening: a key that does not open will
+        // not open on a second delivery either.)
+        try {
+          att.ws?.send(JSON.stringify({ type: "ack" }));
+        } catch {
+          // already closed: the key stays in the mailbox until the ticket ends
+        }
+        this.#finish(att, ev);
+        return;
+      case "rejected":
+        this.#fail(att, "rejected", new AuthnetError("ticket_rejected", msg.ticket_rejected));
+        return;
+      case "expired":
+        this.#expired(att, new AuthnetError("ticket_expired", msg.ticket_expired));
+        return;
+      case "error": {
+        const err = new AuthnetError(String(ev.code || "error"), String(ev.message || msg.error));
+        // A resumed connection learns of a finished ticket as an error.
+        if (err.code === "ticket_rejected") this.#fail(att, "rejected", err);
+        else if (err.code === "ticket_expired") this.#expired(att, err);
+        else this.#fail(att, "error", err);
+        return;
+      }
+      default:
+        this.#fail(att, "error", new AuthnetError("malformed", "the gateway sent an odd event"));
+    }
+  }
+
+  #expired(att, err) {
+    if (att.scanned) {
+      this.#fail(att, "expired", err, { extra: { scanned: true } });
+      return;
+    }
+    // Nobody scanned it (the refresh timer was throttled, say): show a new code.
+    this.#emit("expired", { code: err.code, message: err.message, scanned: false });
+    this.#begin();
+  }
+
+  async #finish(att, ev) {
+    this.#teardown(att);
+    let kc = null;
+    try {
+      const { ticket, spid, auth_types: authTypes } = att.ticket;
+      if (ev.sealed_kc !== undefined && ev.sealed_kc !== null) {
+        kc = await openSealedKc(ev.sealed_kc, att.keyPair, ticket, spid);
+      } else if (typeof authTypes === "string" && authTypes.includes("c")) {
+        // Only when the SP told the page (optional `auth_types`) that it asked for Kc.
+        throw sealedKeyInvalid("no client key arrived though the SP asked for one");
+      }
+    } catch (e) {
+      if (!this.#stale(att)) this.#fail(att, "error", e, { fallbackCode: "sealed_key_invalid" });
+      return;
+    }
+    if (this.#stale(att)) return;
+    att.keyPair = null;
+    this.#done = true;
+    this.#clearQr();
+    this.#setState("authenticated", this.#messages.authenticated, false);
+    const result = { ticket: att.ticket.ticket, kc };
+    this.#emit("authenticated", result);
+    this.#resolve(result);
+  }
+
+  // End the attempt, show why and the "Try again" button, and tell the app.
+  #fail(att, state, error, { fallbackCode = "error", extra = {} } = {}) {
+    this.#teardown(att);
+    let err = error;
+    if (!(error instanceof AuthnetError)) {
+      const text = this.#messages[fallbackCode] || this.#messages.error;
+      err = new AuthnetError(fallbackCode, text, { cause: error });
+    }
+    this.#clearQr();
+    this.#setState(state, this.#messages[err.code] || err.message, true);
+    this.#emit(state, { code: err.code, message: err.message, ...extra });
+  }
+}
