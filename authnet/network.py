@@ -657,11 +657,16 @@ class Network:
             ),
         )
 
-    async def take_sealed_kc(self, th: bytes) -> SealedKey | None:
-        raw = await self.state.take_mail(th)
+    async def peek_sealed_kc(self, th: bytes) -> SealedKey | None:
+        """The sealed Kc waiting in the ticket's mailbox, if any."""
+        raw = await self.state.get_mail(th)
         if raw is None:
             return None
         return SealedKey(enc=raw[:32], ciphertext=raw[32:])
+
+    async def ack_sealed_kc(self, th: bytes) -> None:
+        """The browser has the sealed Kc: delete it."""
+        await self.state.take_mail(th)
 
     async def sp_of(self, t: Ticket) -> ServiceProvider:
         return await self._sp(t.spid)

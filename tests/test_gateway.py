@@ -203,13 +203,13 @@ async def test_ticket_expiring_while_waiting(net: TestNetwork, sp: AsyncSPClient
             n=2,
         )
         assert [e["type"] for e in events] == ["waiting", "expired"]
-        # Too late to even start waiting.
+        # Too late to even start waiting: told so with the same event.
         (late,) = await events_after(
             http,
             websocket_url(t.gateway_url),
             hello(t.ticket, secrets.token_bytes(32), secrets.token_bytes(32)),
         )
-    assert late["code"] == "ticket_expired"
+    assert late == {"type": "expired"}
 
 
 async def test_reject_reaches_the_browser(sp: AsyncSPClient, phone: PhoneApp) -> None:
@@ -269,3 +269,53 @@ async def test_static_client_files(net: TestNetwork) -> None:
     digest = hashlib.sha256(body).hexdigest()
     readme = (VENDOR / "README.md").read_text()
     assert re.search(rf"`{digest}`", readme), "vendored file differs from README's sha256"
+
+
+async def test_stale_connection_cannot_swallow_the_sealed_key(
+    net: TestNetwork, sp: AsyncSPClient, phone: PhoneApp
+) -> None:
+    """The page lost its connection without the gateway noticing; the phone
+    answers; the stale connection is sent the key but never acknowledges it, so
+    the page's resumed connection still gets it, and only its ack deletes it."""
+    t = await sp.get_ticket()
+    session = BrowserSession(
+        ticket=t.ticket, spid=sp.spid, gateway_url=t.gateway_url, passkey_address=t.passkey_address
+    )
+    url = websocket_url(t.gateway_url)
+    first = hello(t.ticket, session.public_key, session._wait_secret)
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as stale:
+        await stale.send_str(json.dumps(first))
+        assert json.loads((await stale.receive()).data)["type"] == "waiting"
+        report = await phone.scan(session.payload().encode(), confirm=lambda _: True)
+        assert json.loads((await stale.receive()).data)["type"] == "scanned"
+        sent = json.loads((await stale.receive()).data)
+        assert sent["type"] == "authenticated"  # ... into a connection nobody reads
+        async with session.waiting(http) as wait:
+            outcome = await wait.result()
+        assert outcome.kc is not None
+        assert report.kc_fingerprint is not None
+        with pytest.raises(errors.AlreadyDelivered):
+            async with session.waiting(http) as wait:
+                await wait.result()
+
+
+async def test_shutdown_closes_waiting_browsers_promptly(tmp_path: Path) -> None:
+    import time
+
+    async with TestNetwork(tmp_path) as net:
+        creds = await net.add_sp()
+        async with net.sp_client(creds) as sp, aiohttp.ClientSession() as http:
+            t = await sp.get_ticket()
+            ws = await http.ws_connect(websocket_url(t.gateway_url))
+            await ws.send_str(
+                json.dumps(hello(t.ticket, secrets.token_bytes(32), secrets.token_bytes(32)))
+            )
+            assert json.loads((await ws.receive()).data)["type"] == "waiting"
+            started = time.monotonic()
+            await net.node.stop(grace=0)
+            assert time.monotonic() - started < 5
+            assert (await ws.receive()).type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+            )
+            await ws.close()

@@ -18,12 +18,20 @@ import contextlib
 import ipaddress
 import json
 import logging
+import weakref
 from importlib import resources
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from authnet.errors import AlreadyDelivered, AuthnetError, MalformedInput, TicketConsumed
+from authnet.errors import (
+    AlreadyDelivered,
+    AuthnetError,
+    MalformedInput,
+    TicketConsumed,
+    TicketExpired,
+    TicketRejected,
+)
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
@@ -37,6 +45,11 @@ MAX_FRAME = 4096
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8"}
 NETWORK_KEY: web.AppKey[Network] = web.AppKey("network", Network)
 PROXIES_KEY: web.AppKey[tuple[str, ...]] = web.AppKey("trusted_proxies", tuple)
+SOCKETS_KEY: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey(
+    "websockets", weakref.WeakSet
+)
+# How long the gateway waits for the browser to acknowledge the sealed Kc.
+ACK_TIMEOUT_S = 10.0
 
 
 def _static_files() -> dict[str, bytes]:
@@ -75,6 +88,24 @@ class _Waiter:
     def __init__(self, network: Network, ws: web.WebSocketResponse) -> None:
         self.network = network
         self.ws = ws
+        self._incoming: asyncio.Future[WSMessage] | None = None
+
+    def reading(self) -> asyncio.Future[WSMessage]:
+        """The one pending read of the socket (aiohttp allows one at a time)."""
+        if self._incoming is None:
+            self._incoming = asyncio.ensure_future(self.ws.receive())
+        return self._incoming
+
+    def consume(self) -> WSMessage:
+        assert self._incoming is not None
+        assert self._incoming.done()
+        msg, self._incoming = self._incoming.result(), None
+        return msg
+
+    def stop_reading(self) -> None:
+        if self._incoming is not None:
+            self._incoming.cancel()
+            self._incoming = None
 
     async def send(self, kind: str, **fields: Any) -> None:
         await self.ws.send_str(json.dumps({"type": kind, **fields}, separators=(",", ":")))
@@ -83,20 +114,34 @@ class _Waiter:
         await self.send("error", code=err.code, message=err.message)
 
     async def deliver(self, t: Ticket) -> None:
-        sealed = await self.network.take_sealed_kc(t.th)
-        if sealed is not None:
-            await self.send(
-                "authenticated",
-                sealed_kc={
-                    "enc": b64u_encode(sealed.enc),
-                    "ciphertext": b64u_encode(sealed.ciphertext),
-                },
-            )
+        """Send the sealed Kc; delete it from the mailbox once the browser
+        acknowledges receipt. A connection that dies first (or a stale one the
+        gateway has not noticed yet) leaves it there for the browser's resumed
+        connection: only the holder of the wait secret can connect."""
+        sealed = await self.network.peek_sealed_kc(t.th)
+        if sealed is None:
+            if needs_client_key(t):
+                await self.error(AlreadyDelivered())
+            else:
+                await self.send("authenticated")
+            return
+        await self.send(
+            "authenticated",
+            sealed_kc={
+                "enc": b64u_encode(sealed.enc),
+                "ciphertext": b64u_encode(sealed.ciphertext),
+            },
+        )
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT_S):
+                await self.reading()
+        except TimeoutError:
+            log.info("sealed key sent but not acknowledged tag=%s", ticket_tag(t.th))
+            return
+        msg = self.consume()
+        if msg.type is WSMsgType.TEXT and _is_ack(msg.data):
+            await self.network.ack_sealed_kc(t.th)
             log.debug("sealed key delivered tag=%s", ticket_tag(t.th))
-        elif needs_client_key(t):
-            await self.error(AlreadyDelivered())
-        else:
-            await self.send("authenticated")
 
     async def report(self, t: Ticket) -> bool:
         """Tell the browser where the ticket stands; True when nothing more will come."""
@@ -124,43 +169,54 @@ class _Waiter:
         wait_secret = b64u_decode(hello.get("wait_secret", ""), field="wait_secret", length=32)
         th = ticket_hash(ticket)
         async with self.network.state.subscribe(th) as sub:
-            t = await self.network.browser_hello(
-                ticket, browser_key=browser_key, wait_secret=wait_secret, hints=hints
-            )
+            try:
+                t = await self.network.browser_hello(
+                    ticket, browser_key=browser_key, wait_secret=wait_secret, hints=hints
+                )
+            except TicketRejected:
+                await self.send("rejected")
+                return
+            except TicketExpired:
+                await self.send("expired")
+                return
             if await self.report(t):
                 return
-            receiver = asyncio.ensure_future(self.ws.receive())
-            try:
-                while True:
-                    remaining = (t.expires_ms - self.network.clock()) / 1000
-                    next_event = asyncio.ensure_future(sub.next_event())
-                    done, _ = await asyncio.wait(
-                        {next_event, receiver},
-                        timeout=max(0.0, remaining),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if next_event not in done:
-                        next_event.cancel()
-                    if receiver in done:
-                        return  # the browser went away (or spoke out of turn)
-                    if not done:  # timer: the ticket expired unanswered
-                        await self.send("expired")
-                        return
-                    event = next_event.result()
-                    if event.kind is EventKind.SCANNED:
-                        await self.send("scanned")
-                        continue
-                    fresh = await self.network.state.get_ticket(th)
-                    if fresh is None:
-                        await self.send("expired")
-                        return
-                    if event.kind is EventKind.AUTHENTICATED:
-                        await self.deliver(fresh)
-                    else:
-                        await self.send("rejected")
+            while True:
+                remaining = (t.expires_ms - self.network.clock()) / 1000
+                next_event = asyncio.ensure_future(sub.next_event())
+                done, _ = await asyncio.wait(
+                    {next_event, self.reading()},
+                    timeout=max(0.0, remaining),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if next_event not in done:
+                    next_event.cancel()
+                if self.reading() in done:
+                    return  # the browser went away (or spoke out of turn)
+                if not done:  # timer: the ticket expired unanswered
+                    await self.send("expired")
                     return
-            finally:
-                receiver.cancel()
+                event = next_event.result()
+                if event.kind is EventKind.SCANNED:
+                    await self.send("scanned")
+                    continue
+                fresh = await self.network.state.get_ticket(th)
+                if fresh is None:
+                    await self.send("expired")
+                    return
+                if event.kind is EventKind.AUTHENTICATED:
+                    await self.deliver(fresh)
+                else:
+                    await self.send("rejected")
+                return
+
+
+def _is_ack(data: str) -> bool:
+    try:
+        msg = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(msg, dict) and msg.get("type") == "ack"
 
 
 async def wait_handler(request: web.Request) -> web.WebSocketResponse:
@@ -168,6 +224,8 @@ async def wait_handler(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     waiter = _Waiter(network, ws)
+    sockets = request.app[SOCKETS_KEY]
+    sockets.add(ws)
     try:
         try:
             msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
@@ -199,6 +257,8 @@ async def wait_handler(request: web.Request) -> web.WebSocketResponse:
     except ConnectionResetError:
         pass
     finally:
+        waiter.stop_reading()
+        sockets.discard(ws)
         await ws.close()
     return ws
 
@@ -237,6 +297,15 @@ def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.
             )
         )
 
+    app[SOCKETS_KEY] = weakref.WeakSet()
+
+    async def close_sockets(_: web.Application) -> None:
+        # Shutting down: end every wait now (browsers resume on another node)
+        # instead of letting the server wait for them.
+        for ws in list(app[SOCKETS_KEY]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    app.on_shutdown.append(close_sockets)
     app.router.add_get("/v1/wait", wait_handler)
     app.router.add_get("/v1/{name:.+}", static)
     app.router.add_get("/healthz", healthz)

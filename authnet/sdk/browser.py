@@ -103,6 +103,8 @@ class _Wait:
                 sealed = event.get("sealed_kc")
                 if sealed is None:
                     return LoginOutcome(kc=None)
+                # Receipt acknowledged: the gateway may now delete the sealed key.
+                await self._ws.send_str('{"type":"ack"}')
                 return LoginOutcome(kc=self._session.open(sealed))
             raise errors.MalformedInput(f"unexpected gateway event {kind!r}")
 

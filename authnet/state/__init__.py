@@ -47,8 +47,10 @@ class StateStore(Protocol):
         """Replace `old` by `new` iff the stored version is still old.version."""
         ...
 
-    # Mailbox: the sealed Kc waits here until its first delivery.
+    # Mailbox: the sealed Kc waits here until the browser acknowledges it.
     async def put_mail(self, th: bytes, sealed: bytes, *, keep_until_ms: int) -> None: ...
+
+    async def get_mail(self, th: bytes) -> bytes | None: ...
 
     async def take_mail(self, th: bytes) -> bytes | None:
         """Atomically read and delete."""

@@ -105,6 +105,10 @@ class MemoryState:
         self._mail[th] = (sealed, keep_until_ms)
         self._track(self._mail, th, keep_until_ms)
 
+    async def get_mail(self, th: bytes) -> bytes | None:
+        sealed: bytes | None = self._live(self._mail, th)
+        return sealed
+
     async def take_mail(self, th: bytes) -> bytes | None:
         sealed: bytes | None = self._live(self._mail, th)
         if sealed is not None:
