@@ -52,6 +52,8 @@ test: $(STAMP) system-deps check
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/login.py
+	$(VENV)/bin/python bench/login.py --rate 150
+	$(VENV)/bin/python bench/floors.py
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py

@@ -15,8 +15,11 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
+import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,10 @@ async def _serve(cfg: config.Config, demo_sp: bool) -> int:
         print(f"  {line}")
     print(f"  Network CA         {node.data_dir.ca_cert}  (tokens and SPs trust this)")
     print("Stop with Ctrl-C.", flush=True)
+    # Everything allocated so far (modules, SQLAlchemy, gRPC) lives as long as the
+    # process: keep the cyclic collector from rescanning it on every full pass.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -170,6 +177,19 @@ async def _sp(ns: argparse.Namespace, cfg: config.Config) -> int:
         await directory.close()
 
 
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run the server on uvloop where it is installed (set AUTHNET_EVENT_LOOP=asyncio
+    for the standard loop); bench/login.py compares the two."""
+    if os.environ.get("AUTHNET_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="authnet",
@@ -238,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             return demo.main(as_json=ns.json, keep=ns.keep)
         cfg = _config(ns)
         if ns.command == "serve":
-            return asyncio.run(_serve(cfg, demo_sp=not ns.no_demo_sp))
+            return run_loop(_serve(cfg, demo_sp=not ns.no_demo_sp))
         return asyncio.run(_sp(ns, cfg))
     except (AuthnetError, config.ConfigError, OSError) as e:
         print(f"authnet: {getattr(e, 'message', None) or e}", file=sys.stderr)

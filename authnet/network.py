@@ -348,7 +348,7 @@ class Network:
             t = await self._transition(t, lambda cur: tk.consume(cur, self.clock()))
         assert t.user_id is not None
         assert t.token_id is not None
-        log.info("puid read sp=%s tag=%s finalize=%s", sp.name, ticket_tag(t.th), finalize)
+        log.debug("puid read sp=%s tag=%s finalize=%s", sp.name, ticket_tag(t.th), finalize)
         return PuidResult(
             puid=self.identity.puid(t.user_id, sp.spid),
             key_id=self.identity.key_id(t.token_id, sp.spid),
@@ -604,7 +604,8 @@ class Network:
         )
         await self.directory.touch_token(token_id, self.clock())
         log.info(
-            "ticket authenticated tag=%s factors=%s",
+            "ticket authenticated sp=%s tag=%s factors=%s",
+            (await self._sp(t.spid)).name,
             ticket_tag(t.th),
             format_factors(proven) or "-",
         )

@@ -92,6 +92,6 @@ async def test_log_mentions_tickets_only_by_tag(
     await sp.get_puid(run.ticket.ticket, finalize=True)
     text = net.log_path.read_text()
     assert "ticket issued sp=hello tag=" in text
-    assert "ticket authenticated tag=" in text
+    assert "ticket authenticated sp=hello tag=" in text
     assert "sealed key delivered tag=" in text
     assert run.ticket.ticket not in text

@@ -148,6 +148,7 @@ def _token(row: Row[Any]) -> TokenRecord:
     )
 
 
+_TOKEN_FIELDS = tuple(tokens.columns.keys())
 # The token lookup of the login path, compiled once to SQLite's SQL.
 _TOKEN_BY_ID = str(
     tokens.select()
@@ -166,6 +167,9 @@ class SqlDirectory:
         self._fast: Any = None
         if engine.dialect.name == "sqlite":
             self._fast = engine.raw_connection()
+            # Autocommit: every lookup sees the latest committed rows (a revocation
+            # takes effect at once) without a transaction to end.
+            self._fast.driver_connection.isolation_level = None
         # When each token's last_used_ms was last written, so the login path
         # writes it at most once per TOUCH_GRANULARITY_MS.
         self._touched: dict[bytes, int] = {}
@@ -295,13 +299,10 @@ class SqlDirectory:
 
     async def get_token(self, token_id: bytes) -> TokenRecord | None:
         if self._fast is not None:
-            cur = self._fast.execute(_TOKEN_BY_ID, (token_id,))
-            raw = cur.fetchone()
-            cur.close()
-            self._fast.commit()  # end the implicit read transaction: see new writes
+            raw = self._fast.driver_connection.execute(_TOKEN_BY_ID, (token_id,)).fetchone()
             if raw is None:
                 return None
-            return TokenRecord(**dict(zip(tokens.columns.keys(), raw, strict=True)))
+            return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
         with self._ro() as c:
             row = c.execute(tokens.select().where(tokens.c.token_id == token_id)).first()
         return _token(row) if row else None

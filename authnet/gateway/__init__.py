@@ -184,8 +184,9 @@ class _Waiter:
             while True:
                 remaining = (t.expires_ms - self.network.clock()) / 1000
                 next_event = asyncio.ensure_future(sub.next_event())
+                pending: set[asyncio.Future[Any]] = {next_event, self.reading()}
                 done, _ = await asyncio.wait(
-                    {next_event, self.reading()},
+                    pending,
                     timeout=max(0.0, remaining),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
@@ -297,12 +298,13 @@ def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.
             )
         )
 
-    app[SOCKETS_KEY] = weakref.WeakSet()
+    sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+    app[SOCKETS_KEY] = sockets
 
     async def close_sockets(_: web.Application) -> None:
         # Shutting down: end every wait now (browsers resume on another node)
         # instead of letting the server wait for them.
-        for ws in list(app[SOCKETS_KEY]):
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     app.on_shutdown.append(close_sockets)
