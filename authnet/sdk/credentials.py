@@ -37,7 +37,7 @@ class SpCredentials:
 
     @classmethod
     def load(cls, folder: Path | str) -> SpCredentials:
-        folder = Path(folder)
+        folder = Path(folder).expanduser()
         try:
             meta = json.loads((folder / "sp.json").read_text())
             cert_pem = (folder / meta.get("certificate", "sp.crt")).read_bytes()
