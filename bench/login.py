@@ -147,12 +147,7 @@ class Loadgen:
     async def login(self, phone: tuple[PhonePassKey, bytes]) -> None:
         token, token_id = phone
         t = await self.sp.get_ticket(auth_types="c")
-        session = BrowserSession(
-            ticket=t.ticket,
-            spid=self.sp.spid,
-            gateway_url=t.gateway_url,
-            passkey_address=t.passkey_address,
-        )
+        session = BrowserSession.for_ticket(t, self.sp.spid)
         async with session.waiting(self.http) as wait:
             payload = session.payload()
             request = await self.api.begin_auth(

@@ -54,12 +54,7 @@ async def login(
 ) -> LoginRun:
     """GetTicket -> browser waits -> phone scans and answers -> browser gets Kc."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession(
-        ticket=ticket.ticket,
-        spid=sp.spid,
-        gateway_url=ticket.gateway_url,
-        passkey_address=ticket.passkey_address,
-    )
+    session = BrowserSession.for_ticket(ticket, sp.spid)
     own = http is None
     http = http or aiohttp.ClientSession()
     try:
@@ -94,12 +89,7 @@ async def scanned(
 ) -> AsyncIterator[tuple[Scanned, Any]]:
     """Yield (Scanned, wait) with the browser waiting and BeginAuth done."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession(
-        ticket=ticket.ticket,
-        spid=sp.spid,
-        gateway_url=ticket.gateway_url,
-        passkey_address=ticket.passkey_address,
-    )
+    session = BrowserSession.for_ticket(ticket, sp.spid)
     enrolment = phone.enrolment(None)
     async with session.waiting(http) as wait, phone.api(enrolment) as api:
         payload = session.payload()

@@ -474,12 +474,7 @@ async def test_a_revoked_token_cannot_log_in_or_manage_the_account(
     await revoke(phone, backup)
 
     ticket = await sp.get_ticket()
-    session = BrowserSession(
-        ticket=ticket.ticket,
-        spid=sp.spid,
-        gateway_url=ticket.gateway_url,
-        passkey_address=ticket.passkey_address,
-    )
+    session = BrowserSession.for_ticket(ticket, sp.spid)
     async with aiohttp.ClientSession() as http, session.waiting(http) as wait:
         payload = session.payload().encode()
         with pytest.raises(TokenRevoked):

@@ -114,9 +114,7 @@ async def test_second_browser_cannot_take_over_and_first_gets_kc_once(
     net: TestNetwork, sp: AsyncSPClient, phone: PhoneApp
 ) -> None:
     t = await sp.get_ticket()
-    session = BrowserSession(
-        ticket=t.ticket, spid=sp.spid, gateway_url=t.gateway_url, passkey_address=t.passkey_address
-    )
+    session = BrowserSession.for_ticket(t, sp.spid)
     url = websocket_url(t.gateway_url)
     async with aiohttp.ClientSession() as http:
         async with session.waiting(http):
@@ -214,9 +212,7 @@ async def test_ticket_expiring_while_waiting(net: TestNetwork, sp: AsyncSPClient
 
 async def test_reject_reaches_the_browser(sp: AsyncSPClient, phone: PhoneApp) -> None:
     t = await sp.get_ticket()
-    session = BrowserSession(
-        ticket=t.ticket, spid=sp.spid, gateway_url=t.gateway_url, passkey_address=t.passkey_address
-    )
+    session = BrowserSession.for_ticket(t, sp.spid)
     async with aiohttp.ClientSession() as http, session.waiting(http) as wait:
         report = await phone.scan(session.payload().encode(), confirm=lambda _: False)
         assert not report.accepted
@@ -278,9 +274,7 @@ async def test_stale_connection_cannot_swallow_the_sealed_key(
     answers; the stale connection is sent the key but never acknowledges it, so
     the page's resumed connection still gets it, and only its ack deletes it."""
     t = await sp.get_ticket()
-    session = BrowserSession(
-        ticket=t.ticket, spid=sp.spid, gateway_url=t.gateway_url, passkey_address=t.passkey_address
-    )
+    session = BrowserSession.for_ticket(t, sp.spid)
     url = websocket_url(t.gateway_url)
     first = hello(t.ticket, session.public_key, session._wait_secret)
     async with aiohttp.ClientSession() as http, http.ws_connect(url) as stale:

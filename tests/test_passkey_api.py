@@ -148,12 +148,7 @@ async def test_altered_qr_browser_key_is_refused(
     net: TestNetwork, sp: AsyncSPClient, phone: PhoneApp
 ) -> None:
     ticket = await sp.get_ticket()
-    session = BrowserSession(
-        ticket=ticket.ticket,
-        spid=sp.spid,
-        gateway_url=ticket.gateway_url,
-        passkey_address=ticket.passkey_address,
-    )
+    session = BrowserSession.for_ticket(ticket, sp.spid)
     e = phone.enrolment(None)
     async with aiohttp.ClientSession() as http, session.waiting(http), phone.api(e) as api:
         with pytest.raises(errors.BrowserKeyMismatch):
@@ -191,12 +186,7 @@ async def test_unknown_and_revoked_tokens(
             (backup, backup.enrolment(None).token_id, errors.TokenRevoked),
         ):
             ticket = await sp.get_ticket()
-            session = BrowserSession(
-                ticket=ticket.ticket,
-                spid=sp.spid,
-                gateway_url=ticket.gateway_url,
-                passkey_address=ticket.passkey_address,
-            )
+            session = BrowserSession.for_ticket(ticket, sp.spid)
             async with session.waiting(http), app.api(app.enrolment(None)) as api:
                 with pytest.raises(error):
                     await api.begin_auth(

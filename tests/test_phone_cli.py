@@ -83,12 +83,7 @@ async def browser(
 ) -> AsyncIterator[tuple[BrowserSession, Any]]:
     """A browser session waiting at the gateway on a fresh ticket."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession(
-        ticket=ticket.ticket,
-        spid=sp.spid,
-        gateway_url=ticket.gateway_url,
-        passkey_address=ticket.passkey_address,
-    )
+    session = BrowserSession.for_ticket(ticket, sp.spid)
     headers = {"User-Agent": USER_AGENT, "Origin": origin}
     async with aiohttp.ClientSession(headers=headers) as http, session.waiting(http) as wait:
         yield session, wait

@@ -29,6 +29,7 @@ from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import ticket_hash
 from authnet.protocol.payload import LoginPayload, parse_address
 from authnet.protocol.sealing import SealedKey, open_kc
+from authnet.sdk.sp_client import Ticket
 
 
 def websocket_url(gateway_url: str) -> str:
@@ -118,6 +119,16 @@ class BrowserSession:
         self._private = x25519.X25519PrivateKey.generate()
         self.public_key = self._private.public_key().public_bytes_raw()
         self._wait_secret = secrets.token_bytes(32)
+
+    @classmethod
+    def for_ticket(cls, ticket: Ticket, spid: bytes) -> BrowserSession:
+        """The browser's side of a ticket the SP just got (`spid`: the SP's own)."""
+        return cls(
+            ticket=ticket.ticket,
+            spid=spid,
+            gateway_url=ticket.gateway_url,
+            passkey_address=ticket.passkey_address,
+        )
 
     def __repr__(self) -> str:
         return f"BrowserSession(gateway={self.gateway_url!r})"
