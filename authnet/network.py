@@ -6,8 +6,8 @@ interfaces, `Directory` (long-lived records) and `StateStore` (tickets, mailbox,
 events, challenges, locks), so several nodes can share it.
 
 What is never stored or logged: ticket strings (only their hashes), Kc (the
-network never has it), the sealed Kc beyond its first delivery, signatures,
-challenges in clear (only hashed), wait secrets (only hashed).
+network never has it), the sealed Kc once the browser acknowledged it,
+signatures, challenges in clear (only hashed), wait secrets (only hashed).
 """
 
 from __future__ import annotations
@@ -272,11 +272,6 @@ class Network:
         self._cert_cache.put(pem, sp, now + self.sp_cache_seconds)
         return sp
 
-    def forget_cached_identities(self) -> None:
-        """Drop cached SP and certificate lookups (after an admin change)."""
-        self._cert_cache.clear()
-        self._sp_cache.clear()
-
     # --- SP API ---------------------------------------------------------------
 
     async def get_ticket(self, sp: ServiceProvider, ttl_s: int, auth_types: str) -> IssuedTicket:
@@ -387,8 +382,9 @@ class Network:
         log.info("data written sp=%s container=%r version=%d", sp.name, name, version)
         return version
 
-    def _lock_key(self, sp: ServiceProvider, user: bytes, name: str) -> str:
-        return f"{sp.spid.hex()}:{self.identity.puid(user, sp.spid)}:{name}"
+    @staticmethod
+    def _lock_key(sp: ServiceProvider, user: bytes, name: str) -> str:
+        return f"{sp.spid.hex()}:{user.hex()}:{name}"
 
     async def lock(
         self, sp: ServiceProvider, ticket: str, container: str, timeout_s: int
@@ -510,7 +506,6 @@ class Network:
         if victim is None or victim.user_id != token.user_id:
             raise TokenUnknown("no such token in this account")
         await self.directory.revoke_token(target, self.clock())
-        self._key_cache.put(target, None, 0.0)
         log.info("token revoked")
 
     # --- PassKey API: login ---------------------------------------------------
@@ -585,6 +580,9 @@ class Network:
             proven.add(Factor.PIN)
         if sealed is not None:
             proven.add(Factor.CLIENT_KEY)
+        # Refuse before anything is stored: a refused answer leaves no mailbox entry.
+        tk.check_factors(t, frozenset(proven))
+        if sealed is not None:
             await self.state.put_mail(
                 t.th, sealed.enc + sealed.ciphertext, keep_until_ms=t.expires_ms + GRACE_MS
             )
@@ -668,6 +666,3 @@ class Network:
     async def ack_sealed_kc(self, th: bytes) -> None:
         """The browser has the sealed Kc: delete it."""
         await self.state.take_mail(th)
-
-    async def sp_of(self, t: Ticket) -> ServiceProvider:
-        return await self._sp(t.spid)

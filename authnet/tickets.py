@@ -179,15 +179,20 @@ def check_scanned_by(t: Ticket, *, token_id: bytes, nonce: bytes, now_ms: int) -
         raise ChallengeInvalid("nonce or token does not match this ticket's BeginAuth")
 
 
+def check_factors(t: Ticket, proven: Factors) -> None:
+    """The factors an answer proves cover the ones the SP requested."""
+    missing = t.requested - proven
+    if missing:
+        names = ", ".join(sorted(f.name.lower().replace("_", " ") for f in missing))
+        raise FactorNotProven(f"the SP asked for {names}, which this response does not prove")
+
+
 def authenticate(
     t: Ticket, *, token_id: bytes, nonce: bytes, user_id: bytes, proven: Factors, now_ms: int
 ) -> Ticket:
     """CompleteAuth, after the caller has verified the token's signature."""
     check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=now_ms)
-    missing = t.requested - proven
-    if missing:
-        names = ", ".join(sorted(f.name.lower().replace("_", " ") for f in missing))
-        raise FactorNotProven(f"the SP asked for {names}, which this response does not prove")
+    check_factors(t, proven)
     return _next(t, state=TicketState.AUTHENTICATED, user_id=user_id, proven=proven, nonce=None)
 
 

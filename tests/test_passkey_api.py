@@ -142,6 +142,7 @@ async def test_pin_factor_must_be_proven(
         with pytest.raises(errors.FactorNotProven, match="pin"):
             await s.api.complete_auth(lax_answer)
         assert await state_of(net, s.ticket.ticket) is TicketState.SCANNED
+        assert await net.network.state.get_mail(ticket_hash(s.ticket.ticket)) is None
 
 
 async def test_altered_qr_browser_key_is_refused(
