@@ -87,10 +87,15 @@ def test_different_token_kinds_give_different_kc() -> None:
     assert len(kcs) == len(salts)
 
 
-@pytest.mark.parametrize("size", [0, 1, 16, 31])
+@pytest.mark.parametrize("size", [0, 1, 16, 19])
 def test_short_ikm_is_refused(size: int) -> None:
-    with pytest.raises(ValueError, match="256 bits"):
+    with pytest.raises(ValueError, match="160 bits"):
         derive_kc(bytes(size), SPID_A, salt=labels.KC_PHONE_SALT)
+
+
+def test_hmac_sha1_length_ikm_is_the_minimum() -> None:
+    """The OTP applet's HMAC-SHA1 output (20 bytes) is the shortest Kc source."""
+    assert len(derive_kc(bytes(20), SPID_A, salt=labels.KC_OTP_SALT)) == 32
 
 
 @pytest.mark.parametrize("size", [0, 15, 17, 32])

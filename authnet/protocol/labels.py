@@ -22,8 +22,17 @@ ADD_TOKEN: Final = b"authnet/v1 add token"
 LIST_TOKENS: Final = b"authnet/v1 list tokens"
 REVOKE_TOKEN: Final = b"authnet/v1 revoke token"
 
-# Client key Kc.
+# Client key Kc: HKDF salts naming each token kind, and the inputs the devices
+# compute on (see authnet.protocol.kc).
 KC_PHONE_SALT: Final = b"authnet/v1 phone kc"
+KC_FIDO2_SALT: Final = b"authnet/v1 fido2 kc"
+KC_PIV_SALT: Final = b"authnet/v1 piv kc"
+KC_PKCS11_SALT: Final = b"authnet/v1 pkcs11 kc"
+KC_OTP_SALT: Final = b"authnet/v1 otp kc"
+FIDO2_PRF_INPUT: Final = b"authnet/v1 fido2 prf"
+PIV_KC_POINT_DST: Final = b"authnet/v1 piv kc point P256_XMD:SHA-256_SSWU_RO_"
+PKCS11_HMAC_INPUT: Final = b"authnet/v1 pkcs11 hmac"
+OTP_CHALLENGE: Final = b"authnet/v1 otp challenge"
 KC_INFO: Final = b"authnet/v1 kc"
 KC_FINGERPRINT: Final = b"authnet/v1 kc fingerprint"
 SEAL_INFO: Final = b"authnet/v1 sealed kc"
