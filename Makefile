@@ -26,11 +26,12 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
+	@scripts/install-system-deps.sh build
 	$(UV) sync --frozen --all-extras --quiet
 	@touch $@
 
 system-deps:
-	@scripts/install-system-deps.sh
+	@scripts/install-system-deps.sh test
 
 demo: $(STAMP)
 	$(VENV)/bin/authnet demo

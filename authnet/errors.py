@@ -207,6 +207,13 @@ class PinLocked(AuthnetError):
     default_message = "PIN locked after too many wrong attempts"
 
 
+class TokenUnavailable(AuthnetError):
+    """The token is not there: unplugged, card pulled, or its reader gone."""
+
+    code = "token_unavailable"
+    default_message = "the token is not connected: plug it in (or insert the card) and retry"
+
+
 class KeystoreError(AuthnetError):
     code = "keystore"
     default_message = "the key store file is unreadable or damaged"

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests need, when missing. Idempotent.
+# Install the Debian packages authnet needs, when missing. Idempotent.
 # Fails loudly (non-zero, with the reason) when it cannot install them.
+#
+#   install-system-deps.sh build   what building the Python dependencies needs
+#                                  (pyscard compiles against PC/SC)
+#   install-system-deps.sh test    what the test suite runs against: a real PC/SC
+#                                  stack with a virtual reader, SoftHSM2, Chromium
 set -euo pipefail
 
-PACKAGES=(chromium fonts-dejavu-core)
+case "${1:-test}" in
+  build) PACKAGES=(gcc libpcsclite-dev swig) ;;
+  test) PACKAGES=(gcc libpcsclite-dev swig pcscd vsmartcard-vpcd softhsm2 chromium fonts-dejavu-core) ;;
+  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from authnet.sdk.browser import BrowserSession
 from authnet.sdk.sp_client import AsyncSPClient, Ticket
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
+from tokens import login as flow
 from tokens.api import PassKeyApi
 from tokens.handshake import AuthRequest
-from tokens.login import LoginReport
+from tokens.login import AskPin, LoginReport
 from tokens.passkey import PassKey
 
 
@@ -42,6 +44,27 @@ async def make_phone(
     phone = PhoneApp.create(path, label=label, pin=pin)
     await phone.enrol(net.addresses.passkey, net.ca_pem, backup_of=backup_of)
     return phone
+
+
+async def login_with(
+    sp: AsyncSPClient,
+    api: PassKeyApi,
+    token: PassKey,
+    token_id: bytes,
+    *,
+    auth_types: str = "c",
+    ask_pin: AskPin | None = None,
+) -> LoginRun:
+    """A complete login with any PassKey (not only the phone app)."""
+    ticket = await sp.get_ticket(auth_types=auth_types)
+    session = BrowserSession.for_ticket(ticket, sp.spid)
+    async with aiohttp.ClientSession() as http, session.waiting(http) as wait:
+        report = await flow.login(
+            api, token, token_id, session.payload(), confirm=lambda _: True, ask_pin=ask_pin
+        )
+        async with asyncio.timeout(10):
+            outcome = await wait.result()
+    return LoginRun(ticket=ticket, session=session, report=report, kc=outcome.kc)
 
 
 async def login(
@@ -110,3 +133,26 @@ async def scanned(
             ),
             wait,
         )
+
+
+def encodings(secret: bytes) -> list[bytes]:
+    return [
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        base64.b64encode(secret).rstrip(b"="),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+    ]
+
+
+def haystacks(net: TestNetwork) -> dict[str, bytes]:
+    data_dir = net.node.data_dir.path
+    stacks = {p.name: p.read_bytes() for p in data_dir.glob("authnet.db*")}
+    stacks["log"] = net.log_path.read_bytes()
+    stacks["state"] = repr(net.network.state.dump()).encode()  # type: ignore[attr-defined]
+    stacks["state-bytes"] = b"".join(
+        v
+        for v in net.network.state.dump()
+        if isinstance(v, bytes)  # type: ignore[attr-defined]
+    )
+    return stacks

@@ -4,8 +4,6 @@ wait secret, token signature or sealed key, in any common encoding."""
 
 from __future__ import annotations
 
-import base64
-
 import aiohttp
 import pytest
 
@@ -13,31 +11,8 @@ from authnet import errors
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
-from tests.helpers import login, scanned
+from tests.helpers import encodings, haystacks, login, scanned
 from tokens import handshake
-
-
-def encodings(secret: bytes) -> list[bytes]:
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret).rstrip(b"="),
-        base64.urlsafe_b64encode(secret).rstrip(b"="),
-    ]
-
-
-def haystacks(net: TestNetwork) -> dict[str, bytes]:
-    data_dir = net.node.data_dir.path
-    stacks = {p.name: p.read_bytes() for p in data_dir.glob("authnet.db*")}
-    stacks["log"] = net.log_path.read_bytes()
-    stacks["state"] = repr(net.network.state.dump()).encode()  # type: ignore[attr-defined]
-    stacks["state-bytes"] = b"".join(
-        v
-        for v in net.network.state.dump()
-        if isinstance(v, bytes)  # type: ignore[attr-defined]
-    )
-    return stacks
 
 
 async def test_no_secret_reaches_database_log_or_state(

@@ -242,7 +242,7 @@ def test_locked_token_refuses_to_sign_or_derive(pin_store: Path) -> None:
     assert not token.locked
     assert token.user_verified
     kc = token.derive_kc(SPID)
-    token.forget()
+    token.close()
     assert token.locked
     assert not token.user_verified
     with pytest.raises(PinRequired):

@@ -68,3 +68,7 @@ class PassKey(Protocol):
     def derive_kc(self, spid: bytes) -> bytes:
         """Kc for the SP with this SPID, computed on the device."""
         ...
+
+    def close(self) -> None:
+        """Release the device (session, reader connection); it is locked again."""
+        ...

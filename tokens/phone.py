@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from authnet.errors import (
     AuthnetError,
     KeystoreError,
-    NotEnrolled,
     PinInvalid,
     PinLocked,
     PinRequired,
@@ -43,6 +42,7 @@ from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode, b64u_encode, transcript
 from authnet.protocol.kc import derive_kc
 from authnet.protocol.signatures import Algorithm, load_public_key, spki
+from tokens.enrolments import Enrolment, find
 from tokens.passkey import TokenDescription, TokenKind
 
 FORMAT = "authnet-phone-keystore"
@@ -53,36 +53,6 @@ ARGON2 = {"t": 2, "m": 19456, "p": 1}
 # What a loaded file may ask of Argon2id: argon2's own minimums, and at most
 # 1 GiB, so an edited file cannot make the app crash or exhaust memory.
 ARGON2_LIMITS = {"t": (1, 16), "m": (8, 1 << 20), "p": (1, 16)}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Enrolment:
-    """This token's registration with one network."""
-
-    network: str  # PassKey API address, host:port
-    network_name: str
-    ca_pem: str  # the network CA, pinned at enrolment
-    token_id: bytes
-    enrolled_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "network": self.network,
-            "network_name": self.network_name,
-            "ca_pem": self.ca_pem,
-            "token_id": b64u_encode(self.token_id),
-            "enrolled_ms": self.enrolled_ms,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Enrolment:
-        return cls(
-            network=str(d["network"]),
-            network_name=str(d["network_name"]),
-            ca_pem=str(d["ca_pem"]),
-            token_id=b64u_decode(str(d["token_id"]), field="token_id", length=16),
-            enrolled_ms=int(d["enrolled_ms"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -287,13 +257,7 @@ class PhoneKeyStore:
         return [Enrolment.from_json(e) for e in self._doc.get("enrolments", [])]
 
     def enrolment_for(self, network: str) -> Enrolment:
-        for e in self.enrolments():
-            if e.network == network:
-                return e
-        known = ", ".join(e.network for e in self.enrolments()) or "none"
-        raise NotEnrolled(
-            f"this phone is not enrolled with the network at {network} (enrolled with: {known})"
-        )
+        return find(self.enrolments(), network)
 
     def add_enrolment(self, enrolment: Enrolment) -> None:
         others = [e for e in self.enrolments() if e.network != enrolment.network]
@@ -394,7 +358,7 @@ class PhonePassKey:
     def derive_kc(self, spid: bytes) -> bytes:
         return derive_kc(self._require().kc_secret, spid, salt=labels.KC_PHONE_SALT)
 
-    def forget(self) -> None:
+    def close(self) -> None:
         """Drop the unlocked secrets (the app locks again)."""
         self._secrets = None
         self._verified = False

@@ -1,0 +1,115 @@
+"""Where a token's registrations with networks are kept.
+
+A phone keeps them in its own key store. Tokens plugged into a computer
+(security keys, smartcards, HSMs) cannot store files, so the computer keeps an
+enrolment book for them: one JSON file (0600, written atomically) mapping each
+token, named by the SHA-256 of its public key, to its enrolments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from authnet.errors import KeystoreError, NotEnrolled
+from authnet.protocol.encoding import b64u_decode, b64u_encode
+
+DEFAULT_BOOK = (
+    Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    / "authnet"
+    / "tokens.json"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Enrolment:
+    """A token's registration with one network."""
+
+    network: str  # PassKey API address, host:port
+    network_name: str
+    ca_pem: str  # the network CA, pinned at enrolment
+    token_id: bytes
+    enrolled_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "network_name": self.network_name,
+            "ca_pem": self.ca_pem,
+            "token_id": b64u_encode(self.token_id),
+            "enrolled_ms": self.enrolled_ms,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Enrolment:
+        return cls(
+            network=str(d["network"]),
+            network_name=str(d["network_name"]),
+            ca_pem=str(d["ca_pem"]),
+            token_id=b64u_decode(str(d["token_id"]), field="token_id", length=16),
+            enrolled_ms=int(d["enrolled_ms"]),
+        )
+
+
+def token_key(public_key: bytes) -> str:
+    """How the book names a token: the SHA-256 of its public key (SPKI)."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def find(enrolments: list[Enrolment], network: str) -> Enrolment:
+    for e in enrolments:
+        if e.network == network:
+            return e
+    known = ", ".join(e.network for e in enrolments) or "none"
+    raise NotEnrolled(
+        f"this token is not enrolled with the network at {network} (enrolled with: {known})"
+    )
+
+
+class EnrolmentBook:
+    def __init__(self, path: Path = DEFAULT_BOOK) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, list[dict[str, Any]]]:
+        try:
+            doc = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise KeystoreError(f"cannot read the enrolment book {self.path}: {e}") from None
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            raise KeystoreError(f"{self.path} is not a version-1 enrolment book")
+        tokens = doc.get("tokens", {})
+        if not isinstance(tokens, dict):
+            raise KeystoreError(f"{self.path} is damaged")
+        return tokens
+
+    def _save(self, tokens: dict[str, list[dict[str, Any]]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"version": 1, "tokens": tokens}, f, indent=1)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def enrolments(self, public_key: bytes) -> list[Enrolment]:
+        return [Enrolment.from_json(e) for e in self._load().get(token_key(public_key), [])]
+
+    def enrolment_for(self, public_key: bytes, network: str) -> Enrolment:
+        return find(self.enrolments(public_key), network)
+
+    def add(self, public_key: bytes, enrolment: Enrolment) -> None:
+        tokens = self._load()
+        key = token_key(public_key)
+        others = [e for e in tokens.get(key, []) if e.get("network") != enrolment.network]
+        tokens[key] = [*others, enrolment.to_json()]
+        self._save(tokens)
