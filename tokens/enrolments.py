@@ -61,13 +61,13 @@ def token_key(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()
 
 
-def find(enrolments: list[Enrolment], network: str) -> Enrolment:
+def find(enrolments: list[Enrolment], network: str, *, what: str = "this token") -> Enrolment:
     for e in enrolments:
         if e.network == network:
             return e
     known = ", ".join(e.network for e in enrolments) or "none"
     raise NotEnrolled(
-        f"this token is not enrolled with the network at {network} (enrolled with: {known})"
+        f"{what} is not enrolled with the network at {network} (enrolled with: {known})"
     )
 
 

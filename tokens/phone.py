@@ -257,7 +257,7 @@ class PhoneKeyStore:
         return [Enrolment.from_json(e) for e in self._doc.get("enrolments", [])]
 
     def enrolment_for(self, network: str) -> Enrolment:
-        return find(self.enrolments(), network)
+        return find(self.enrolments(), network, what="this phone")
 
     def add_enrolment(self, enrolment: Enrolment) -> None:
         others = [e for e in self.enrolments() if e.network != enrolment.network]
