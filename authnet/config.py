@@ -47,6 +47,8 @@ class Config:
     # Advertised addresses; "" derives them from public_host and the bound ports.
     passkey_address: str = ""
     gateway_url: str = ""
+    # The WebAuthn relying-party id FIDO2 tokens register with; "" means public_host.
+    webauthn_rp_id: str = ""
     # "" is the embedded SQLite database in the data directory.
     database_url: str = ""
     data_max_bytes: int = 16 * 1024

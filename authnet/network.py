@@ -29,12 +29,14 @@ from authnet import tickets as tk
 from authnet.directory import DataContainer, Directory, ServiceProvider, TokenRecord
 from authnet.errors import (
     ChallengeInvalid,
+    FactorNotProven,
     LockHeld,
     LockNotHeld,
     MalformedInput,
     NotAuthenticated,
     PayloadTooLarge,
     PermissionDenied,
+    SignatureInvalid,
     TicketNotFound,
     TicketStateInvalid,
     TokenRevoked,
@@ -53,11 +55,13 @@ from authnet.protocol.ids import (
     ticket_hash,
     ticket_tag,
 )
+from authnet.protocol.proofs import Proof
 from authnet.protocol.sealing import SealedKey
 from authnet.protocol.signatures import Algorithm, load_public_key, verify
 from authnet.puid import DirectedIdentity
 from authnet.state import EventKind, StateStore, TicketEvent
 from authnet.tickets import BrowserHints, Ticket
+from authnet.webauthn import RelyingParty
 
 log = logging.getLogger("authnet.network")
 
@@ -72,6 +76,7 @@ DEFAULT_LOCK_S = 30
 CONTAINER_RE = re.compile(r"^[A-Za-z0-9._-]{0,64}$")
 LABEL_MAX = 64
 KIND_MAX = 5  # TokenKind values 1..5 (phone, fido2, piv, pkcs11, otp)
+KIND_FIDO2 = 2
 CAS_RETRIES = 8
 
 
@@ -115,7 +120,7 @@ class AuthChallenge:
 class TokenProof:
     token_id: bytes
     challenge: bytes
-    signature: bytes
+    proof: Proof
 
 
 class _Lru:
@@ -158,6 +163,7 @@ class Network:
         gateway_url: str = "",
         data_max_bytes: int = 16 * 1024,
         sp_cache_seconds: float = 5.0,
+        webauthn_rp_id: str = "localhost",
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.directory = directory
@@ -170,6 +176,7 @@ class Network:
         self.data_max_bytes = data_max_bytes
         self.sp_cache_seconds = sp_cache_seconds
         self.clock = clock
+        self.relying_party = RelyingParty(webauthn_rp_id, network_name)
         self._cert_cache = _Lru(4096)
         self._sp_cache = _Lru(4096)
         self._key_cache = _Lru(65536)
@@ -237,12 +244,32 @@ class Network:
         if got != purpose:
             raise ChallengeInvalid()
 
+    async def _verify(self, token: TokenRecord, message: bytes, proof: Proof) -> bool:
+        """Check that `token` proved `message`, whatever its kind. Returns whether
+        the token itself attests user verification (FIDO2's UV flag)."""
+        if token.algorithm == Algorithm.WEBAUTHN_ES256:
+            if proof.webauthn is None:
+                raise MalformedInput("this token proves with a WebAuthn assertion (webauthn)")
+            checked = self.relying_party.verify(
+                credential=token.public_key, message=message, assertion=proof.webauthn
+            )
+            if not await self.directory.advance_sign_count(token.token_id, checked.sign_count):
+                raise SignatureInvalid(
+                    "the authenticator's signature counter did not advance: "
+                    "the credential may have been cloned"
+                )
+            return checked.user_verified
+        if not proof.signature:
+            raise MalformedInput("signature is required")
+        verify(self._public_key(token), proof.signature, message)
+        return False
+
     async def _check_proof(
         self, proof: TokenProof, purpose: int, message: Callable[[TokenRecord], bytes]
     ) -> TokenRecord:
         await self._take_challenge(proof.challenge, purpose)
         token = await self._active_token(proof.token_id)
-        verify(self._public_key(token), proof.signature, message(token))
+        await self._verify(token, message(token), proof.proof)
         return token
 
     # --- SP identity ----------------------------------------------------------
@@ -434,39 +461,63 @@ class Network:
         label: str,
         signature: bytes,
         existing: TokenProof | None,
+        registration: tuple[bytes, bytes] | None = None,
     ) -> tuple[bytes, bool]:
-        """Enrol a token: a new account, or added to `existing`'s account."""
+        """Enrol a token: a new account, or added to `existing`'s account.
+        ES256 tokens prove possession with `signature` over the enrolment
+        transcript; FIDO2 tokens send a WebAuthn `registration`
+        (client data JSON, attestation object) made for that transcript."""
         if not 1 <= kind <= KIND_MAX:
             raise MalformedInput("unknown token kind")
-        if algorithm != Algorithm.ES256:
-            raise MalformedInput("unsupported signature algorithm: use ES256")
+        if algorithm not in (Algorithm.ES256, Algorithm.WEBAUTHN_ES256):
+            raise MalformedInput("unsupported signature algorithm: use ES256 or WEBAUTHN_ES256")
+        if (algorithm == Algorithm.WEBAUTHN_ES256) != (kind == KIND_FIDO2):
+            raise MalformedInput("FIDO2 tokens, and only they, enrol with WEBAUTHN_ES256")
         if not isinstance(label, str) or len(label) > LABEL_MAX or not label.isprintable():
             raise MalformedInput(f"label must be printable and at most {LABEL_MAX} characters")
-        key = load_public_key(public_key, Algorithm(algorithm))
-        await self._take_challenge(challenge, 1)
-        verify(
-            key,
-            signature,
-            messages.enrol(
-                challenge=challenge,
-                kind=kind,
-                algorithm=algorithm,
-                public_key=public_key,
-                label=label,
-            ),
-        )
+        sign_count = 0
+        if algorithm == Algorithm.WEBAUTHN_ES256:
+            if registration is None or public_key or signature:
+                raise MalformedInput("FIDO2 tokens enrol with a WebAuthn registration only")
+            await self._take_challenge(challenge, 1)
+            registered = self.relying_party.register(
+                message=messages.enrol(
+                    challenge=challenge,
+                    kind=kind,
+                    algorithm=algorithm,
+                    public_key=b"",
+                    label=label,
+                ),
+                client_data_json=registration[0],
+                attestation_object=registration[1],
+            )
+            public_key, sign_count = registered.credential, registered.sign_count
+        else:
+            key = load_public_key(public_key, Algorithm(algorithm))
+            await self._take_challenge(challenge, 1)
+            verify(
+                key,
+                signature,
+                messages.enrol(
+                    challenge=challenge,
+                    kind=kind,
+                    algorithm=algorithm,
+                    public_key=public_key,
+                    label=label,
+                ),
+            )
         now = self.clock()
         token_id = new_id()
         if existing is not None:
             if existing.challenge != challenge:
                 raise ChallengeInvalid("the authorising token must sign the same challenge")
             parent = await self._active_token(existing.token_id)
-            verify(
-                self._public_key(parent),
-                existing.signature,
+            await self._verify(
+                parent,
                 messages.add_token(
                     challenge=challenge, token_id=parent.token_id, new_public_key=public_key
                 ),
+                existing.proof,
             )
             user_id = parent.user_id
         else:
@@ -479,6 +530,7 @@ class Network:
             public_key=public_key,
             label=label,
             created_ms=now,
+            sign_count=sign_count,
         )
         if existing is None:
             await self.directory.create_account(user_id, record, now)
@@ -551,7 +603,7 @@ class Network:
         nonce: bytes,
         user_verified: bool,
         sealed: SealedKey | None,
-        signature: bytes,
+        proof: Proof,
     ) -> None:
         t = await self._ticket(ticket)
         token = await self._active_token(token_id)
@@ -562,9 +614,11 @@ class Network:
         if not tk.needs_client_key(t) and sealed is not None:
             raise MalformedInput("this login did not request a client key: omit sealed_kc")
         assert t.browser_key_hash is not None
-        verify(
-            self._public_key(token),
-            signature,
+        # A FIDO2 key derives Kc (hmac-secret) in the same assertion that proves
+        # the login, so its transcript cannot cover the sealed key's digest.
+        covers_seal = token.algorithm != Algorithm.WEBAUTHN_ES256
+        attested_uv = await self._verify(
+            token,
             messages.auth_response(
                 ticket_hash=t.th,
                 spid=t.spid,
@@ -572,9 +626,12 @@ class Network:
                 nonce=nonce,
                 token_id=token_id,
                 user_verified=user_verified,
-                sealed_digest=sealed.digest() if sealed else None,
+                sealed_digest=sealed.digest() if sealed and covers_seal else None,
             ),
+            proof,
         )
+        if token.algorithm == Algorithm.WEBAUTHN_ES256 and user_verified and not attested_uv:
+            raise FactorNotProven("the security key did not verify the user (UV flag clear)")
         proven: set[Factor] = set()
         if user_verified:
             proven.add(Factor.PIN)
@@ -609,15 +666,15 @@ class Network:
         )
 
     async def decline_auth(
-        self, ticket: str, *, token_id: bytes, nonce: bytes, signature: bytes
+        self, ticket: str, *, token_id: bytes, nonce: bytes, proof: Proof
     ) -> None:
         t = await self._ticket(ticket)
         token = await self._active_token(token_id)
         tk.check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=self.clock())
-        verify(
-            self._public_key(token),
-            signature,
+        await self._verify(
+            token,
             messages.auth_decline(ticket_hash=t.th, spid=t.spid, nonce=nonce, token_id=token_id),
+            proof,
         )
         t = await self._transition(
             t, lambda cur: tk.decline(cur, token_id=token_id, nonce=nonce, now_ms=self.clock())

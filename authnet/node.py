@@ -130,6 +130,7 @@ class Node:
             network_name=cfg.network_name,
             data_max_bytes=cfg.data_max_bytes,
             sp_cache_seconds=cfg.sp_cache_seconds,
+            webauthn_rp_id=cfg.webauthn_rp_id or cfg.public_host,
         )
         ident = self.data_dir.server_identity()
         pair = [(ident.key_pem, ident.cert_pem)]

@@ -15,6 +15,7 @@ tokens before the module is first loaded, and `new_token()` hands them out.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -65,7 +66,9 @@ class SoftHsm:
         """This process's SoftHSM (created on first use, in a temporary folder)."""
         if cls._shared is None:
             existing = os.environ.get("SOFTHSM2_CONF")
-            hsm = cls(Path(tempfile.mkdtemp(prefix="authnet-softhsm-")))
+            root = Path(tempfile.mkdtemp(prefix="authnet-softhsm-"))
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            hsm = cls(root)
             if existing and existing != str(hsm.conf):
                 # The module may already have read another configuration.
                 hsm.conf = Path(existing)

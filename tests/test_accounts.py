@@ -29,6 +29,7 @@ from authnet.errors import (
 )
 from authnet.network import CHALLENGE_TTL_MS, now_ms
 from authnet.protocol import messages
+from authnet.protocol.proofs import Proof
 from authnet.sdk.browser import BrowserSession
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
@@ -85,14 +86,14 @@ async def enrol_raw(
     challenge: bytes,
     *,
     label: str = "new",
-    existing: tuple[bytes, bytes] | None = None,
+    existing: tuple[bytes, Proof] | None = None,
 ) -> tuple[bytes, bool]:
-    signature = handshake.enrol_signature(token, challenge=challenge, label=label)
+    possession = handshake.enrol_proof(token, challenge=challenge, label=label)
     return await api.enrol(
         challenge=challenge,
         description=token.description,
         label=label,
-        signature=signature,
+        possession=possession,
         existing=existing,
     )
 
@@ -209,7 +210,10 @@ async def test_bad_proof_of_possession_creates_nothing(
         challenge, _ = await api.challenge(Purpose.ENROL)
         with pytest.raises(SignatureInvalid):
             await api.enrol(
-                challenge=challenge, description=d, label=label, signature=signature(challenge)
+                challenge=challenge,
+                description=d,
+                label=label,
+                possession=Proof(signature=signature(challenge)),
             )
         return challenge
 
@@ -240,7 +244,10 @@ async def test_bad_proof_of_possession_creates_nothing(
     used = await attempt(lambda c: impostor.sign(message(c)))
     with pytest.raises(ChallengeInvalid):
         await api.enrol(
-            challenge=used, description=d, label="new", signature=token.sign(message(used))
+            challenge=used,
+            description=d,
+            label="new",
+            possession=Proof(signature=token.sign(message(used))),
         )
 
     assert counts(net) == before
@@ -262,7 +269,7 @@ async def test_authorisation_by_another_account_is_refused(
     public = new.description.public_key
 
     def add(signer: PhonePassKey, challenge: bytes, claimed: bytes, key: bytes = public) -> bytes:
-        return handshake.add_token_signature(
+        return handshake.add_token_proof(
             signer, challenge=challenge, existing_token_id=claimed, new_public_key=key
         )
 
@@ -308,16 +315,16 @@ async def test_authorisation_must_sign_the_enrolment_challenge(
         algorithm=int(d.algorithm),  # type: ignore[arg-type]
         public_key=d.public_key,
         label="new",
-        signature=handshake.enrol_signature(new, challenge=challenge, label="new"),
+        signature=handshake.enrol_proof(new, challenge=challenge, label="new").signature,
         existing=passkey_pb2.TokenProof(
             token_id=tid(phone),
             challenge=other,
-            signature=handshake.add_token_signature(
+            signature=handshake.add_token_proof(
                 phone.token,
                 challenge=other,
                 existing_token_id=tid(phone),
                 new_public_key=d.public_key,
-            ),
+            ).signature,
         ),
     )
     with pytest.raises(ChallengeInvalid, match="same challenge"):
@@ -351,38 +358,38 @@ async def test_list_tokens_proof_must_match_its_purpose_and_be_fresh(
     me = tid(phone)
 
     challenge, _ = await api.challenge(Purpose.LIST_TOKENS)
-    signature = handshake.list_tokens_signature(phone.token, challenge=challenge, token_id=me)
-    listed = await api.list_tokens(token_id=me, challenge=challenge, signature=signature)
+    signature = handshake.list_tokens_proof(phone.token, challenge=challenge, token_id=me)
+    listed = await api.list_tokens(token_id=me, challenge=challenge, proof=signature)
     assert [bytes(t.token_id) for t in listed] == [me]
     # Replayed.
     with pytest.raises(ChallengeInvalid):
-        await api.list_tokens(token_id=me, challenge=challenge, signature=signature)
+        await api.list_tokens(token_id=me, challenge=challenge, proof=signature)
 
     # A challenge issued for something else.
     for purpose in (Purpose.ENROL, Purpose.REVOKE_TOKEN):
         c, _ = await api.challenge(purpose)
-        s = handshake.list_tokens_signature(phone.token, challenge=c, token_id=me)
+        s = handshake.list_tokens_proof(phone.token, challenge=c, token_id=me)
         with pytest.raises(ChallengeInvalid):
-            await api.list_tokens(token_id=me, challenge=c, signature=s)
+            await api.list_tokens(token_id=me, challenge=c, proof=s)
 
     # A signature made for another purpose over the right challenge.
     c, _ = await api.challenge(Purpose.LIST_TOKENS)
-    s = handshake.revoke_token_signature(phone.token, challenge=c, token_id=me, target_token_id=me)
+    s = handshake.revoke_token_proof(phone.token, challenge=c, token_id=me, target_token_id=me)
     with pytest.raises(SignatureInvalid):
-        await api.list_tokens(token_id=me, challenge=c, signature=s)
+        await api.list_tokens(token_id=me, challenge=c, proof=s)
 
     # Another account's token signing for this one.
     c, _ = await api.challenge(Purpose.LIST_TOKENS)
-    s = handshake.list_tokens_signature(stranger.token, challenge=c, token_id=me)
+    s = handshake.list_tokens_proof(stranger.token, challenge=c, token_id=me)
     with pytest.raises(SignatureInvalid):
-        await api.list_tokens(token_id=me, challenge=c, signature=s)
+        await api.list_tokens(token_id=me, challenge=c, proof=s)
 
     # A token id nobody enrolled.
     c, _ = await api.challenge(Purpose.LIST_TOKENS)
     ghost = secrets.token_bytes(16)
-    s = handshake.list_tokens_signature(phone.token, challenge=c, token_id=ghost)
+    s = handshake.list_tokens_proof(phone.token, challenge=c, token_id=ghost)
     with pytest.raises(TokenUnknown):
-        await api.list_tokens(token_id=ghost, challenge=c, signature=s)
+        await api.list_tokens(token_id=ghost, challenge=c, proof=s)
 
 
 async def test_revoke_proof_must_match_its_purpose_target_and_be_fresh(
@@ -395,10 +402,10 @@ async def test_revoke_proof_must_match_its_purpose_target_and_be_fresh(
     ) -> None:
         c, _ = await api.challenge(purpose)
         with pytest.raises(error):
-            await api.revoke_token(token_id=me, challenge=c, signature=sign(c), target=target)
+            await api.revoke_token(token_id=me, challenge=c, proof=sign(c), target=target)
 
     def for_target(t: bytes) -> Callable[[bytes], bytes]:
-        return lambda c: handshake.revoke_token_signature(
+        return lambda c: handshake.revoke_token_proof(
             phone.token, challenge=c, token_id=me, target_token_id=t
         )
 
@@ -406,7 +413,7 @@ async def test_revoke_proof_must_match_its_purpose_target_and_be_fresh(
     await refused(Purpose.ENROL, for_target(target), ChallengeInvalid)
     await refused(
         Purpose.REVOKE_TOKEN,
-        lambda c: handshake.list_tokens_signature(phone.token, challenge=c, token_id=me),
+        lambda c: handshake.list_tokens_proof(phone.token, challenge=c, token_id=me),
         SignatureInvalid,
     )
     # Signed to revoke the phone itself, sent to revoke the backup.
@@ -414,7 +421,7 @@ async def test_revoke_proof_must_match_its_purpose_target_and_be_fresh(
     # Signed by the backup but sent as the phone.
     await refused(
         Purpose.REVOKE_TOKEN,
-        lambda c: handshake.revoke_token_signature(
+        lambda c: handshake.revoke_token_proof(
             backup.token, challenge=c, token_id=me, target_token_id=target
         ),
         SignatureInvalid,
@@ -422,12 +429,10 @@ async def test_revoke_proof_must_match_its_purpose_target_and_be_fresh(
     assert all(t.revoked_at_unix_ms == 0 for t in await phone.tokens())
 
     c, _ = await api.challenge(Purpose.REVOKE_TOKEN)
-    s = handshake.revoke_token_signature(
-        phone.token, challenge=c, token_id=me, target_token_id=target
-    )
-    await api.revoke_token(token_id=me, challenge=c, signature=s, target=target)
+    s = handshake.revoke_token_proof(phone.token, challenge=c, token_id=me, target_token_id=target)
+    await api.revoke_token(token_id=me, challenge=c, proof=s, target=target)
     with pytest.raises(ChallengeInvalid):
-        await api.revoke_token(token_id=me, challenge=c, signature=s, target=target)
+        await api.revoke_token(token_id=me, challenge=c, proof=s, target=target)
     states = {bytes(t.token_id): t.revoked_at_unix_ms for t in await phone.tokens()}
     assert states[me] == 0
     assert states[target] > 0

@@ -20,6 +20,7 @@ from authnet.protocol.factors import Factor
 from authnet.protocol.ids import browser_key_hash, new_ticket, ticket_hash
 from authnet.protocol.kc import kc_fingerprint
 from authnet.protocol.payload import Address, LoginPayload
+from authnet.protocol.proofs import Proof
 from authnet.protocol.sealing import SealedKey, open_kc, seal_kc
 from authnet.protocol.signatures import Algorithm, load_public_key, verify
 from tokens import handshake
@@ -127,7 +128,7 @@ def network_check(
         "sealed_digest": resp.sealed_kc.digest() if resp.sealed_kc else None,
     }
     fields.update(override)
-    verify(public_key(token), resp.signature, messages.auth_response(**fields))
+    verify(public_key(token), resp.proof.signature, messages.auth_response(**fields))
 
 
 # --- respond ------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def test_response_repr_hides_secrets(token: PhonePassKey, browser: Browser) -> N
     assert browser.payload.ticket not in r
     assert browser.payload.ticket[4:] not in r
     assert repr(NONCE) not in r
-    assert repr(resp.signature) not in r
+    assert repr(resp.proof.signature) not in r
     assert repr(NONCE) not in repr(request("c"))
 
 
@@ -383,7 +384,7 @@ def test_decline_signature_verifies_over_auth_decline(
     assert d.nonce == NONCE
     assert d.token_id == TOKEN_ID
     key = public_key(token)
-    verify(key, d.signature, decline_message(browser))
+    verify(key, d.proof.signature, decline_message(browser))
     for override in (
         {"ticket_hash": ticket_hash(new_ticket())},
         {"spid": OTHER_SPID},
@@ -391,8 +392,8 @@ def test_decline_signature_verifies_over_auth_decline(
         {"token_id": OTHER_TOKEN_ID},
     ):
         with pytest.raises(SignatureInvalid):
-            verify(key, d.signature, decline_message(browser, **override))
-    assert repr(d.signature) not in repr(d)
+            verify(key, d.proof.signature, decline_message(browser, **override))
+    assert repr(d.proof.signature) not in repr(d)
 
 
 def test_decline_and_accept_are_not_interchangeable(token: PhonePassKey, browser: Browser) -> None:
@@ -411,13 +412,13 @@ def test_decline_and_accept_are_not_interchangeable(token: PhonePassKey, browser
         sealed_digest=None,
     )
     with pytest.raises(SignatureInvalid):
-        verify(key, d.signature, accept_message)
+        verify(key, d.proof.signature, accept_message)
     a = handshake.respond(
         payload=browser.payload, request=request(""), token=token, token_id=TOKEN_ID
     )
-    verify(key, a.signature, accept_message)
+    verify(key, a.proof.signature, accept_message)
     with pytest.raises(SignatureInvalid):
-        verify(key, a.signature, decline_message(browser))
+        verify(key, a.proof.signature, decline_message(browser))
 
 
 def test_declining_needs_no_pin_but_an_unlocked_token(
@@ -427,7 +428,7 @@ def test_declining_needs_no_pin_but_an_unlocked_token(
     d = handshake.decline(
         payload=browser.payload, request=request("p"), token=token, token_id=TOKEN_ID
     )
-    verify(public_key(token), d.signature, decline_message(browser))
+    verify(public_key(token), d.proof.signature, decline_message(browser))
     # ...but a locked one cannot sign anything, a decline included.
     with pytest.raises(PinRequired):
         handshake.decline(
@@ -471,21 +472,25 @@ def account_messages(token: PassKey, new_public_key: bytes, label: str) -> dict[
 
 
 def account_signatures(token: PassKey, new_public_key: bytes, label: str) -> dict[str, bytes]:
-    return {
-        "enrol": handshake.enrol_signature(token, challenge=CHALLENGE, label=label),
-        "add_token": handshake.add_token_signature(
+    """The ES256 signatures inside each account proof."""
+    proofs = {
+        "enrol": handshake.enrol_proof(token, challenge=CHALLENGE, label=label),
+        "add_token": handshake.add_token_proof(
             token,
             challenge=CHALLENGE,
             existing_token_id=TOKEN_ID,
             new_public_key=new_public_key,
         ),
-        "list_tokens": handshake.list_tokens_signature(
-            token, challenge=CHALLENGE, token_id=TOKEN_ID
-        ),
-        "revoke_token": handshake.revoke_token_signature(
+        "list_tokens": handshake.list_tokens_proof(token, challenge=CHALLENGE, token_id=TOKEN_ID),
+        "revoke_token": handshake.revoke_token_proof(
             token, challenge=CHALLENGE, token_id=TOKEN_ID, target_token_id=OTHER_TOKEN_ID
         ),
     }
+    out = {}
+    for name, proof in proofs.items():
+        assert isinstance(proof, Proof)
+        out[name] = proof.signature
+    return out
 
 
 def test_account_signatures_verify_only_over_their_own_message(
@@ -509,7 +514,9 @@ def test_enrol_signature_binds_key_kind_label_and_challenge(token: PhonePassKey)
     d = token.description
     assert d.kind is TokenKind.PHONE
     assert d.algorithm is Algorithm.ES256
-    sig = handshake.enrol_signature(token, challenge=CHALLENGE, label="my phone")
+    proof = handshake.enrol_proof(token, challenge=CHALLENGE, label="my phone")
+    assert isinstance(proof, Proof)
+    sig = proof.signature
     key = public_key(token)
     base: dict[str, Any] = {
         "challenge": CHALLENGE,
@@ -568,7 +575,7 @@ def test_account_signatures_bind_their_fields(
 def test_signature_checks_refuse_impossible_signatures(token: PhonePassKey) -> None:
     key = public_key(token)
     msg = messages.list_tokens(challenge=CHALLENGE, token_id=TOKEN_ID)
-    sig = handshake.list_tokens_signature(token, challenge=CHALLENGE, token_id=TOKEN_ID)
+    sig = handshake.list_tokens_proof(token, challenge=CHALLENGE, token_id=TOKEN_ID).signature
     for bad in (b"", sig + b"\x00" * 81, sig[:-1], bytes(len(sig))):
         with pytest.raises(SignatureInvalid):
             verify(key, bad, msg)

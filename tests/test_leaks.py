@@ -46,7 +46,7 @@ async def test_no_secret_reaches_database_log_or_state(
         outcome = await wait.result()
         assert outcome.kc is not None
         secrets_seen["kc-last"] = outcome.kc
-        secrets_seen["signature"] = r.signature
+        secrets_seen["signature"] = r.proof.signature
         secrets_seen["sealed"] = r.sealed_kc.ciphertext
         secrets_seen["nonce"] = r.nonce
         secrets_seen["ticket-last"] = s.ticket.ticket.encode()

@@ -13,12 +13,35 @@ from typing import Any, Self
 import grpc
 
 from authnet.protocol.ids import check_ticket
+from authnet.protocol.proofs import Proof, Registration
 from authnet.rpc_status import from_rpc_error
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 from tokens.handshake import AuthRequest, AuthResponse, DeclineResponse, auth_request
 from tokens.passkey import TokenDescription
 
 DEFAULT_TIMEOUT_S = 10.0
+
+
+def _put_proof(message: Any, proof: Proof) -> None:
+    """Set a request's `signature`, or its `webauthn` assertion."""
+    if proof.webauthn is not None:
+        a = proof.webauthn
+        message.webauthn.CopyFrom(
+            passkey_pb2.WebAuthnAssertion(
+                credential_id=a.credential_id,
+                authenticator_data=a.authenticator_data,
+                client_data_json=a.client_data_json,
+                signature=a.signature,
+            )
+        )
+    else:
+        message.signature = proof.signature
+
+
+def _token_proof(token_id: bytes, challenge: bytes, proof: Proof) -> passkey_pb2.TokenProof:
+    p = passkey_pb2.TokenProof(token_id=token_id, challenge=challenge)
+    _put_proof(p, proof)
+    return p
 
 
 class Purpose(enum.IntEnum):
@@ -31,6 +54,7 @@ class PassKeyApi:
     def __init__(self, address: str, *, ca_pem: bytes, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.address = address
         self.timeout = timeout
+        self.webauthn_rp_id = ""
         self._channel = grpc.aio.secure_channel(
             address, grpc.ssl_channel_credentials(root_certificates=ca_pem)
         )
@@ -44,8 +68,18 @@ class PassKeyApi:
 
     async def challenge(self, purpose: Purpose) -> tuple[bytes, str]:
         """A fresh single-use challenge, and the network's name."""
-        r = await self._call("GetChallenge", passkey_pb2.GetChallengeRequest(purpose=int(purpose)))  # type: ignore[arg-type]
+        r = await self._call(
+            "GetChallenge",
+            passkey_pb2.GetChallengeRequest(purpose=int(purpose)),  # type: ignore[arg-type]
+        )
+        self.webauthn_rp_id = str(r.webauthn_rp_id)
         return bytes(r.challenge), str(r.network_name)
+
+    async def webauthn_rp_id_of_network(self) -> str:
+        """The relying-party id FIDO2 tokens use with this network."""
+        if not self.webauthn_rp_id:
+            await self.challenge(Purpose.LIST_TOKENS)
+        return self.webauthn_rp_id
 
     async def enrol(
         self,
@@ -53,50 +87,47 @@ class PassKeyApi:
         challenge: bytes,
         description: TokenDescription,
         label: str,
-        signature: bytes,
-        existing: tuple[bytes, bytes] | None = None,
+        possession: Proof | Registration,
+        existing: tuple[bytes, Proof] | None = None,
     ) -> tuple[bytes, bool]:
-        """Enrol; `existing` = (token id, signature) of a token authorising this one."""
+        """Enrol; `existing` = (token id, proof) of a token authorising this one."""
         req = passkey_pb2.EnrolRequest(
             challenge=challenge,
             kind=int(description.kind),  # type: ignore[arg-type]
             algorithm=int(description.algorithm),  # type: ignore[arg-type]
-            public_key=description.public_key,
             label=label,
-            signature=signature,
         )
-        if existing is not None:
-            req.existing.CopyFrom(
-                passkey_pb2.TokenProof(
-                    token_id=existing[0], challenge=challenge, signature=existing[1]
+        if isinstance(possession, Registration):
+            req.webauthn.CopyFrom(
+                passkey_pb2.WebAuthnRegistration(
+                    client_data_json=possession.client_data_json,
+                    attestation_object=possession.attestation_object,
                 )
             )
+        else:
+            req.public_key = description.public_key
+            req.signature = possession.signature
+        if existing is not None:
+            req.existing.CopyFrom(_token_proof(existing[0], challenge, existing[1]))
         r = await self._call("Enrol", req)
         return bytes(r.token_id), bool(r.new_account)
 
     async def list_tokens(
-        self, *, token_id: bytes, challenge: bytes, signature: bytes
+        self, *, token_id: bytes, challenge: bytes, proof: Proof
     ) -> list[passkey_pb2.TokenInfo]:
         r = await self._call(
             "ListTokens",
-            passkey_pb2.ListTokensRequest(
-                proof=passkey_pb2.TokenProof(
-                    token_id=token_id, challenge=challenge, signature=signature
-                )
-            ),
+            passkey_pb2.ListTokensRequest(proof=_token_proof(token_id, challenge, proof)),
         )
         return list(r.tokens)
 
     async def revoke_token(
-        self, *, token_id: bytes, challenge: bytes, signature: bytes, target: bytes
+        self, *, token_id: bytes, challenge: bytes, proof: Proof, target: bytes
     ) -> None:
         await self._call(
             "RevokeToken",
             passkey_pb2.RevokeTokenRequest(
-                proof=passkey_pb2.TokenProof(
-                    token_id=token_id, challenge=challenge, signature=signature
-                ),
-                token_id=target,
+                proof=_token_proof(token_id, challenge, proof), token_id=target
             ),
         )
 
@@ -128,8 +159,8 @@ class PassKeyApi:
             token_id=response.token_id,
             nonce=response.nonce,
             user_verified=response.user_verified,
-            signature=response.signature,
         )
+        _put_proof(req, response.proof)
         if response.sealed_kc is not None:
             req.sealed_kc.CopyFrom(
                 passkey_pb2.SealedKey(
@@ -139,15 +170,11 @@ class PassKeyApi:
         await self._call("CompleteAuth", req)
 
     async def decline_auth(self, response: DeclineResponse) -> None:
-        await self._call(
-            "DeclineAuth",
-            passkey_pb2.DeclineAuthRequest(
-                ticket=response.ticket,
-                token_id=response.token_id,
-                nonce=response.nonce,
-                signature=response.signature,
-            ),
+        req = passkey_pb2.DeclineAuthRequest(
+            ticket=response.ticket, token_id=response.token_id, nonce=response.nonce
         )
+        _put_proof(req, response.proof)
+        await self._call("DeclineAuth", req)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -15,8 +15,9 @@ from authnet.protocol.factors import Factor, Factors, parse_factors
 from authnet.protocol.ids import browser_key_hash, ticket_hash
 from authnet.protocol.kc import kc_fingerprint
 from authnet.protocol.payload import LoginPayload
+from authnet.protocol.proofs import Proof, Registration
 from authnet.protocol.sealing import SealedKey, seal_kc
-from tokens.passkey import PassKey
+from tokens.passkey import PassKey, WebAuthnToken, prove
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +53,7 @@ class AuthResponse:
     nonce: bytes = field(repr=False)
     user_verified: bool
     sealed_kc: SealedKey | None
-    signature: bytes = field(repr=False)
+    proof: Proof
     # Public fingerprint of the Kc that was sealed, for the person to compare
     # with the one the browser shows. Not sent to the network.
     kc_fingerprint: str | None = None
@@ -63,7 +64,7 @@ class DeclineResponse:
     ticket: str = field(repr=False)
     token_id: bytes
     nonce: bytes = field(repr=False)
-    signature: bytes = field(repr=False)
+    proof: Proof
 
 
 def auth_request(
@@ -104,32 +105,51 @@ def respond(
     if Factor.PIN in request.requested and not token.user_verified:
         raise PinRequired(f"{request.sp_display_name} asks for the token's PIN")
     th = ticket_hash(payload.ticket)
-    sealed = None
-    fingerprint = None
-    if Factor.CLIENT_KEY in request.requested:
-        kc = token.derive_kc(request.spid)
-        sealed = seal_kc(kc, payload.browser_key, ticket_hash=th, spid=request.spid)
-        fingerprint = kc_fingerprint(kc)
-        del kc
     uv = token.user_verified
-    message = messages.auth_response(
-        ticket_hash=th,
-        spid=request.spid,
-        browser_key_hash=browser_key_hash(payload.browser_key),
-        nonce=request.nonce,
-        token_id=token_id,
-        user_verified=uv,
-        sealed_digest=sealed.digest() if sealed else None,
-    )
+    wants_kc = Factor.CLIENT_KEY in request.requested
+
+    def transcript(sealed: SealedKey | None) -> bytes:
+        return messages.auth_response(
+            ticket_hash=th,
+            spid=request.spid,
+            browser_key_hash=browser_key_hash(payload.browser_key),
+            nonce=request.nonce,
+            token_id=token_id,
+            user_verified=uv,
+            sealed_digest=sealed.digest() if sealed else None,
+        )
+
+    kc: bytes | None = None
+    if isinstance(token, WebAuthnToken):
+        # A FIDO2 key yields Kc from the assertion that proves the login, so the
+        # proof cannot cover the sealed key (docs/protocol.md 8.5).
+        if wants_kc:
+            proof, kc = token.prove_and_derive(transcript(None), request.spid)
+        else:
+            proof = token.prove(transcript(None))
+        sealed = _seal(kc, payload, th, request.spid)
+    else:
+        if wants_kc:
+            kc = token.derive_kc(request.spid)
+        sealed = _seal(kc, payload, th, request.spid)
+        proof = Proof(signature=token.sign(transcript(sealed)))
+    fingerprint = kc_fingerprint(kc) if kc is not None else None
+    del kc
     return AuthResponse(
         ticket=payload.ticket,
         token_id=token_id,
         nonce=request.nonce,
         user_verified=uv,
         sealed_kc=sealed,
-        signature=token.sign(message),
+        proof=proof,
         kc_fingerprint=fingerprint,
     )
+
+
+def _seal(kc: bytes | None, payload: LoginPayload, th: bytes, spid: bytes) -> SealedKey | None:
+    if kc is None:
+        return None
+    return seal_kc(kc, payload.browser_key, ticket_hash=th, spid=spid)
 
 
 def decline(
@@ -145,56 +165,57 @@ def decline(
         ticket=payload.ticket,
         token_id=token_id,
         nonce=request.nonce,
-        signature=token.sign(message),
+        proof=prove(token, message),
     )
 
 
-def enrol_signature(token: PassKey, *, challenge: bytes, label: str) -> bytes:
+def enrol_proof(token: PassKey, *, challenge: bytes, label: str) -> Proof | Registration:
+    """Proof of possession for enrolment: an ES256 signature over the enrolment
+    transcript, or (FIDO2) a WebAuthn registration made for it."""
     d = token.description
-    return token.sign(
-        messages.enrol(
+    if isinstance(token, WebAuthnToken):
+        message = messages.enrol(
             challenge=challenge,
             kind=int(d.kind),
             algorithm=int(d.algorithm),
-            public_key=d.public_key,
+            public_key=b"",
             label=label,
         )
+        return token.register(message, user_name=label)
+    return Proof(
+        signature=token.sign(
+            messages.enrol(
+                challenge=challenge,
+                kind=int(d.kind),
+                algorithm=int(d.algorithm),
+                public_key=d.public_key,
+                label=label,
+            )
+        )
     )
 
 
-def add_token_signature(
+def add_token_proof(
     existing: PassKey, *, challenge: bytes, existing_token_id: bytes, new_public_key: bytes
-) -> bytes:
-    return existing.sign(
+) -> Proof:
+    return prove(
+        existing,
         messages.add_token(
             challenge=challenge, token_id=existing_token_id, new_public_key=new_public_key
-        )
+        ),
     )
 
 
-def list_tokens_signature(token: PassKey, *, challenge: bytes, token_id: bytes) -> bytes:
-    return token.sign(messages.list_tokens(challenge=challenge, token_id=token_id))
+def list_tokens_proof(token: PassKey, *, challenge: bytes, token_id: bytes) -> Proof:
+    return prove(token, messages.list_tokens(challenge=challenge, token_id=token_id))
 
 
-def revoke_token_signature(
+def revoke_token_proof(
     token: PassKey, *, challenge: bytes, token_id: bytes, target_token_id: bytes
-) -> bytes:
-    return token.sign(
+) -> Proof:
+    return prove(
+        token,
         messages.revoke_token(
             challenge=challenge, token_id=token_id, target_token_id=target_token_id
-        )
+        ),
     )
-
-
-__all__ = [
-    "AuthRequest",
-    "AuthResponse",
-    "DeclineResponse",
-    "add_token_signature",
-    "auth_request",
-    "decline",
-    "enrol_signature",
-    "list_tokens_signature",
-    "respond",
-    "revoke_token_signature",
-]

@@ -17,6 +17,7 @@ from authnet.errors import PinRequired
 from authnet.protocol.factors import Factor, Factors
 from authnet.protocol.ids import browser_key_hash
 from authnet.protocol.payload import LoginPayload
+from authnet.protocol.proofs import Registration
 from authnet.v1 import passkey_pb2
 from tokens import handshake
 from tokens.api import PassKeyApi, Purpose
@@ -53,24 +54,28 @@ async def enrol(
     token's account (both sign the same challenge). Returns (token id, whether a
     new account was made, the network's name)."""
     challenge, network_name = await api.challenge(Purpose.ENROL)
-    signature = handshake.enrol_signature(token, challenge=challenge, label=label)
+    possession = handshake.enrol_proof(token, challenge=challenge, label=label)
+    # What an authorising token signs over: the new token's public key, or for
+    # FIDO2 the credential it just registered.
+    new_key = (
+        possession.credential
+        if isinstance(possession, Registration)
+        else token.description.public_key
+    )
     authorisation = None
     if existing is not None:
         parent, parent_id = existing
         authorisation = (
             parent_id,
-            handshake.add_token_signature(
-                parent,
-                challenge=challenge,
-                existing_token_id=parent_id,
-                new_public_key=token.description.public_key,
+            handshake.add_token_proof(
+                parent, challenge=challenge, existing_token_id=parent_id, new_public_key=new_key
             ),
         )
     token_id, new_account = await api.enrol(
         challenge=challenge,
         description=token.description,
         label=label,
-        signature=signature,
+        possession=possession,
         existing=authorisation,
     )
     return token_id, new_account, network_name
@@ -80,16 +85,16 @@ async def list_tokens(
     api: PassKeyApi, token: PassKey, token_id: bytes
 ) -> list[passkey_pb2.TokenInfo]:
     challenge, _ = await api.challenge(Purpose.LIST_TOKENS)
-    sig = handshake.list_tokens_signature(token, challenge=challenge, token_id=token_id)
-    return list(await api.list_tokens(token_id=token_id, challenge=challenge, signature=sig))
+    proof = handshake.list_tokens_proof(token, challenge=challenge, token_id=token_id)
+    return list(await api.list_tokens(token_id=token_id, challenge=challenge, proof=proof))
 
 
 async def revoke_token(api: PassKeyApi, token: PassKey, token_id: bytes, target: bytes) -> None:
     challenge, _ = await api.challenge(Purpose.REVOKE_TOKEN)
-    sig = handshake.revoke_token_signature(
+    proof = handshake.revoke_token_proof(
         token, challenge=challenge, token_id=token_id, target_token_id=target
     )
-    await api.revoke_token(token_id=token_id, challenge=challenge, signature=sig, target=target)
+    await api.revoke_token(token_id=token_id, challenge=challenge, proof=proof, target=target)
 
 
 async def login(

@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from authnet.protocol.proofs import Proof, Registration
 from authnet.protocol.signatures import Algorithm
 
 
@@ -72,3 +73,24 @@ class PassKey(Protocol):
     def close(self) -> None:
         """Release the device (session, reader connection); it is locked again."""
         ...
+
+
+@runtime_checkable
+class WebAuthnToken(PassKey, Protocol):
+    """A PassKey that proves with WebAuthn assertions (FIDO2) instead of
+    `sign`. Its Kc comes out of the same assertion that proves a login."""
+
+    def register(self, message: bytes, *, user_name: str) -> Registration:
+        """Create the credential for an enrolment transcript."""
+        ...
+
+    def prove(self, message: bytes) -> Proof: ...
+
+    def prove_and_derive(self, message: bytes, spid: bytes) -> tuple[Proof, bytes]: ...
+
+
+def prove(token: PassKey, message: bytes) -> Proof:
+    """`token`'s proof of `message`, whatever its kind."""
+    if isinstance(token, WebAuthnToken):
+        return token.prove(message)
+    return Proof(signature=token.sign(message))

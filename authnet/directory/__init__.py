@@ -42,6 +42,8 @@ class TokenRecord:
     created_ms: int
     revoked_ms: int | None = None
     last_used_ms: int | None = None
+    # FIDO2 tokens: the authenticator's last signature counter.
+    sign_count: int = 0
 
     def __repr__(self) -> str:
         tag = self.token_id.hex()[:8]
@@ -80,6 +82,7 @@ class Directory(Protocol):
         ...
 
     async def touch_token(self, token_id: bytes, used_ms: int) -> None: ...
+    async def advance_sign_count(self, token_id: bytes, count: int) -> bool: ...
 
     # Per-user, per-SP data containers.
     async def read_data(self, spid: bytes, user_id: bytes, name: str) -> DataContainer: ...

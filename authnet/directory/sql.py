@@ -72,6 +72,7 @@ tokens = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("revoked_ms", sa.BigInteger, nullable=True),
     sa.Column("last_used_ms", sa.BigInteger, nullable=True),
+    sa.Column("sign_count", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 data_containers = sa.Table(
@@ -145,6 +146,7 @@ def _token(row: Row[Any]) -> TokenRecord:
         created_ms=row.created_ms,
         revoked_ms=row.revoked_ms,
         last_used_ms=row.last_used_ms,
+        sign_count=row.sign_count,
     )
 
 
@@ -283,6 +285,7 @@ class SqlDirectory:
                     public_key=t.public_key,
                     label=t.label,
                     created_ms=t.created_ms,
+                    sign_count=t.sign_count,
                 )
             )
         except sa.exc.IntegrityError:
@@ -330,6 +333,24 @@ class SqlDirectory:
             c.execute(
                 tokens.update().where(tokens.c.token_id == token_id).values(revoked_ms=revoked_ms)
             )
+
+    async def advance_sign_count(self, token_id: bytes, count: int) -> bool:
+        """Store a FIDO2 authenticator's new signature counter if it moved
+        forward (or both are 0: the authenticator keeps none). False when it did
+        not: the credential may have been cloned."""
+        with self._tx() as c:
+            res = c.execute(
+                tokens.update()
+                .where(tokens.c.token_id == token_id)
+                .where(
+                    sa.or_(
+                        tokens.c.sign_count < count,
+                        sa.and_(tokens.c.sign_count == 0, sa.literal(count) == 0),
+                    )
+                )
+                .values(sign_count=count)
+            )
+            return bool(res.rowcount)
 
     async def touch_token(self, token_id: bytes, used_ms: int) -> None:
         if used_ms - self._touched.get(token_id, -TOUCH_GRANULARITY_MS) < TOUCH_GRANULARITY_MS:

@@ -19,6 +19,8 @@ class Algorithm(enum.IntEnum):
     """Wire values of passkey.proto SignatureAlgorithm."""
 
     ES256 = 1
+    # FIDO2: WebAuthn assertions by an ES256 credential (authnet.webauthn).
+    WEBAUTHN_ES256 = 2
 
 
 def load_public_key(spki: bytes, algorithm: Algorithm) -> ec.EllipticCurvePublicKey:

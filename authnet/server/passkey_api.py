@@ -5,16 +5,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from authnet.errors import MalformedInput
 from authnet.network import Network, TokenProof
 from authnet.protocol.factors import format_factors
+from authnet.protocol.proofs import Assertion, Proof
 from authnet.protocol.sealing import SealedKey
 from authnet.server.guard import rpc
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 
 
+def _assertion(a: passkey_pb2.WebAuthnAssertion) -> Assertion:
+    return Assertion(
+        credential_id=a.credential_id,
+        authenticator_data=a.authenticator_data,
+        client_data_json=a.client_data_json,
+        signature=a.signature,
+    )
+
+
+def _signed(signature: bytes, message: Any) -> Proof:
+    """A request's proof: its `signature`, or its `webauthn` assertion when set."""
+    return Proof(
+        signature=signature,
+        webauthn=_assertion(message.webauthn) if message.HasField("webauthn") else None,
+    )
+
+
 def _proof(p: passkey_pb2.TokenProof) -> TokenProof:
-    return TokenProof(token_id=p.token_id, challenge=p.challenge, signature=p.signature)
+    return TokenProof(token_id=p.token_id, challenge=p.challenge, proof=_signed(p.signature, p))
 
 
 class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
@@ -25,7 +42,10 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
     async def GetChallenge(self, request: passkey_pb2.GetChallengeRequest, context: Any) -> Any:
         challenge, until = await self.network.get_challenge(int(request.purpose))
         return passkey_pb2.GetChallengeResponse(
-            challenge=challenge, expires_at_unix_ms=until, network_name=self.network.network_name
+            challenge=challenge,
+            expires_at_unix_ms=until,
+            network_name=self.network.network_name,
+            webauthn_rp_id=self.network.relying_party.rp_id,
         )
 
     @rpc
@@ -38,6 +58,11 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
             label=request.label,
             signature=request.signature,
             existing=_proof(request.existing) if request.HasField("existing") else None,
+            registration=(
+                (request.webauthn.client_data_json, request.webauthn.attestation_object)
+                if request.HasField("webauthn")
+                else None
+            ),
         )
         return passkey_pb2.EnrolResponse(token_id=token_id, new_account=new_account)
 
@@ -79,6 +104,7 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
             auth_types=format_factors(c.requested),
             expires_at_unix_ms=c.expires_ms,
             sp_origins=list(c.sp_origins),
+            webauthn_rp_id=self.network.relying_party.rp_id,
         )
 
     @rpc
@@ -86,15 +112,13 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
         sealed = None
         if request.HasField("sealed_kc"):
             sealed = SealedKey(enc=request.sealed_kc.enc, ciphertext=request.sealed_kc.ciphertext)
-        elif not request.signature:
-            raise MalformedInput("signature is required")
         await self.network.complete_auth(
             request.ticket,
             token_id=request.token_id,
             nonce=request.nonce,
             user_verified=request.user_verified,
             sealed=sealed,
-            signature=request.signature,
+            proof=_signed(request.signature, request),
         )
         return passkey_pb2.CompleteAuthResponse()
 
@@ -104,6 +128,6 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
             request.ticket,
             token_id=request.token_id,
             nonce=request.nonce,
-            signature=request.signature,
+            proof=_signed(request.signature, request),
         )
         return passkey_pb2.DeclineAuthResponse()

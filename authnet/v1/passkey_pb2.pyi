@@ -74,13 +74,78 @@ class _SignatureAlgorithmEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Si
     SIGNATURE_ALGORITHM_UNSPECIFIED: _SignatureAlgorithm.ValueType  # 0
     SIGNATURE_ALGORITHM_ES256: _SignatureAlgorithm.ValueType  # 1
     """ECDSA over P-256 with SHA-256, DER-encoded signature."""
+    SIGNATURE_ALGORITHM_WEBAUTHN_ES256: _SignatureAlgorithm.ValueType  # 2
+    """A FIDO2 credential (ES256) proving with WebAuthn assertions; the network
+    is the relying party (webauthn_rp_id).
+    """
 
 class SignatureAlgorithm(_SignatureAlgorithm, metaclass=_SignatureAlgorithmEnumTypeWrapper): ...
 
 SIGNATURE_ALGORITHM_UNSPECIFIED: SignatureAlgorithm.ValueType  # 0
 SIGNATURE_ALGORITHM_ES256: SignatureAlgorithm.ValueType  # 1
 """ECDSA over P-256 with SHA-256, DER-encoded signature."""
+SIGNATURE_ALGORITHM_WEBAUTHN_ES256: SignatureAlgorithm.ValueType  # 2
+"""A FIDO2 credential (ES256) proving with WebAuthn assertions; the network
+is the relying party (webauthn_rp_id).
+"""
 Global___SignatureAlgorithm: _TypeAlias = SignatureAlgorithm  # noqa: Y015
+
+@_typing.final
+class WebAuthnAssertion(_message.Message):
+    """A WebAuthn assertion. The authenticator signed authenticatorData ||
+    SHA-256(clientDataJSON), and clientDataJSON's challenge is SHA-256 of the
+    transcript an ES256 token would sign for the same request.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_ID_FIELD_NUMBER: _builtins.int
+    AUTHENTICATOR_DATA_FIELD_NUMBER: _builtins.int
+    CLIENT_DATA_JSON_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    credential_id: _builtins.bytes
+    authenticator_data: _builtins.bytes
+    client_data_json: _builtins.bytes
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        credential_id: _builtins.bytes = ...,
+        authenticator_data: _builtins.bytes = ...,
+        client_data_json: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authenticator_data", b"authenticator_data", "client_data_json", b"client_data_json", "credential_id", b"credential_id", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebAuthnAssertion: _TypeAlias = WebAuthnAssertion  # noqa: Y015
+
+@_typing.final
+class WebAuthnRegistration(_message.Message):
+    """A WebAuthn registration (attestation "none" or "packed")."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_DATA_JSON_FIELD_NUMBER: _builtins.int
+    ATTESTATION_OBJECT_FIELD_NUMBER: _builtins.int
+    client_data_json: _builtins.bytes
+    attestation_object: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        client_data_json: _builtins.bytes = ...,
+        attestation_object: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestation_object", b"attestation_object", "client_data_json", b"client_data_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebAuthnRegistration: _TypeAlias = WebAuthnRegistration  # noqa: Y015
 
 @_typing.final
 class GetChallengeRequest(_message.Message):
@@ -108,20 +173,24 @@ class GetChallengeResponse(_message.Message):
     CHALLENGE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _builtins.int
     NETWORK_NAME_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_RP_ID_FIELD_NUMBER: _builtins.int
     challenge: _builtins.bytes
     expires_at_unix_ms: _builtins.int
     network_name: _builtins.str
     """The network's name, shown by tokens."""
+    webauthn_rp_id: _builtins.str
+    """The relying-party id FIDO2 tokens use with this network."""
     def __init__(
         self,
         *,
         challenge: _builtins.bytes = ...,
         expires_at_unix_ms: _builtins.int = ...,
         network_name: _builtins.str = ...,
+        webauthn_rp_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge", b"challenge", "expires_at_unix_ms", b"expires_at_unix_ms", "network_name", b"network_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge", b"challenge", "expires_at_unix_ms", b"expires_at_unix_ms", "network_name", b"network_name", "webauthn_rp_id", b"webauthn_rp_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -129,26 +198,32 @@ Global___GetChallengeResponse: _TypeAlias = GetChallengeResponse  # noqa: Y015
 
 @_typing.final
 class TokenProof(_message.Message):
-    """Proof by an enrolled token that it asked for an account operation."""
+    """Proof by an enrolled token that it asked for an account operation:
+    `signature` (ES256 tokens) or `webauthn` (FIDO2 tokens).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_ID_FIELD_NUMBER: _builtins.int
     CHALLENGE_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_FIELD_NUMBER: _builtins.int
     token_id: _builtins.bytes
     challenge: _builtins.bytes
     signature: _builtins.bytes
+    @_builtins.property
+    def webauthn(self) -> Global___WebAuthnAssertion: ...
     def __init__(
         self,
         *,
         token_id: _builtins.bytes = ...,
         challenge: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        webauthn: Global___WebAuthnAssertion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webauthn", b"webauthn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge", b"challenge", "signature", b"signature", "token_id", b"token_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["challenge", b"challenge", "signature", b"signature", "token_id", b"token_id", "webauthn", b"webauthn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -165,6 +240,7 @@ class EnrolRequest(_message.Message):
     LABEL_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     EXISTING_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_FIELD_NUMBER: _builtins.int
     challenge: _builtins.bytes
     kind: Global___TokenKind.ValueType
     algorithm: Global___SignatureAlgorithm.ValueType
@@ -179,6 +255,12 @@ class EnrolRequest(_message.Message):
         token (signs the add-token message over the same challenge).
         """
 
+    @_builtins.property
+    def webauthn(self) -> Global___WebAuthnRegistration:
+        """FIDO2 tokens (algorithm WEBAUTHN_ES256) register instead of signing:
+        public_key and signature stay empty, the credential comes from here.
+        """
+
     def __init__(
         self,
         *,
@@ -189,10 +271,11 @@ class EnrolRequest(_message.Message):
         label: _builtins.str = ...,
         signature: _builtins.bytes = ...,
         existing: Global___TokenProof | None = ...,
+        webauthn: Global___WebAuthnRegistration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["existing", b"existing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["existing", b"existing", "webauthn", b"webauthn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "challenge", b"challenge", "existing", b"existing", "kind", b"kind", "label", b"label", "public_key", b"public_key", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "challenge", b"challenge", "existing", b"existing", "kind", b"kind", "label", b"label", "public_key", b"public_key", "signature", b"signature", "webauthn", b"webauthn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -401,6 +484,7 @@ class BeginAuthResponse(_message.Message):
     AUTH_TYPES_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _builtins.int
     SP_ORIGINS_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_RP_ID_FIELD_NUMBER: _builtins.int
     nonce: _builtins.bytes
     spid: _builtins.bytes
     sp_name: _builtins.str
@@ -408,6 +492,8 @@ class BeginAuthResponse(_message.Message):
     auth_types: _builtins.str
     """Factors requested: "p" user verification, "c" client key."""
     expires_at_unix_ms: _builtins.int
+    webauthn_rp_id: _builtins.str
+    """The relying-party id FIDO2 tokens use with this network."""
     @_builtins.property
     def browser(self) -> Global___BrowserHints: ...
     @_builtins.property
@@ -427,10 +513,11 @@ class BeginAuthResponse(_message.Message):
         auth_types: _builtins.str = ...,
         expires_at_unix_ms: _builtins.int = ...,
         sp_origins: _abc.Iterable[_builtins.str] | None = ...,
+        webauthn_rp_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["browser", b"browser"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "browser", b"browser", "expires_at_unix_ms", b"expires_at_unix_ms", "nonce", b"nonce", "sp_display_name", b"sp_display_name", "sp_name", b"sp_name", "sp_origins", b"sp_origins", "spid", b"spid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "browser", b"browser", "expires_at_unix_ms", b"expires_at_unix_ms", "nonce", b"nonce", "sp_display_name", b"sp_display_name", "sp_name", b"sp_name", "sp_origins", b"sp_origins", "spid", b"spid", "webauthn_rp_id", b"webauthn_rp_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -470,14 +557,20 @@ class CompleteAuthRequest(_message.Message):
     USER_VERIFIED_FIELD_NUMBER: _builtins.int
     SEALED_KC_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_FIELD_NUMBER: _builtins.int
     ticket: _builtins.str
     token_id: _builtins.bytes
     nonce: _builtins.bytes
     user_verified: _builtins.bool
     signature: _builtins.bytes
+    """ES256 tokens."""
     @_builtins.property
     def sealed_kc(self) -> Global___SealedKey:
         """Required when the ticket requests "c"; must be absent otherwise."""
+
+    @_builtins.property
+    def webauthn(self) -> Global___WebAuthnAssertion:
+        """FIDO2 tokens."""
 
     def __init__(
         self,
@@ -488,10 +581,11 @@ class CompleteAuthRequest(_message.Message):
         user_verified: _builtins.bool = ...,
         sealed_kc: Global___SealedKey | None = ...,
         signature: _builtins.bytes = ...,
+        webauthn: Global___WebAuthnAssertion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["sealed_kc", b"sealed_kc"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sealed_kc", b"sealed_kc", "webauthn", b"webauthn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["nonce", b"nonce", "sealed_kc", b"sealed_kc", "signature", b"signature", "ticket", b"ticket", "token_id", b"token_id", "user_verified", b"user_verified"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nonce", b"nonce", "sealed_kc", b"sealed_kc", "signature", b"signature", "ticket", b"ticket", "token_id", b"token_id", "user_verified", b"user_verified", "webauthn", b"webauthn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -520,10 +614,13 @@ class DeclineAuthRequest(_message.Message):
     TOKEN_ID_FIELD_NUMBER: _builtins.int
     NONCE_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    WEBAUTHN_FIELD_NUMBER: _builtins.int
     ticket: _builtins.str
     token_id: _builtins.bytes
     nonce: _builtins.bytes
     signature: _builtins.bytes
+    @_builtins.property
+    def webauthn(self) -> Global___WebAuthnAssertion: ...
     def __init__(
         self,
         *,
@@ -531,10 +628,11 @@ class DeclineAuthRequest(_message.Message):
         token_id: _builtins.bytes = ...,
         nonce: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        webauthn: Global___WebAuthnAssertion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["webauthn", b"webauthn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["nonce", b"nonce", "signature", b"signature", "ticket", b"ticket", "token_id", b"token_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nonce", b"nonce", "signature", b"signature", "ticket", b"ticket", "token_id", b"token_id", "webauthn", b"webauthn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,11 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from fido2.ctap import CtapDevice
+from fido2.ctap2.base import Ctap2
+from fido2.ctap2.pin import ClientPin
+
+from simulators.ctap2 import Authenticator, SoftCtapDevice
 from simulators.softhsm import SoftHsm
+from tokens.fido2 import Fido2PassKey
 from tokens.passkey import PassKey
 from tokens.phone import PhoneKeyStore
 from tokens.pkcs11 import Pkcs11Config, Pkcs11PassKey
+
+# TestNetwork's public host, which is the network's WebAuthn RP id.
+RP_ID = "localhost"
 
 
 @dataclass
@@ -41,6 +51,7 @@ class Backend:
 
 
 def _phone(tmp: Path) -> Made:
+    tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / f"phone-{len(list(tmp.glob('phone-*')))}.json"
     store = PhoneKeyStore.create(path, label="conformance phone", pin="2468")
     return Made(
@@ -65,7 +76,55 @@ def _pkcs11(tmp: Path) -> Made:
     return Made(token=token, reopen=reopen, pin=made.pin, cleanup=[token.close])
 
 
+class Unpluggable(CtapDevice):
+    """A simulated security key that can be pulled out: every call then fails
+    the way a vanished USB device does (OSError)."""
+
+    def __init__(self, inner: CtapDevice) -> None:
+        self.inner = inner
+        self.plugged = True
+
+    @property
+    def version(self) -> int:
+        return int(self.inner.version)
+
+    @property
+    def capabilities(self) -> Any:
+        return self.inner.capabilities
+
+    def call(
+        self, cmd: int, data: bytes = b"", event: Any = None, on_keepalive: Any = None
+    ) -> bytes:
+        if not self.plugged:
+            raise OSError("the device was unplugged")
+        return bytes(self.inner.call(cmd, data, event, on_keepalive))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @classmethod
+    def list_devices(cls) -> Any:
+        return iter(())
+
+
+def _fido2(tmp: Path) -> Made:
+    tmp.mkdir(parents=True, exist_ok=True)
+    device = Unpluggable(SoftCtapDevice(Authenticator(tmp / "fido2-key.json")))
+    ClientPin(Ctap2(device)).set_pin("1234")
+    token = Fido2PassKey(device, rp_id=RP_ID, label="conformance key")
+    token.verify_pin("1234")
+
+    def reopen() -> PassKey:
+        return Fido2PassKey(device, rp_id=RP_ID, credential=token.description.public_key or None)
+
+    def remove() -> None:
+        device.plugged = False
+
+    return Made(token=token, reopen=reopen, pin="1234", remove=remove)
+
+
 BACKENDS = [
     Backend(name="phone", make=_phone, reports_retries=True),
     Backend(name="pkcs11", make=_pkcs11, reports_retries=False),
+    Backend(name="fido2", make=_fido2, reports_retries=True),
 ]

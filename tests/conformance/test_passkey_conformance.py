@@ -20,6 +20,7 @@ from tests.conformance.backends import BACKENDS, Backend, Made
 from tests.helpers import encodings, haystacks, login_with
 from tokens import login as flow
 from tokens.api import PassKeyApi
+from tokens.passkey import prove
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
@@ -99,13 +100,34 @@ async def test_locked_token_refuses_clearly(sp: AsyncSPClient, api: PassKeyApi, 
     made.cleanup.append(locked.close)
     assert locked.locked
     with pytest.raises(errors.PinRequired):
-        locked.sign(b"anything")
+        prove(locked, b"anything")
     with pytest.raises(errors.PinRequired):
         locked.derive_kc(sp.spid)
     # The login flow asks for the PIN; with nobody to ask, it stops clearly
     # before anything reaches the network.
     with pytest.raises(errors.PinRequired):
         await login_with(sp, api, locked, token_id, ask_pin=None)
+
+
+@pytest.mark.parametrize(
+    "removable", [b for b in BACKENDS if b.name in {"fido2", "piv", "otp"}], ids=lambda b: b.name
+)
+async def test_removed_token_refuses_clearly(
+    removable: Backend, sp: AsyncSPClient, api: PassKeyApi, tmp_path: Path
+) -> None:
+    m = removable.make(tmp_path)
+    try:
+        token_id, _, _ = await flow.enrol(api, m.token, label="removable")
+        assert m.remove is not None
+        m.remove()
+        with pytest.raises(errors.TokenUnavailable):
+            m.token.derive_kc(sp.spid)
+        # A login attempt fails the same way (after BeginAuth; the ticket stays open).
+        with pytest.raises(errors.TokenUnavailable):
+            await login_with(sp, api, m.token, token_id)
+    finally:
+        for undo in m.cleanup:
+            undo()
 
 
 async def test_two_tokens_of_one_account_share_the_puid_not_the_key_id(
