@@ -1,0 +1,72 @@
+"""Run a virtual card in a vpcd reader until interrupted.
+
+    python -m simulators.smartcard --state card.json [--reader 0] [--otp-secret HEX]
+
+The state file is created on first use (PIN 123456, PUK 12345678, default AES-192
+management key) and resumed afterwards. The program prints one line
+"inserted <reader port> serial <n>" once connected, removes the card and exits 0
+on SIGTERM or SIGINT, and exits 3 if the reader goes away (pcscd stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .card import VirtualCard
+from .state import CardStateError
+from .vpcd import VPCD_HOST, VpcdError, VpcdLink, vpcd_port
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.smartcard",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--state", type=Path, help="card state file (default: RAM only)")
+    parser.add_argument("--reader", type=int, default=0, help="vpcd reader index (0 or 1)")
+    parser.add_argument("--host", default=VPCD_HOST)
+    parser.add_argument("--otp-secret", help="hex HMAC-SHA1 secret for OTP slot 2 (new cards)")
+    args = parser.parse_args(argv)
+
+    options: dict[str, object] = {}
+    if args.otp_secret:
+        options["otp_slot2_secret"] = bytes.fromhex(args.otp_secret)
+    try:
+        if args.state is None:
+            card = VirtualCard.create(**options)  # type: ignore[arg-type]
+        else:
+            card = VirtualCard.load_or_create(args.state, **options)
+    except (CardStateError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    link = VpcdLink(card, port=vpcd_port(args.reader), host=args.host)
+    try:
+        link.insert()
+    except VpcdError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"inserted {link.port} serial {card.serial}", flush=True)
+    while not stop.is_set():
+        if link.dropped.wait(0.2):
+            print("error: the reader closed the connection", file=sys.stderr)
+            return 3
+    link.remove()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
