@@ -8,6 +8,9 @@ need a component (SoftHSM2, pcscd) start it or fail loudly; none is skipped.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +21,12 @@ from fido2.ctap2.base import Ctap2
 from fido2.ctap2.pin import ClientPin
 
 from simulators.ctap2 import Authenticator, SoftCtapDevice
+from simulators.smartcard import Pcscd, VirtualCard, reader_name, virtual_card
 from simulators.softhsm import SoftHsm
 from tokens.fido2 import Fido2PassKey
 from tokens.passkey import PassKey
 from tokens.phone import PhoneKeyStore
+from tokens.piv import OtpPassKey, PivPassKey, SmartcardConfig
 from tokens.pkcs11 import Pkcs11Config, Pkcs11PassKey
 
 # TestNetwork's public host, which is the network's WebAuthn RP id.
@@ -123,8 +128,60 @@ def _fido2(tmp: Path) -> Made:
     return Made(token=token, reopen=reopen, pin="1234", remove=remove)
 
 
+class _Readers:
+    """pcscd (started once for the process) and vpcd's two readers, lent to
+    one card at a time."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.ExitStack | None = None
+        self.pcscd: Pcscd | None = None
+        self.free = [0, 1]
+
+    def start(self) -> Pcscd:
+        if self.pcscd is None:
+            self._stack = contextlib.ExitStack()
+            self.pcscd = self._stack.enter_context(Pcscd.ensure())
+            atexit.register(self._stack.close)
+        return self.pcscd
+
+
+_readers = _Readers()
+
+
+def _card(kind: type[PivPassKey]) -> Callable[[Path], Made]:
+    def make(tmp: Path) -> Made:
+        tmp.mkdir(parents=True, exist_ok=True)
+        pcscd = _readers.start()
+        index = _readers.free.pop(0)
+        stack = contextlib.ExitStack()
+        stack.callback(_readers.free.append, index)
+        card = VirtualCard.create(tmp / "card.json", otp_slot2_secret=secrets.token_bytes(20))
+        slot = stack.enter_context(virtual_card(card, reader=index, pcscd=pcscd))
+        config = SmartcardConfig(reader=reader_name(index), label="conformance card")
+        PivPassKey.provision(config, pin="123456").close()
+        token = kind(config)
+        token.verify_pin("123456")
+        opened: list[PassKey] = [token]
+
+        def reopen() -> PassKey:
+            again = kind(config)
+            opened.append(again)
+            return again
+
+        def cleanup() -> None:
+            for t in opened:
+                t.close()
+            stack.close()
+
+        return Made(token=token, reopen=reopen, pin="123456", remove=slot.remove, cleanup=[cleanup])
+
+    return make
+
+
 BACKENDS = [
     Backend(name="phone", make=_phone, reports_retries=True),
     Backend(name="pkcs11", make=_pkcs11, reports_retries=False),
     Backend(name="fido2", make=_fido2, reports_retries=True),
+    Backend(name="piv", make=_card(PivPassKey), reports_retries=True),
+    Backend(name="otp", make=_card(OtpPassKey), reports_retries=True),
 ]
