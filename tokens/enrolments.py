@@ -104,12 +104,31 @@ class EnrolmentBook:
     def enrolments(self, public_key: bytes) -> list[Enrolment]:
         return [Enrolment.from_json(e) for e in self._load().get(token_key(public_key), [])]
 
+    def ca_for(self, network: str) -> bytes | None:
+        """The network CA pinned when a token here enrolled with `network`."""
+        for entries in self._load().values():
+            for e in entries:
+                if e.get("network") == network:
+                    return str(e["ca_pem"]).encode()
+        return None
+
+    def public_keys(self, network: str, kind: int) -> list[bytes]:
+        """Public keys of the tokens of `kind` enrolled here with `network`
+        (for FIDO2: the credentials, to find the one a plugged-in key holds)."""
+        found = []
+        for entries in self._load().values():
+            for e in entries:
+                if e.get("network") == network and e.get("kind") == kind and "public_key" in e:
+                    found.append(b64u_decode(str(e["public_key"]), field="public_key"))
+        return found
+
     def enrolment_for(self, public_key: bytes, network: str) -> Enrolment:
         return find(self.enrolments(public_key), network)
 
-    def add(self, public_key: bytes, enrolment: Enrolment) -> None:
+    def add(self, public_key: bytes, enrolment: Enrolment, *, kind: int) -> None:
         tokens = self._load()
         key = token_key(public_key)
         others = [e for e in tokens.get(key, []) if e.get("network") != enrolment.network]
-        tokens[key] = [*others, enrolment.to_json()]
+        entry = {**enrolment.to_json(), "kind": kind, "public_key": b64u_encode(public_key)}
+        tokens[key] = [*others, entry]
         self._save(tokens)

@@ -150,10 +150,17 @@ class BrowserSession:
         return open_kc(sk, self._private, ticket_hash=ticket_hash(self.ticket), spid=self.spid)
 
     @asynccontextmanager
-    async def waiting(self, http: aiohttp.ClientSession) -> AsyncIterator[_Wait]:
-        """Connect to the gateway and register; yields once the ticket is bound."""
+    async def waiting(
+        self, http: aiohttp.ClientSession, *, origin: str | None = None
+    ) -> AsyncIterator[_Wait]:
+        """Connect to the gateway and register; yields once the ticket is bound.
+        `origin` is the page origin to announce, as a browser would (None: a
+        client that is not a web page sends none)."""
+        headers = {"Origin": origin} if origin else {}
         try:
-            ws = await http.ws_connect(websocket_url(self.gateway_url), heartbeat=20.0)
+            ws = await http.ws_connect(
+                websocket_url(self.gateway_url), heartbeat=20.0, headers=headers
+            )
         except (aiohttp.ClientError, OSError) as e:
             raise errors.NetworkUnavailable(f"cannot reach the gateway: {e}") from None
         try:

@@ -31,6 +31,7 @@ from simulators.phone.app import DEFAULT_LABEL, PhoneApp
 from simulators.phone.camera import read_qr
 from tokens.handshake import AuthRequest
 from tokens.passkey import TokenKind
+from tokens.prompt import describe
 
 DEFAULT_STORE = Path(
     os.environ.get(
@@ -75,27 +76,6 @@ def _pin_source(ns: argparse.Namespace, io: Io) -> Callable[[], str]:
         raise PinRequired("this key store needs its PIN: use --pin-stdin or set PASSKEY_PIN")
 
     return get
-
-
-def describe(request: AuthRequest) -> list[str]:
-    """What the phone shows before the person confirms (anti-phishing hints)."""
-    origin = request.browser_origin or "(none sent: not a web browser)"
-    registered = request.origin_registered
-    if not request.browser_origin:
-        mark = "check that this is your own device"
-    elif registered is None:
-        mark = "SP lists no origins"
-    else:
-        mark = "registered for this SP" if registered else "NOT registered for this SP"
-    wants = {"c": "a client key", "p": "your PIN"}
-    asks = [wants[f] for f in format_factors(request.requested)] or ["sign-in only"]
-    return [
-        f"Log in to {request.sp_display_name} ({request.sp_name})?",
-        f"  requested from  {request.browser_ip or '?'}",
-        f"  browser         {request.browser_user_agent[:80] or '?'}",
-        f"  page origin     {origin}  [{mark}]",
-        f"  asks for        {', '.join(asks)}",
-    ]
 
 
 async def _run(ns: argparse.Namespace, io: Io) -> int:

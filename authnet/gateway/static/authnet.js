@@ -308,6 +308,8 @@ export const DEFAULT_MESSAGES = Object.freeze({
   cancelled: "Login cancelled.",
   error: "The login failed.",
   retry: "Try again",
+  useAgent: "Use my security key or smartcard",
+  agentWorking: "Confirm on this computer, then use your security key or smartcard.",
   qrLabel: "Login QR code: scan it with the authnet app on your phone",
 });
 
@@ -345,7 +347,10 @@ function checkTicketJson(t) {
  * After rejected, expired and error the widget shows why and a "Try again" button;
  * `start()` stays pending until a login succeeds or `cancel()` is called.
  * Markup: div.authnet-login[data-state] > div.authnet-qr (an <svg role="img">),
- * p.authnet-status (role="status", aria-live="polite"), button.authnet-retry.
+ * button.authnet-agent (when the local agent answers), p.authnet-status
+ * (role="status", aria-live="polite"), button.authnet-retry.
+ *   agent          {token}               the local agent answered; its button shows
+ *   agentfailed    {code, message}       the agent could not answer (reason shown)
  */
 export class AuthnetLogin extends EventTarget {
   #getTicket;
@@ -360,6 +365,8 @@ export class AuthnetLogin extends EventTarget {
   #reject = null;
   #done = false;
   #state = "idle";
+  #agentUrl;
+  #agentFound = false;
 
   /**
    * @param {object} options
@@ -369,8 +376,18 @@ export class AuthnetLogin extends EventTarget {
    *   until one is scanned
    * @param {number} [options.moduleSize=6]  CSS pixels per QR module
    * @param {object} [options.messages]  overrides for DEFAULT_MESSAGES (localisation)
+   * @param {string|null} [options.agentUrl="http://127.0.0.1:7481"]  the local agent
+   *   (`passkey agent`); when it answers, a button offers the token plugged into this
+   *   computer next to the QR code. null: do not look for one.
    */
-  constructor({ getTicket, container, refreshFactor = 0.9, moduleSize = 6, messages = {} } = {}) {
+  constructor({
+    getTicket,
+    container,
+    refreshFactor = 0.9,
+    moduleSize = 6,
+    messages = {},
+    agentUrl = "http://127.0.0.1:7481",
+  } = {}) {
     super();
     if (typeof getTicket !== "function") throw new TypeError("getTicket must be a function");
     if (!(container instanceof Element)) throw new TypeError("container must be an Element");
@@ -382,6 +399,7 @@ export class AuthnetLogin extends EventTarget {
     this.#refreshFactor = refreshFactor;
     this.#moduleSize = moduleSize;
     this.#messages = { ...DEFAULT_MESSAGES, ...messages };
+    this.#agentUrl = agentUrl;
   }
 
   /** "idle", "loading", "waiting", "scanned", "authenticated", "rejected", "expired",
@@ -405,6 +423,7 @@ export class AuthnetLogin extends EventTarget {
     });
     this.#buildUi();
     this.#begin();
+    this.#probeAgent();
     return this.#promise;
   }
 
@@ -442,9 +461,57 @@ export class AuthnetLogin extends EventTarget {
     retry.textContent = this.#messages.retry;
     retry.hidden = true;
     retry.addEventListener("click", () => this.retry());
-    root.append(qr, status, retry);
+    const agent = document.createElement("button");
+    agent.type = "button";
+    agent.className = "authnet-agent";
+    agent.textContent = this.#messages.useAgent;
+    agent.hidden = true;
+    agent.addEventListener("click", () => this.#useAgent());
+    root.append(qr, agent, status, retry);
     this.#container.replaceChildren(root);
-    this.#ui = { root, qr, status, retry };
+    this.#ui = { root, qr, status, retry, agent };
+  }
+
+  // --- the local agent (tokens plugged into this computer) ---
+
+  async #probeAgent() {
+    if (!this.#agentUrl) return;
+    try {
+      const r = await fetch(`${this.#agentUrl}/v1/status`, {
+        headers: { "X-Authnet-Agent": "1" },
+        signal: AbortSignal.timeout(1500),
+      });
+      const body = await r.json();
+      if (r.ok && body.agent === "authnet" && !this.#done) {
+        this.#agentFound = true;
+        this.#ui.agent.hidden = this.#state !== "waiting";
+        this.#emit("agent", { token: body.token });
+      }
+    } catch {
+      // No agent (or not for this page's origin): the QR code is the way in.
+    }
+  }
+
+  /** Ask the local agent to answer the login code on show with its token. */
+  async #useAgent() {
+    const att = this.#attempt;
+    if (!att || this.#state !== "waiting") return;
+    this.#ui.status.textContent = this.#messages.agentWorking;
+    try {
+      const r = await fetch(`${this.#agentUrl}/v1/login`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Authnet-Agent": "1" },
+        body: JSON.stringify({ payload: att.payload }),
+      });
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok && !this.#stale(att) && this.#state === "waiting") {
+        // The gateway's events still decide the outcome; say why the agent stopped.
+        this.#ui.status.textContent = body.message || this.#messages.error;
+        this.#emit("agentfailed", { code: body.code || "error", message: body.message || "" });
+      }
+    } catch (e) {
+      if (!this.#stale(att)) this.#ui.status.textContent = `${this.#messages.error} (${e.message})`;
+    }
   }
 
   #setState(state, text, showRetry) {
@@ -452,6 +519,7 @@ export class AuthnetLogin extends EventTarget {
     this.#ui.root.dataset.state = state;
     this.#ui.status.textContent = text;
     this.#ui.retry.hidden = !showRetry;
+    this.#ui.agent.hidden = !(this.#agentFound && state === "waiting");
   }
 
   #showQr(payload) {
