@@ -34,7 +34,7 @@ from tokens.enrolments import DEFAULT_BOOK, Enrolment, EnrolmentBook
 from tokens.handshake import AuthRequest
 from tokens.passkey import PassKey
 from tokens.phone import now_ms
-from tokens.prompt import describe
+from tokens.prompt import describe, token_line
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DECLINED = 0, 1, 2, 3
 
@@ -152,10 +152,7 @@ async def _run(ns: argparse.Namespace) -> int:
             token.close()
             await api.close()
         for t in listed:
-            tid = b64u_encode(t.token_id)
-            state = "revoked" if t.revoked_at_unix_ms else "active"
-            mine = "  (this token)" if bytes(t.token_id) == enrolment.token_id else ""
-            print(f"{tid}  kind {t.kind}  {state:8} {t.label}{mine}")
+            print(token_line(t, mine=enrolment.token_id))
         return EXIT_OK
 
     if ns.command == "login":
@@ -258,6 +255,13 @@ def parser() -> argparse.ArgumentParser:
             help="use the software security key in STATE instead of a USB key",
         )
         s.add_argument("--label", help="name shown in token lists")
+        # Also accepted after the command (SUPPRESS: absent here leaves the top-level value).
+        s.add_argument(
+            "--pin-stdin",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="read the PIN from standard input (one line)",
+        )
         return s
 
     s = command(

@@ -1,11 +1,30 @@
-"""What a token app shows the person before they confirm a login: who asks
-(the SP), and from where (the browser the network saw). Shared by the phone
-app, `passkey login` and the local agent."""
+"""What a token app shows the person: before they confirm a login, who asks
+(the SP) and from where (the browser the network saw); and the account's
+tokens. Shared by the phone app, `passkey` and the local agent."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from authnet.protocol.encoding import b64u_encode
 from authnet.protocol.factors import format_factors
+from authnet.v1 import passkey_pb2
 from tokens.handshake import AuthRequest
+from tokens.passkey import TokenKind
+
+
+def kind_name(kind: int) -> str:
+    """`fido2`, `piv`, ...; the number for a kind this version does not know."""
+    known = {k.value for k in TokenKind}
+    return TokenKind(kind).name.lower() if kind in known else str(kind)
+
+
+def token_line(t: passkey_pb2.TokenInfo, *, mine: bytes, this: str = "this token") -> str:
+    """One line of a token list: id, kind, state, enrolment time, label."""
+    state = "revoked" if t.revoked_at_unix_ms else "active"
+    when = dt.datetime.fromtimestamp(t.created_at_unix_ms / 1000, dt.UTC)
+    line = f"{b64u_encode(t.token_id)}  {kind_name(t.kind):7} {state:8} {when:%Y-%m-%d %H:%M}Z  "
+    return line + t.label + (f"  ({this})" if bytes(t.token_id) == mine else "")
 
 
 def describe(request: AuthRequest) -> list[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import getpass
 import json
 import os
@@ -30,8 +29,7 @@ from authnet.protocol.ids import parse_token_id
 from simulators.phone.app import DEFAULT_LABEL, PhoneApp
 from simulators.phone.camera import read_qr
 from tokens.handshake import AuthRequest
-from tokens.passkey import TokenKind
-from tokens.prompt import describe
+from tokens.prompt import describe, token_line
 
 DEFAULT_STORE = Path(
     os.environ.get(
@@ -130,17 +128,9 @@ async def _run(ns: argparse.Namespace, io: Io) -> int:
 
     if ns.command == "tokens":
         app = open_app(store)
-        mine = app.token_id_text(ns.network)
+        mine = app.enrolment(ns.network).token_id
         for t in await app.tokens(ns.network):
-            tid = b64u_encode(t.token_id)
-            state = "revoked" if t.revoked_at_unix_ms else "active"
-            when = dt.datetime.fromtimestamp(t.created_at_unix_ms / 1000, dt.UTC)
-            known = {k.value for k in TokenKind}
-            kind = TokenKind(t.kind).name.lower() if int(t.kind) in known else str(t.kind)
-            io.say(
-                f"{tid}  {kind:7} {state:8} {when:%Y-%m-%d %H:%M}Z  {t.label}"
-                + ("  (this phone)" if tid == mine else "")
-            )
+            io.say(token_line(t, mine=mine, this="this phone"))
         return EXIT_OK
 
     if ns.command == "revoke":

@@ -145,16 +145,16 @@ class _Readers:
         return self.pcscd
 
 
-_readers = _Readers()
+READERS = _Readers()
 
 
 def _card(kind: type[PivPassKey]) -> Callable[[Path], Made]:
     def make(tmp: Path) -> Made:
         tmp.mkdir(parents=True, exist_ok=True)
-        pcscd = _readers.start()
-        index = _readers.free.pop(0)
+        pcscd = READERS.start()
+        index = READERS.free.pop(0)
         stack = contextlib.ExitStack()
-        stack.callback(_readers.free.append, index)
+        stack.callback(READERS.free.append, index)
         card = VirtualCard.create(tmp / "card.json", otp_slot2_secret=secrets.token_bytes(20))
         slot = stack.enter_context(virtual_card(card, reader=index, pcscd=pcscd))
         config = SmartcardConfig(reader=reader_name(index), label="conformance card")
