@@ -56,7 +56,8 @@ window.startLogin = (options = {}) => {
     container: document.getElementById("login"),
     ...options,
   }));
-  for (const type of ["waiting", "scanned", "authenticated", "rejected", "expired", "error"]) {
+  const types = ["waiting", "scanned", "authenticated", "rejected", "expired", "error"];
+  for (const type of [...types, "agent", "agentfailed"]) {
     login.addEventListener(type, (e) => {
       const d = e.detail;
       events.push({
@@ -66,6 +67,7 @@ window.startLogin = (options = {}) => {
         payload: d.payload ?? null,
         scanned: d.scanned ?? null,
         ticket: d.ticket ?? null,
+        token: d.token ?? null,
         kcIsClientKey: d.kc instanceof authnet.ClientKey,
       });
     });
