@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/login.py
 	$(VENV)/bin/python bench/login.py --rate 150
 	$(VENV)/bin/python bench/floors.py
+	$(VENV)/bin/python bench/tokens.py
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py
