@@ -13,6 +13,7 @@ signatures, challenges in clear (only hashed), wait secrets (only hashed).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -28,6 +29,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from authnet import tickets as tk
 from authnet.directory import DataContainer, Directory, ServiceProvider, TokenRecord
 from authnet.errors import (
+    BrowserKeyMismatch,
+    BrowserNotWaiting,
     ChallengeInvalid,
     FactorNotProven,
     LockHeld,
@@ -37,7 +40,10 @@ from authnet.errors import (
     PayloadTooLarge,
     PermissionDenied,
     SignatureInvalid,
+    TicketConsumed,
+    TicketExpired,
     TicketNotFound,
+    TicketRejected,
     TicketStateInvalid,
     TokenRevoked,
     TokenUnknown,
@@ -55,13 +61,13 @@ from authnet.protocol.ids import (
     ticket_hash,
     ticket_tag,
 )
-from authnet.protocol.proofs import Proof
+from authnet.protocol.proofs import Assertion, Proof, webauthn_challenge
 from authnet.protocol.sealing import SealedKey
 from authnet.protocol.signatures import Algorithm, load_public_key, verify
 from authnet.puid import DirectedIdentity
 from authnet.state import EventKind, StateStore, TicketEvent
 from authnet.tickets import BrowserHints, Ticket
-from authnet.webauthn import RelyingParty
+from authnet.webauthn import RelyingParty, Verified, credential_id
 
 log = logging.getLogger("authnet.network")
 
@@ -78,6 +84,11 @@ LABEL_MAX = 64
 KIND_MAX = 5  # TokenKind values 1..5 (phone, fido2, piv, pkcs11, otp)
 KIND_FIDO2 = 2
 CAS_RETRIES = 8
+# Challenge purposes: 1 enrol, 2 list tokens, 3 revoke token (GetChallenge), and
+# 4 a page's own security-key login (its nonce).
+PURPOSE_ENROL = 1
+PURPOSE_WEBAUTHN_LOGIN = 4
+WEBAUTHN_TIMEOUT_MS = 120_000
 
 
 def now_ms() -> int:
@@ -114,6 +125,28 @@ class AuthChallenge:
     hints: BrowserHints
     requested: Factors
     expires_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebAuthnLoginOptions:
+    """What a waiting page needs to ask its security key for an assertion."""
+
+    nonce: bytes
+    challenge: bytes
+    rp_id: str
+    timeout_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebAuthnEnrolOptions:
+    """What a page on the network's own site needs to create a credential."""
+
+    challenge: bytes  # the enrolment challenge (GetChallenge's)
+    webauthn_challenge: bytes  # SHA-256 of the enrolment transcript
+    rp_id: str
+    rp_name: str
+    user_id: bytes
+    timeout_ms: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,16 +286,19 @@ class Network:
             checked = self.relying_party.verify(
                 credential=token.public_key, message=message, assertion=proof.webauthn
             )
-            if not await self.directory.advance_sign_count(token.token_id, checked.sign_count):
-                raise SignatureInvalid(
-                    "the authenticator's signature counter did not advance: "
-                    "the credential may have been cloned"
-                )
+            await self._advance_sign_count(token, checked)
             return checked.user_verified
         if not proof.signature:
             raise MalformedInput("signature is required")
         verify(self._public_key(token), proof.signature, message)
         return False
+
+    async def _advance_sign_count(self, token: TokenRecord, checked: Verified) -> None:
+        if not await self.directory.advance_sign_count(token.token_id, checked.sign_count):
+            raise SignatureInvalid(
+                "the authenticator's signature counter did not advance: "
+                "the credential may have been cloned"
+            )
 
     async def _check_proof(
         self, proof: TokenProof, purpose: int, message: Callable[[TokenRecord], bytes]
@@ -462,6 +498,7 @@ class Network:
         signature: bytes,
         existing: TokenProof | None,
         registration: tuple[bytes, bytes] | None = None,
+        webauthn_origin: str | None = None,
     ) -> tuple[bytes, bool]:
         """Enrol a token: a new account, or added to `existing`'s account.
         ES256 tokens prove possession with `signature` over the enrolment
@@ -490,6 +527,7 @@ class Network:
                 ),
                 client_data_json=registration[0],
                 attestation_object=registration[1],
+                origins=None if webauthn_origin is None else frozenset({webauthn_origin}),
             )
             public_key, sign_count = registered.credential, registered.sign_count
         else:
@@ -531,6 +569,9 @@ class Network:
             label=label,
             created_ms=now,
             sign_count=sign_count,
+            credential_id=(
+                credential_id(public_key) if algorithm == Algorithm.WEBAUTHN_ES256 else None
+            ),
         )
         if existing is None:
             await self.directory.create_account(user_id, record, now)
@@ -681,6 +722,177 @@ class Network:
         )
         await self.state.publish(t.th, TicketEvent(kind=EventKind.REJECTED, at_ms=self.clock()))
         log.info("ticket rejected by token tag=%s", ticket_tag(t.th))
+
+    # --- a page's own security-key login (WebAuthn in the browser) -----------
+
+    def _page_may_use_keys(self, sp: ServiceProvider, origin: str) -> bool:
+        """A page may assert for this SP's tickets: an origin the SP registered,
+        or, when it registered none, a page on the network's RP id."""
+        if sp.origins:
+            return origin in sp.origins
+        return self.relying_party.on_rp_id(origin)
+
+    async def _waiting_page(
+        self, ticket: str, wait_secret: bytes, origin: str
+    ) -> tuple[Ticket, ServiceProvider]:
+        """The ticket, if the caller is the page waiting on it (it holds the wait
+        secret, and is at the origin the gateway saw)."""
+        if not isinstance(wait_secret, bytes) or len(wait_secret) != WAIT_SECRET_BYTES:
+            raise MalformedInput("wait_secret must be 32 bytes")
+        t = await self._ticket(ticket)
+        if t.wait_secret_hash is None or t.hints is None:
+            raise BrowserNotWaiting()
+        if not hmac.compare_digest(t.wait_secret_hash, hashlib.sha256(wait_secret).digest()):
+            raise BrowserKeyMismatch("this page is not the one waiting on the ticket")
+        state = tk.state_at(t, self.clock())
+        if state is tk.TicketState.EXPIRED:
+            raise TicketExpired()
+        if state is tk.TicketState.REJECTED:
+            raise TicketRejected()
+        if state is tk.TicketState.CONSUMED:
+            raise TicketConsumed()
+        if state is tk.TicketState.AUTHENTICATED:
+            raise TicketStateInvalid("ticket already authenticated")
+        sp = await self._sp(t.spid)
+        if (t.hints.origin and origin != t.hints.origin) or not self._page_may_use_keys(sp, origin):
+            raise PermissionDenied(
+                f"pages at {_truncate(origin, 100) or '(no origin)'} may not use security "
+                f"keys for {sp.display_name}: register the page's origin for the SP"
+            )
+        return t, sp
+
+    async def webauthn_login_options(
+        self, ticket: str, *, wait_secret: bytes, origin: str
+    ) -> WebAuthnLoginOptions:
+        t, _ = await self._waiting_page(ticket, wait_secret, origin)
+        assert t.browser_key_hash is not None
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        now = self.clock()
+        await self.state.put_challenge(
+            hashlib.sha256(nonce).digest(),
+            PURPOSE_WEBAUTHN_LOGIN,
+            keep_until_ms=min(now + CHALLENGE_TTL_MS, t.expires_ms),
+        )
+        message = messages.webauthn_login(
+            ticket_hash=t.th, spid=t.spid, browser_key_hash=t.browser_key_hash, nonce=nonce
+        )
+        return WebAuthnLoginOptions(
+            nonce=nonce,
+            challenge=webauthn_challenge(message),
+            rp_id=self.relying_party.rp_id,
+            timeout_ms=max(0, min(WEBAUTHN_TIMEOUT_MS, t.expires_ms - now)),
+        )
+
+    async def webauthn_login(
+        self,
+        ticket: str,
+        *,
+        wait_secret: bytes,
+        origin: str,
+        nonce: bytes,
+        assertion: Assertion,
+        client_key: bool,
+    ) -> None:
+        """The waiting page's own login: a security key's assertion over the
+        ticket, the SP, the page's key and a nonce from `webauthn_login_options`.
+        The page derives Kc from the key's PRF output itself; nothing is sealed.
+        `client_key`: the page says it got the PRF output. The network cannot
+        check that (the output is encrypted to the browser, and platform
+        authenticators report no hmac-secret in authenticator data), so the
+        client-key factor is the page's word here."""
+        t, sp = await self._waiting_page(ticket, wait_secret, origin)
+        assert t.browser_key_hash is not None
+        await self._take_challenge(nonce, PURPOSE_WEBAUTHN_LOGIN)
+        if (
+            not isinstance(assertion.credential_id, bytes)
+            or not 1 <= len(assertion.credential_id) <= 1023
+        ):
+            raise MalformedInput("credential_id must be 1 to 1023 bytes")
+        token = await self.directory.token_for_credential(assertion.credential_id)
+        if token is None:
+            raise TokenUnknown("this security key's credential is not enrolled with the network")
+        if token.revoked_ms is not None:
+            raise TokenRevoked()
+        checked = self.relying_party.verify(
+            credential=token.public_key,
+            message=messages.webauthn_login(
+                ticket_hash=t.th, spid=t.spid, browser_key_hash=t.browser_key_hash, nonce=nonce
+            ),
+            assertion=assertion,
+            origins=frozenset({origin}),
+        )
+        await self._advance_sign_count(token, checked)
+        proven: set[Factor] = {Factor.PIN}  # UV is required (checked above)
+        if client_key:
+            proven.add(Factor.CLIENT_KEY)
+        t = await self._transition(
+            t,
+            lambda cur: tk.authenticate_in_browser(
+                cur,
+                token_id=token.token_id,
+                user_id=token.user_id,
+                proven=frozenset(proven),
+                now_ms=self.clock(),
+            ),
+        )
+        await self.state.publish(
+            t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
+        )
+        await self.directory.touch_token(token.token_id, self.clock())
+        log.info(
+            "ticket authenticated in the browser sp=%s tag=%s factors=%s",
+            sp.name,
+            ticket_tag(t.th),
+            format_factors(frozenset(proven)),
+        )
+
+    async def webauthn_enrol_options(self, label: str) -> WebAuthnEnrolOptions:
+        if not isinstance(label, str) or len(label) > LABEL_MAX or not label.isprintable():
+            raise MalformedInput(f"label must be printable and at most {LABEL_MAX} characters")
+        challenge, _ = await self.get_challenge(PURPOSE_ENROL)
+        message = messages.enrol(
+            challenge=challenge,
+            kind=KIND_FIDO2,
+            algorithm=Algorithm.WEBAUTHN_ES256,
+            public_key=b"",
+            label=label,
+        )
+        return WebAuthnEnrolOptions(
+            challenge=challenge,
+            webauthn_challenge=webauthn_challenge(message),
+            rp_id=self.relying_party.rp_id,
+            rp_name=self.relying_party.name,
+            user_id=secrets.token_bytes(16),
+            timeout_ms=WEBAUTHN_TIMEOUT_MS,
+        )
+
+    async def webauthn_enrol(
+        self,
+        *,
+        challenge: bytes,
+        label: str,
+        client_data_json: bytes,
+        attestation_object: bytes,
+        origin: str,
+    ) -> bytes:
+        """A page on the network's own site enrolled a security key: a new account."""
+        if not self.relying_party.on_rp_id(origin):
+            raise PermissionDenied(
+                f"security keys are enrolled on the network's own pages, not at "
+                f"{_truncate(origin, 100) or '(no origin)'}"
+            )
+        token_id, _ = await self.enrol(
+            challenge=challenge,
+            kind=KIND_FIDO2,
+            algorithm=Algorithm.WEBAUTHN_ES256,
+            public_key=b"",
+            label=label,
+            signature=b"",
+            existing=None,
+            registration=(client_data_json, attestation_object),
+            webauthn_origin=origin,
+        )
+        return token_id
 
     # --- browser gateway ------------------------------------------------------
 

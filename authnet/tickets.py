@@ -2,6 +2,7 @@
 
     ISSUED --scan--> SCANNED --authenticate--> AUTHENTICATED --consume/renew--> CONSUMED
        |                |   \\--decline--> REJECTED
+       |--------------------authenticate_in_browser--^  (also from SCANNED)
        '----------------+---- (now >= expires) ----> EXPIRED
 
 (renew also issues a new AUTHENTICATED ticket for the same login.)
@@ -81,6 +82,8 @@ class Ticket:
     # Set by CompleteAuth (or carried over by renew).
     user_id: bytes | None = None
     proven: Factors = frozenset()
+    # The page derived Kc itself (browser-native WebAuthn login): no sealed Kc.
+    kc_in_browser: bool = False
 
     def __repr__(self) -> str:
         return f"Ticket(tag={self.th[:4].hex()}, state={self.state.value}, v={self.version})"
@@ -194,6 +197,31 @@ def authenticate(
     check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=now_ms)
     check_factors(t, proven)
     return _next(t, state=TicketState.AUTHENTICATED, user_id=user_id, proven=proven, nonce=None)
+
+
+def authenticate_in_browser(
+    t: Ticket, *, token_id: bytes, user_id: bytes, proven: Factors, now_ms: int
+) -> Ticket:
+    """The waiting page logged in with a security key itself (WebAuthn in the
+    browser), after the caller verified the assertion over the ticket, the
+    SP, the page's key and a fresh nonce. A token that scanned the QR code
+    meanwhile loses the race: its CompleteAuth finds the ticket authenticated."""
+    state = state_at(t, now_ms)
+    _raise_final(state)
+    if state is TicketState.AUTHENTICATED:
+        raise TicketStateInvalid("ticket already authenticated")
+    if t.browser_key_hash is None:
+        raise BrowserNotWaiting()
+    check_factors(t, proven)
+    return _next(
+        t,
+        state=TicketState.AUTHENTICATED,
+        token_id=token_id,
+        user_id=user_id,
+        proven=proven,
+        nonce=None,
+        kc_in_browser=True,
+    )
 
 
 def decline(t: Ticket, *, token_id: bytes, nonce: bytes, now_ms: int) -> Ticket:

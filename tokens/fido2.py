@@ -254,7 +254,9 @@ class Fido2PassKey:
                 PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=ES256)
             ],
             authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.DISCOURAGED,
+                # Discoverable where the key can: then it also logs in from web
+                # pages with no username (browser-native WebAuthn).
+                resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.REQUIRED,
             ),
             extensions={"prf": {}},

@@ -42,8 +42,10 @@ class TokenRecord:
     created_ms: int
     revoked_ms: int | None = None
     last_used_ms: int | None = None
-    # FIDO2 tokens: the authenticator's last signature counter.
+    # FIDO2 tokens: the authenticator's last signature counter, and the
+    # credential id (also inside public_key) that browser-native logins name.
     sign_count: int = 0
+    credential_id: bytes | None = None
 
     def __repr__(self) -> str:
         tag = self.token_id.hex()[:8]
@@ -76,6 +78,7 @@ class Directory(Protocol):
     ) -> None: ...
     async def add_token(self, token: TokenRecord) -> None: ...
     async def get_token(self, token_id: bytes) -> TokenRecord | None: ...
+    async def token_for_credential(self, credential_id: bytes) -> TokenRecord | None: ...
     async def list_tokens(self, user_id: bytes) -> list[TokenRecord]: ...
     async def revoke_token(self, token_id: bytes, revoked_ms: int) -> None:
         """Raises LastToken if it is the account's only active token."""

@@ -73,6 +73,9 @@ tokens = sa.Table(
     sa.Column("revoked_ms", sa.BigInteger, nullable=True),
     sa.Column("last_used_ms", sa.BigInteger, nullable=True),
     sa.Column("sign_count", sa.BigInteger, nullable=False, server_default="0"),
+    # FIDO2 tokens: the credential id (inside public_key), for browser-native logins.
+    sa.Column("credential_id", sa.LargeBinary, nullable=True),
+    sa.Index("ix_tokens_credential_id", "credential_id", unique=True),
 )
 
 data_containers = sa.Table(
@@ -147,6 +150,7 @@ def _token(row: Row[Any]) -> TokenRecord:
         revoked_ms=row.revoked_ms,
         last_used_ms=row.last_used_ms,
         sign_count=row.sign_count,
+        credential_id=row.credential_id,
     )
 
 
@@ -286,6 +290,7 @@ class SqlDirectory:
                     label=t.label,
                     created_ms=t.created_ms,
                     sign_count=t.sign_count,
+                    credential_id=t.credential_id,
                 )
             )
         except sa.exc.IntegrityError:
@@ -308,6 +313,11 @@ class SqlDirectory:
             return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
         with self._ro() as c:
             row = c.execute(tokens.select().where(tokens.c.token_id == token_id)).first()
+        return _token(row) if row else None
+
+    async def token_for_credential(self, credential_id: bytes) -> TokenRecord | None:
+        with self._ro() as c:
+            row = c.execute(tokens.select().where(tokens.c.credential_id == credential_id)).first()
         return _token(row) if row else None
 
     async def list_tokens(self, user_id: bytes) -> list[TokenRecord]:

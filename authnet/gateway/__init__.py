@@ -3,6 +3,7 @@ browser client (ES modules) it loads.
 
     GET /v1/wait          websocket, JSON text frames (docs/protocol.md, "Gateway")
     GET /v1/authnet.js    the browser client (plus hpke.js, qr.js, vendor/)
+    /v1/webauthn/...      security keys used by the page itself (webauthn_api)
     GET /healthz          "ok"
 
 A waiting browser first sends `hello` with the ticket, its X25519 public key and
@@ -32,6 +33,7 @@ from authnet.errors import (
     TicketExpired,
     TicketRejected,
 )
+from authnet.gateway import webauthn_api
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
@@ -118,6 +120,10 @@ class _Waiter:
         acknowledges receipt. A connection that dies first (or a stale one the
         gateway has not noticed yet) leaves it there for the browser's resumed
         connection: only the holder of the wait secret can connect."""
+        if t.kc_in_browser:
+            # The page logged in with its own security key and derived Kc itself.
+            await self.send("authenticated", kc="browser")
+            return
         sealed = await self.network.peek_sealed_kc(t.th)
         if sealed is None:
             if needs_client_key(t):
@@ -309,6 +315,7 @@ def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.
 
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/v1/wait", wait_handler)
+    webauthn_api.add_routes(app, network)
     app.router.add_get("/v1/{name:.+}", static)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)

@@ -21,6 +21,8 @@ ENROL: Final = b"authnet/v1 enrol"
 ADD_TOKEN: Final = b"authnet/v1 add token"
 LIST_TOKENS: Final = b"authnet/v1 list tokens"
 REVOKE_TOKEN: Final = b"authnet/v1 revoke token"
+# A browser-native security-key login (the page asserts with WebAuthn).
+WEBAUTHN_LOGIN: Final = b"authnet/v1 webauthn login"
 
 # Client key Kc: HKDF salts naming each token kind, and the inputs the devices
 # compute on (see authnet.protocol.kc).

@@ -36,6 +36,16 @@ def auth_response(
     )
 
 
+def webauthn_login(
+    *, ticket_hash: bytes, spid: bytes, browser_key_hash: bytes, nonce: bytes
+) -> bytes:
+    """What a security key asserts when the page itself logs in with WebAuthn:
+    the ticket, the SP, the key of the page waiting on it, and the network's
+    fresh nonce. (Which credential signed is the assertion's; no token id is
+    known before it.)"""
+    return transcript(labels.WEBAUTHN_LOGIN, ticket_hash, spid, browser_key_hash, nonce)
+
+
 def auth_decline(*, ticket_hash: bytes, spid: bytes, nonce: bytes, token_id: bytes) -> bytes:
     return transcript(labels.AUTH_DECLINE, ticket_hash, spid, nonce, token_id)
 

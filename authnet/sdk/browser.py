@@ -46,6 +46,9 @@ class LoginOutcome:
     """What the browser ends with: Kc (when requested) for this SP."""
 
     kc: bytes | None = field(repr=False)
+    # The page logged in with its own security key: it derives Kc from the
+    # key's PRF output itself (kc is None here).
+    kc_in_browser: bool = False
 
 
 class _Wait:
@@ -101,6 +104,8 @@ class _Wait:
                     on_scanned()
                 continue
             if kind == "authenticated":
+                if event.get("kc") == "browser":
+                    return LoginOutcome(kc=None, kc_in_browser=True)
                 sealed = event.get("sealed_kc")
                 if sealed is None:
                     return LoginOutcome(kc=None)
@@ -132,6 +137,12 @@ class BrowserSession:
 
     def __repr__(self) -> str:
         return f"BrowserSession(gateway={self.gateway_url!r})"
+
+    @property
+    def wait_secret(self) -> bytes:
+        """The secret this page's hello bound to the ticket; it authenticates the
+        page's own requests about the ticket (a security-key login)."""
+        return self._wait_secret
 
     def payload(self) -> LoginPayload:
         """What the QR code carries."""

@@ -57,7 +57,7 @@ window.startLogin = (options = {}) => {
     ...options,
   }));
   const types = ["waiting", "scanned", "authenticated", "rejected", "expired", "error"];
-  for (const type of [...types, "agent", "agentfailed"]) {
+  for (const type of [...types, "agent", "agentfailed", "securitykeyfailed"]) {
     login.addEventListener(type, (e) => {
       const d = e.detail;
       events.push({

@@ -29,6 +29,9 @@ export const PROTOCOL_VERSION = 1;
 const LABEL_TICKET = "authnet/v1 ticket";
 const LABEL_SEAL_INFO = "authnet/v1 sealed kc";
 const LABEL_KC_FINGERPRINT = "authnet/v1 kc fingerprint";
+const LABEL_KC_INFO = "authnet/v1 kc";
+const LABEL_KC_FIDO2_SALT = "authnet/v1 fido2 kc";
+const LABEL_FIDO2_PRF_INPUT = "authnet/v1 fido2 prf";
 const RESERVED_LABEL_PREFIX = "authnet/";
 
 const KC_BYTES = 32;
@@ -290,6 +293,185 @@ export async function openSealedKc(sealed, keyPair, ticket, spidHex) {
   }
 }
 
+// --- security keys in this browser (WebAuthn PRF) ----------------------------
+
+/** The WebAuthn PRF input whose output a security key turns into Kc for an SP:
+ * transcript("authnet/v1 fido2 prf", spid). */
+export function fido2PrfInput(spidBytes) {
+  if (!(spidBytes instanceof Uint8Array) || spidBytes.length !== 16) {
+    throw new TypeError("SPID must be 16 bytes");
+  }
+  return transcript(LABEL_FIDO2_PRF_INPUT, spidBytes);
+}
+
+/**
+ * Kc from a security key's PRF output, as every FIDO2 PassKey derives it:
+ * HKDF-SHA256(salt = "authnet/v1 fido2 kc", IKM = prf, info = "authnet/v1 kc"
+ * || 0x00 || spid, 32 bytes). Returns a ClientKey; the PRF output and Kc's raw
+ * bytes are zeroed before it returns.
+ */
+export async function kcFromPrf(prfOutput, spidBytes) {
+  const prf = new Uint8Array(prfOutput);
+  try {
+    if (prf.length < 20) throw new TypeError("the PRF output is too short");
+    if (!(spidBytes instanceof Uint8Array) || spidBytes.length !== 16) {
+      throw new TypeError("SPID must be 16 bytes");
+    }
+    const ikm = await crypto.subtle.importKey("raw", prf, "HKDF", false, ["deriveBits"]);
+    const info = new Uint8Array([...te.encode(LABEL_KC_INFO), 0, ...spidBytes]);
+    const salt = te.encode(LABEL_KC_FIDO2_SALT);
+    const kc = new Uint8Array(
+      await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, ikm, 256),
+    );
+    try {
+      const usages = ["deriveBits", "deriveKey"];
+      return new ClientKey(await crypto.subtle.importKey("raw", kc, "HKDF", false, usages));
+    } finally {
+      kc.fill(0);
+    }
+  } finally {
+    prf.fill(0);
+  }
+}
+
+async function postJson(url, body) {
+  let r;
+  try {
+    r = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new AuthnetError("network_unavailable", "cannot reach the authnet network", {
+      cause: e,
+    });
+  }
+  const json = await r.json().catch(() => null);
+  if (!r.ok || !json) {
+    throw new AuthnetError(json?.code || "error", json?.message || `the network said ${r.status}`);
+  }
+  return json;
+}
+
+/** navigator.credentials' DOMExceptions, as this module's errors. */
+function webauthnError(e) {
+  if (e instanceof AuthnetError) return e;
+  if (e?.name === "NotAllowedError") {
+    return new AuthnetError("declined", "the security key was not used (cancelled or timed out)");
+  }
+  if (e?.name === "SecurityError") {
+    return new AuthnetError("permission_denied", "this page may not use the network's keys");
+  }
+  return new AuthnetError("error", `the security key failed (${e?.message ?? e})`);
+}
+
+/**
+ * Log in to a waiting ticket with a security key in this browser: the network
+ * gives a challenge bound to the ticket, the SP, this page's key and a nonce;
+ * the key asserts it and evaluates its PRF at fido2PrfInput(spid); the page
+ * sends the assertion and derives Kc itself. Kc never leaves the page.
+ * Returns the ClientKey. `ticketJson` is the SP's ticket JSON.
+ */
+export async function loginWithSecurityKey({ ticketJson, waitSecret }) {
+  if (!window.PublicKeyCredential) {
+    throw new AuthnetError("unsupported", "this browser has no WebAuthn");
+  }
+  const gateway = String(ticketJson.gateway_url).replace(/\/+$/, "");
+  const spid = parseSpid(ticketJson.spid);
+  const ticket = checkTicket(ticketJson.ticket);
+  const secret = b64uEncode(waitSecret);
+  const options = await postJson(`${gateway}/v1/webauthn/login/options`, {
+    ticket,
+    wait_secret: secret,
+  });
+  let credential;
+  try {
+    credential = await navigator.credentials.get({
+      publicKey: {
+        challenge: b64uDecode(options.challenge, { field: "challenge", length: 32 }),
+        rpId: options.rp_id,
+        allowCredentials: [],
+        userVerification: "required",
+        timeout: options.timeout_ms,
+        extensions: { prf: { eval: { first: fido2PrfInput(spid) } } },
+      },
+    });
+  } catch (e) {
+    throw webauthnError(e);
+  }
+  const prf = credential.getClientExtensionResults().prf?.results?.first;
+  if (!prf) {
+    throw new AuthnetError(
+      "unsupported",
+      "this security key cannot derive keys (no PRF / hmac-secret): use another way in",
+    );
+  }
+  const response = credential.response;
+  try {
+    await postJson(`${gateway}/v1/webauthn/login`, {
+      ticket,
+      wait_secret: secret,
+      nonce: options.nonce,
+      credential_id: b64uEncode(new Uint8Array(credential.rawId)),
+      authenticator_data: b64uEncode(new Uint8Array(response.authenticatorData)),
+      client_data_json: b64uEncode(new Uint8Array(response.clientDataJSON)),
+      signature: b64uEncode(new Uint8Array(response.signature)),
+      client_key: true, // this page holds the PRF output, hence Kc
+    });
+    return await kcFromPrf(prf, spid);
+  } finally {
+    new Uint8Array(prf).fill(0);
+  }
+}
+
+/**
+ * Enrol a security key with the network (a new account), from a page on the
+ * network's own site (the gateway's /v1/enrol). The key makes a discoverable
+ * credential with PRF, so it can later log in from SP pages with no username.
+ * Returns {tokenId, networkName}.
+ */
+export async function enrolSecurityKey({ gatewayUrl = "", label }) {
+  if (!window.PublicKeyCredential) {
+    throw new AuthnetError("unsupported", "this browser has no WebAuthn");
+  }
+  const gateway = String(gatewayUrl).replace(/\/+$/, "");
+  const options = await postJson(`${gateway}/v1/webauthn/enrol/options`, { label });
+  let credential;
+  try {
+    credential = await navigator.credentials.create({
+      publicKey: {
+        challenge: b64uDecode(options.webauthn_challenge, { field: "challenge", length: 32 }),
+        rp: { id: options.rp.id, name: options.rp.name },
+        user: {
+          id: b64uDecode(options.user.id, { field: "user id" }),
+          name: options.user.name,
+          displayName: options.user.display_name,
+        },
+        pubKeyCredParams: [{ type: "public-key", alg: -7 }],
+        authenticatorSelection: { residentKey: "required", userVerification: "required" },
+        timeout: options.timeout_ms,
+        extensions: { prf: {} },
+      },
+    });
+  } catch (e) {
+    throw webauthnError(e);
+  }
+  if (credential.getClientExtensionResults().prf?.enabled === false) {
+    throw new AuthnetError(
+      "unsupported",
+      "this security key cannot derive keys (no PRF / hmac-secret); it was not enrolled",
+    );
+  }
+  const result = await postJson(`${gateway}/v1/webauthn/enrol`, {
+    challenge: options.challenge,
+    label,
+    client_data_json: b64uEncode(new Uint8Array(credential.response.clientDataJSON)),
+    attestation_object: b64uEncode(new Uint8Array(credential.response.attestationObject)),
+  });
+  return { tokenId: result.token_id, networkName: result.network_name };
+}
+
 // --- the login widget --------------------------------------------------------
 
 export const DEFAULT_MESSAGES = Object.freeze({
@@ -310,6 +492,8 @@ export const DEFAULT_MESSAGES = Object.freeze({
   retry: "Try again",
   useAgent: "Use my security key or smartcard",
   agentWorking: "Confirm on this computer, then use your security key or smartcard.",
+  useSecurityKey: "Use a security key in this browser",
+  securityKeyWorking: "Touch your security key and enter its PIN when the browser asks.",
   qrLabel: "Login QR code: scan it with the authnet app on your phone",
 });
 
@@ -351,6 +535,10 @@ function checkTicketJson(t) {
  * (role="status", aria-live="polite"), button.authnet-retry.
  *   agent          {token}               the local agent answered; its button shows
  *   agentfailed    {code, message}       the agent could not answer (reason shown)
+ *   securitykeyfailed {code, message}    the in-browser security key login failed
+ *                                         (reason shown; the QR code stays)
+ * button.authnet-webauthn offers a security key in this browser (WebAuthn PRF);
+ * Kc is then derived in the page and `authenticated` carries it the same way.
  */
 export class AuthnetLogin extends EventTarget {
   #getTicket;
@@ -367,6 +555,7 @@ export class AuthnetLogin extends EventTarget {
   #state = "idle";
   #agentUrl;
   #agentFound = false;
+  #securityKey;
 
   /**
    * @param {object} options
@@ -379,6 +568,8 @@ export class AuthnetLogin extends EventTarget {
    * @param {string|null} [options.agentUrl="http://127.0.0.1:7481"]  the local agent
    *   (`passkey agent`); when it answers, a button offers the token plugged into this
    *   computer next to the QR code. null: do not look for one.
+   * @param {boolean} [options.securityKey]  offer a security key in this browser
+   *   (WebAuthn with PRF); default: when the browser has WebAuthn
    */
   constructor({
     getTicket,
@@ -387,6 +578,7 @@ export class AuthnetLogin extends EventTarget {
     moduleSize = 6,
     messages = {},
     agentUrl = "http://127.0.0.1:7481",
+    securityKey = typeof window !== "undefined" && !!window.PublicKeyCredential,
   } = {}) {
     super();
     if (typeof getTicket !== "function") throw new TypeError("getTicket must be a function");
@@ -400,6 +592,7 @@ export class AuthnetLogin extends EventTarget {
     this.#moduleSize = moduleSize;
     this.#messages = { ...DEFAULT_MESSAGES, ...messages };
     this.#agentUrl = agentUrl;
+    this.#securityKey = securityKey;
   }
 
   /** "idle", "loading", "waiting", "scanned", "authenticated", "rejected", "expired",
@@ -467,9 +660,15 @@ export class AuthnetLogin extends EventTarget {
     agent.textContent = this.#messages.useAgent;
     agent.hidden = true;
     agent.addEventListener("click", () => this.#useAgent());
-    root.append(qr, agent, status, retry);
+    const webauthn = document.createElement("button");
+    webauthn.type = "button";
+    webauthn.className = "authnet-webauthn";
+    webauthn.textContent = this.#messages.useSecurityKey;
+    webauthn.hidden = true;
+    webauthn.addEventListener("click", () => this.#useSecurityKey());
+    root.append(qr, webauthn, agent, status, retry);
     this.#container.replaceChildren(root);
-    this.#ui = { root, qr, status, retry, agent };
+    this.#ui = { root, qr, status, retry, agent, webauthn };
   }
 
   // --- the local agent (tokens plugged into this computer) ---
@@ -514,12 +713,31 @@ export class AuthnetLogin extends EventTarget {
     }
   }
 
+  /** Log in with a security key in this browser (the button's action). */
+  async #useSecurityKey() {
+    const att = this.#attempt;
+    if (!att || this.#state !== "waiting" || att.localKc) return;
+    this.#ui.status.textContent = this.#messages.securityKeyWorking;
+    // #finish waits for this when the gateway says the page holds Kc itself.
+    att.localKc = loginWithSecurityKey({ ticketJson: att.ticket, waitSecret: att.waitSecret });
+    try {
+      await att.localKc;
+    } catch (e) {
+      att.localKc = null;
+      if (!this.#stale(att) && this.#state === "waiting") {
+        this.#ui.status.textContent = e.message || this.#messages.error;
+        this.#emit("securitykeyfailed", { code: e.code || "error", message: e.message || "" });
+      }
+    }
+  }
+
   #setState(state, text, showRetry) {
     this.#state = state;
     this.#ui.root.dataset.state = state;
     this.#ui.status.textContent = text;
     this.#ui.retry.hidden = !showRetry;
     this.#ui.agent.hidden = !(this.#agentFound && state === "waiting");
+    this.#ui.webauthn.hidden = !(this.#securityKey && state === "waiting");
   }
 
   #showQr(payload) {
@@ -733,7 +951,11 @@ export class AuthnetLogin extends EventTarget {
     let kc = null;
     try {
       const { ticket, spid, auth_types: authTypes } = att.ticket;
-      if (ev.sealed_kc !== undefined && ev.sealed_kc !== null) {
+      if (ev.kc === "browser") {
+        // This page logged in with its own security key and derives Kc itself.
+        if (!att.localKc) throw sealedKeyInvalid("the network says this page holds Kc; it does not");
+        kc = await att.localKc;
+      } else if (ev.sealed_kc !== undefined && ev.sealed_kc !== null) {
         kc = await openSealedKc(ev.sealed_kc, att.keyPair, ticket, spid);
       } else if (typeof authTypes === "string" && authTypes.includes("c")) {
         // Only when the SP told the page (optional `auth_types`) that it asked for Kc.
