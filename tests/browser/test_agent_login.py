@@ -181,3 +181,45 @@ async def test_a_page_from_another_origin_cannot_use_the_agent(
     assert await page.locator(".authnet-agent").is_hidden()
     with contextlib.suppress(Exception):
         await page.evaluate("window.login.cancel()")
+
+
+async def test_a_wrong_pin_at_the_agent_is_shown_and_the_page_can_try_again(
+    page: Page, site: Site, agent: RunningAgent
+) -> None:
+    agent.agent.ask_pin = lambda _: "000000"
+    await page.evaluate(f"startLogin({{ agentUrl: {agent.url!r} }})")
+    await wait_state(page, "waiting")
+    await wait_events(page, "agent", 1)
+    await page.get_by_role("button", name="Use my security key or smartcard").click()
+    # The agent's BeginAuth took the ticket for its card; the wrong PIN ends it.
+    await wait_events(page, "agentfailed", 1, timeout_ms=20000)
+    (failed,) = [e for e in await events(page) if e["type"] == "agentfailed"]
+    assert failed["code"] == "pin_invalid"
+    assert "tries left" in failed["message"]
+    await wait_state(page, "error")
+    assert (await page.locator(".authnet-status").inner_text()).strip() == failed["message"]
+    retry = page.get_by_role("button", name="Try again")
+    assert await retry.is_visible()
+
+    # With the right PIN, a new code logs in through the agent.
+    agent.agent.ask_pin = lambda _: PIN
+    await retry.click()
+    await wait_events(page, "waiting", 2)
+    await wait_state(page, "waiting")
+    await page.get_by_role("button", name="Use my security key or smartcard").click()
+    got = await outcome(page, timeout_ms=20000)
+    assert got["fingerprint"] is not None
+
+
+async def test_declining_at_the_agent_rejects_the_login(
+    page: Page, site: Site, agent: RunningAgent
+) -> None:
+    agent.agent.confirm = lambda _: False
+    await page.evaluate(f"startLogin({{ agentUrl: {agent.url!r} }})")
+    await wait_state(page, "waiting")
+    await wait_events(page, "agent", 1)
+    await page.get_by_role("button", name="Use my security key or smartcard").click()
+    await wait_state(page, "rejected", timeout_ms=20000)
+    status = (await page.locator(".authnet-status").inner_text()).strip()
+    assert status == "The login was declined on this computer."
+    assert await page.get_by_role("button", name="Try again").is_visible()

@@ -480,6 +480,7 @@ export const DEFAULT_MESSAGES = Object.freeze({
   scanned: "Scanned: confirm on your phone.",
   authenticated: "Logged in.",
   ticket_rejected: "The login was declined on the phone.",
+  agentRejected: "The login was declined on this computer.",
   ticket_expired: "The login code expired before it was confirmed on the phone.",
   sealed_key_invalid:
     "The key your phone sent could not be opened: it was altered on the way or made for " +
@@ -696,6 +697,7 @@ export class AuthnetLogin extends EventTarget {
     const att = this.#attempt;
     if (!att || this.#state !== "waiting") return;
     this.#ui.status.textContent = this.#messages.agentWorking;
+    att.viaAgent = true;
     try {
       const r = await fetch(`${this.#agentUrl}/v1/login`, {
         method: "POST",
@@ -703,13 +705,23 @@ export class AuthnetLogin extends EventTarget {
         body: JSON.stringify({ payload: att.payload }),
       });
       const body = await r.json().catch(() => ({}));
-      if (!r.ok && !this.#stale(att) && this.#state === "waiting") {
-        // The gateway's events still decide the outcome; say why the agent stopped.
-        this.#ui.status.textContent = body.message || this.#messages.error;
-        this.#emit("agentfailed", { code: body.code || "error", message: body.message || "" });
-      }
+      if (!r.ok && !this.#stale(att)) this.#agentFailed(att, body.code, body.message);
     } catch (e) {
-      if (!this.#stale(att)) this.#ui.status.textContent = `${this.#messages.error} (${e.message})`;
+      if (!this.#stale(att)) this.#agentFailed(att, "error", `${this.#messages.error} (${e.message})`);
+    }
+  }
+
+  // The agent stopped. Before it reached the network, the QR code still works;
+  // after its BeginAuth the ticket belongs to its token, so only a new one helps.
+  #agentFailed(att, code, message) {
+    const text = message || this.#messages.error;
+    this.#emit("agentfailed", { code: code || "error", message: text });
+    // Declined at the agent: the token told the network, whose "rejected" decides.
+    if (code === "declined") return;
+    if (this.#state === "waiting") {
+      this.#ui.status.textContent = text;
+    } else if (this.#state === "scanned") {
+      this.#fail(att, "error", new AuthnetError(code || "error", text), { statusText: text });
     }
   }
 
@@ -901,7 +913,7 @@ export class AuthnetLogin extends EventTarget {
         if (!att.scanned) {
           att.scanned = true;
           this.#clearQr();
-          this.#setState("scanned", msg.scanned, false);
+          this.#setState("scanned", att.viaAgent ? msg.agentWorking : msg.scanned, false);
           this.#emit("scanned", {});
         }
         return;
@@ -917,9 +929,11 @@ export class AuthnetLogin extends EventTarget {
         }
         this.#finish(att, ev);
         return;
-      case "rejected":
-        this.#fail(att, "rejected", new AuthnetError("ticket_rejected", msg.ticket_rejected));
+      case "rejected": {
+        const text = att.viaAgent ? msg.agentRejected : msg.ticket_rejected;
+        this.#fail(att, "rejected", new AuthnetError("ticket_rejected", text), { statusText: text });
         return;
+      }
       case "expired":
         this.#expired(att, new AuthnetError("ticket_expired", msg.ticket_expired));
         return;
@@ -976,7 +990,7 @@ export class AuthnetLogin extends EventTarget {
   }
 
   // End the attempt, show why and the "Try again" button, and tell the app.
-  #fail(att, state, error, { fallbackCode = "error", extra = {} } = {}) {
+  #fail(att, state, error, { fallbackCode = "error", extra = {}, statusText = null } = {}) {
     this.#teardown(att);
     let err = error;
     if (!(error instanceof AuthnetError)) {
@@ -984,7 +998,7 @@ export class AuthnetLogin extends EventTarget {
       err = new AuthnetError(fallbackCode, text, { cause: error });
     }
     this.#clearQr();
-    this.#setState(state, this.#messages[err.code] || err.message, true);
+    this.#setState(state, statusText || this.#messages[err.code] || err.message, true);
     this.#emit(state, { code: err.code, message: err.message, ...extra });
   }
 }
