@@ -194,6 +194,7 @@ def test_labels_registry_is_complete() -> None:
         "ADD_TOKEN": b"authnet/v1 add token",
         "LIST_TOKENS": b"authnet/v1 list tokens",
         "REVOKE_TOKEN": b"authnet/v1 revoke token",
+        "WEBAUTHN_LOGIN": b"authnet/v1 webauthn login",
         "KC_PHONE_SALT": b"authnet/v1 phone kc",
         "KC_FIDO2_SALT": b"authnet/v1 fido2 kc",
         "KC_PIV_SALT": b"authnet/v1 piv kc",
