@@ -1,0 +1,87 @@
+"""What every request handler reaches: the service's parts, and the
+dependencies that authenticate the caller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, APIKeyHeader
+
+from authnet.errors import MalformedInput
+from authnet.protocol.encoding import b64u_decode
+from authnet.sdk import AsyncSPClient
+from vault_api.blobs import BlobStore
+from vault_api.config import Settings
+from vault_api.db import Database
+from vault_api.errors import Forbidden, Invalid
+from vault_api.sessions import CSRF_HEADER, SESSION_COOKIE, Principal, SessionService
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vault:
+    settings: Settings
+    db: Database
+    sp: AsyncSPClient
+    blobs: BlobStore
+    sessions: SessionService
+    clock: Callable[[], int]
+
+
+def vault_of(request: Request) -> Vault:
+    return cast(Vault, request.app.state.vault)
+
+
+# Documented in the OpenAPI document as the API's security schemes; the
+# session service reads and checks them (sessions.py).
+_COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="the session cookie POST /api/login sets (HttpOnly, SameSite=Strict)",
+)
+_CSRF = APIKeyHeader(
+    name=CSRF_HEADER,
+    auto_error=False,
+    description="the session's CSRF token (from POST /api/login or GET /api/session); "
+    "required on every POST, PUT, PATCH and DELETE",
+)
+
+
+async def _principal(
+    request: Request,
+    _cookie: Annotated[str | None, Depends(_COOKIE)],
+    _csrf: Annotated[str | None, Depends(_CSRF)],
+) -> Principal:
+    return await vault_of(request).sessions.authenticate(request)
+
+
+async def _member(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if not principal.registered:
+        raise Forbidden(
+            "this account has no key pair yet: register one first (POST /api/me)",
+            code="not_registered",
+        )
+    return principal
+
+
+VaultDep = Annotated[Vault, Depends(vault_of)]
+# Any logged-in session (registered or not).
+SessionDep = Annotated[Principal, Depends(_principal)]
+# A logged-in session of a registered account: everything about safes.
+UserDep = Annotated[Principal, Depends(_member)]
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
+
+
+def decode_id(value: str, what: str) -> bytes:
+    try:
+        return b64u_decode(value, field=what, length=16)
+    except MalformedInput as e:
+        raise Invalid(e.message, code="invalid") from None

@@ -1,0 +1,471 @@
+"""The JSON the API speaks: request and response bodies (pydantic), as the
+OpenAPI document describes them.
+
+Bytes are base64url without padding (RFC 4648 section 5, canonical: one
+spelling per value). Requests refuse unknown fields. Sizes of ciphertexts the
+server can check are checked here, so a wrong one is a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from authnet.errors import MalformedInput
+from authnet.protocol.encoding import b64u_decode, b64u_encode
+from vault_api.crypto import files as file_format
+from vault_api.crypto import safekeys, userkeys
+from vault_api.crypto.aead import OVERHEAD
+from vault_api.roles import Role
+
+INT31 = 2**31 - 1
+MAX_NAME_CT = 4096
+MAX_ITEM_CT = 256 * 1024
+
+
+def _b64_chars(n: int) -> int:
+    return (4 * n + 2) // 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class B64:
+    """Bytes as canonical unpadded base64url in JSON, with size limits."""
+
+    size: int | None = None
+    min_size: int = 0
+    max_size: int | None = None
+    description: str = ""
+
+    @property
+    def bounds(self) -> tuple[int, int | None]:
+        if self.size is not None:
+            return self.size, self.size
+        return self.min_size, self.max_size
+
+    def validate(self, value: object) -> bytes:
+        lo, hi = self.bounds
+        if isinstance(value, bytes):
+            data = value
+        elif isinstance(value, str):
+            if hi is not None and len(value) > _b64_chars(hi):
+                raise ValueError(f"at most {hi} bytes")
+            try:
+                data = b64u_decode(value, field="value")
+            except MalformedInput as e:
+                raise ValueError(e.message.replace("value ", "")) from None
+        else:
+            raise ValueError("must be a base64url string")
+        if self.size is not None and len(data) != self.size:
+            raise ValueError(f"must be {self.size} bytes, got {len(data)}")
+        if len(data) < lo:
+            raise ValueError(f"must be at least {lo} bytes, got {len(data)}")
+        if hi is not None and len(data) > hi:
+            raise ValueError(f"must be at most {hi} bytes, got {len(data)}")
+        return data
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                b64u_encode, return_schema=core_schema.str_schema()
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        lo, hi = self.bounds
+        out: dict[str, Any] = {
+            "type": "string",
+            "contentEncoding": "base64url",
+            "pattern": "^[A-Za-z0-9_-]*$",
+            "minLength": _b64_chars(lo),
+            "description": self.description,
+        }
+        if hi is not None:
+            out["maxLength"] = _b64_chars(hi)
+        return out
+
+
+Id = Annotated[bytes, B64(size=16, description="a 128-bit id, base64url (22 characters)")]
+KeyId = Annotated[
+    bytes, B64(size=16, description="an authnet key id (per token and SP), base64url")
+]
+PublicKey = Annotated[
+    bytes, B64(size=userkeys.PUBLIC_KEY_BYTES, description="a raw X25519 public key")
+]
+Slot = Annotated[bytes, B64(size=userkeys.SLOT_BYTES, description="a key slot (docs/vault.md)")]
+SealedKey = Annotated[
+    bytes, B64(size=safekeys.SEALED_BYTES, description="Ks sealed to a member (HPKE)")
+]
+PreviousKey = Annotated[
+    bytes,
+    B64(
+        size=safekeys.PREVIOUS_KEY_BYTES, description="the previous generation's key under this one"
+    ),
+]
+KeyWrap = Annotated[
+    bytes, B64(size=file_format.WRAPPED_KEY_BYTES, description="a file key wrapped under Ks")
+]
+NameCt = Annotated[
+    bytes, B64(min_size=OVERHEAD, max_size=MAX_NAME_CT, description="an encrypted name")
+]
+ItemCt = Annotated[
+    bytes, B64(min_size=OVERHEAD, max_size=MAX_ITEM_CT, description="an encrypted item")
+]
+
+Version = Annotated[int, Field(ge=1, le=INT31)]
+Generation = Annotated[int, Field(ge=1, le=INT31)]
+Schema = Annotated[int, Field(ge=1, le=65535)]
+Handle = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{2,31}$",
+        description="3-32 of a-z 0-9 . _ -, starting with a letter or digit",
+    ),
+]
+Ticket = Annotated[str, Field(pattern=r"^at1_[A-Za-z0-9_-]{22}$", description="an authnet ticket")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- login and session ------------------------------------------------------------
+
+
+class ConfigOut(Response):
+    spid: str = Field(description="the SP's SPID, 32 hex digits (the browser binds Kc to it)")
+    gateway_url: str
+    max_file_bytes: int
+    chunk_bytes: int
+    idle_timeout_seconds: int
+    history_versions: int
+
+
+class TicketOut(Response):
+    ticket: str
+    spid: str
+    gateway_url: str
+    passkey_address: str
+    ttl_seconds: int
+    expires_at_unix_ms: int
+
+
+class TicketIn(Request):
+    ticket: Ticket
+
+
+class SlotOut(Response):
+    key_id: KeyId
+    keypair_version: int
+    slot: Slot
+    created_ms: int
+    last_used_ms: int | None
+
+
+class UserOut(Response):
+    user_id: Id
+    handle: str | None
+    public_key: PublicKey | None
+    keypair_version: int
+    registered: bool
+
+
+class SessionOut(Response):
+    user: UserOut
+    key_id: KeyId = Field(description="the key id of the token this session logged in with")
+    proven_key_ids: list[KeyId]
+    slot: SlotOut | None = Field(description="the slot of the session's token, if it has one")
+    csrf_token: str
+    idle_timeout_seconds: int
+
+
+class ProvenOut(Response):
+    key_id: KeyId
+    has_slot: bool
+
+
+# --- users and slots --------------------------------------------------------------
+
+
+class RegisterIn(Request):
+    handle: Handle
+    public_key: PublicKey
+    slot: Slot
+
+
+class SlotIn(Request):
+    keypair_version: Version
+    slot: Slot
+
+
+class MeOut(Response):
+    user: UserOut
+    slots: list[SlotOut]
+
+
+class PublicUserOut(Response):
+    user_id: Id
+    handle: str
+    public_key: PublicKey
+    keypair_version: int
+
+
+# --- safes and members ------------------------------------------------------------
+
+
+class SafeIn(Request):
+    id: Id
+    name_ct: NameCt
+    sealed_key: SealedKey = Field(description="Ks (generation 1) sealed to the creator")
+
+
+class SafeRenameIn(Request):
+    expected_name_version: Version
+    generation: Generation
+    name_ct: NameCt
+
+
+class SafeOut(Response):
+    id: Id
+    name_ct: NameCt
+    name_version: int
+    generation: int
+    role: Role
+    sealed_key: SealedKey = Field(description="Ks of `generation` sealed to the caller")
+    rotation_needed: bool
+    updated_ms: int
+
+
+class SafeList(Response):
+    safes: list[SafeOut]
+
+
+class KeyLinkOut(Response):
+    generation: int
+    previous_key: PreviousKey | None
+
+
+class KeyChainOut(Response):
+    keys: list[KeyLinkOut]
+
+
+class MemberIn(Request):
+    user_id: Id
+    role: Role
+    generation: Generation
+    sealed_key: SealedKey
+
+
+class RoleIn(Request):
+    role: Role
+
+
+class MemberOut(Response):
+    user_id: Id
+    handle: str | None
+    public_key: PublicKey | None
+    role: Role
+    generation: int
+    added_ms: int
+
+
+class MemberList(Response):
+    members: list[MemberOut]
+
+
+# --- folders, items, files --------------------------------------------------------
+
+
+class FolderIn(Request):
+    id: Id
+    parent_id: Id | None = None
+    generation: Generation
+    name_ct: NameCt
+
+
+class FolderUpdateIn(Request):
+    expected_version: Version
+    parent_id: Id | None = None
+    generation: Generation
+    name_ct: NameCt
+
+
+class FolderOut(Response):
+    id: Id
+    parent_id: Id | None
+    version: int
+    generation: int
+    name_ct: NameCt
+    updated_ms: int
+
+
+class ItemIn(Request):
+    id: Id
+    folder_id: Id | None = None
+    generation: Generation
+    schema_version: Schema = Field(default=1, alias="schema")
+    ct: ItemCt
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ItemBatchIn(Request):
+    items: list[ItemIn] = Field(min_length=1, max_length=1000)
+
+
+class ItemUpdateIn(Request):
+    expected_version: Version
+    folder_id: Id | None = None
+    generation: Generation
+    schema_version: Schema = Field(default=1, alias="schema")
+    ct: ItemCt
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ItemOut(Response):
+    id: Id
+    folder_id: Id | None
+    version: int
+    generation: int
+    schema_version: int = Field(serialization_alias="schema")
+    ct: ItemCt
+    updated_by: Id
+    updated_ms: int
+
+
+class ItemList(Response):
+    items: list[ItemOut]
+
+
+class ItemVersionOut(Response):
+    version: int
+    folder_id: Id | None
+    generation: int
+    schema_version: int = Field(serialization_alias="schema")
+    ct: ItemCt
+    updated_by: Id
+    updated_ms: int
+
+
+class HistoryOut(Response):
+    versions: list[ItemVersionOut]
+
+
+class FileIn(Request):
+    id: Id
+    generation: Generation
+    key_wrap: KeyWrap
+    size: Annotated[int, Field(ge=0, le=2**53)]
+
+
+class FileOut(Response):
+    id: Id
+    generation: int
+    key_wrap: KeyWrap
+    size: int
+    body_size: int = Field(description="bytes of the encrypted body to upload or download")
+    chunk_bytes: int
+    state: Literal["pending", "uploading", "complete"]
+    created_ms: int
+
+
+class ContentsOut(Response):
+    safe: SafeOut
+    folders: list[FolderOut]
+    items: list[ItemOut]
+    files: list[FileOut]
+
+
+# --- rotation ---------------------------------------------------------------------
+
+
+class RotationIn(Request):
+    from_generation: Generation
+    previous_key: PreviousKey
+
+
+class StagedNameIn(Request):
+    base_version: Version
+    name_ct: NameCt
+
+
+class StagedMemberIn(Request):
+    user_id: Id
+    sealed_key: SealedKey
+
+
+class StagedItemIn(Request):
+    id: Id
+    base_version: Version
+    ct: ItemCt
+
+
+class StagedFolderIn(Request):
+    id: Id
+    base_version: Version
+    name_ct: NameCt
+
+
+class StagedFileIn(Request):
+    id: Id
+    key_wrap: KeyWrap
+
+
+class StageIn(Request):
+    safe_name: StagedNameIn | None = None
+    members: list[StagedMemberIn] = Field(default_factory=list, max_length=1000)
+    items: list[StagedItemIn] = Field(default_factory=list, max_length=5000)
+    folders: list[StagedFolderIn] = Field(default_factory=list, max_length=5000)
+    files: list[StagedFileIn] = Field(default_factory=list, max_length=5000)
+
+
+class RotationOut(Response):
+    id: Id
+    from_generation: int
+    to_generation: int
+    created_ms: int
+    staged: dict[str, int] = Field(description="how many of each kind are staged")
+    missing: dict[str, list[Id]] = Field(
+        description="what must still be staged: members, items, folders, files (ids), "
+        "and safe_name (empty list or the safe's id)"
+    )
+    stale: dict[str, list[Id]] = Field(
+        description="staged records that changed since: re-stage them from their new version"
+    )
+    complete: bool
+
+
+# --- audit ------------------------------------------------------------------------
+
+
+class AuditEventOut(Response):
+    seq: int
+    at_ms: int
+    actor: Id
+    actor_handle: str | None
+    action: str
+    target: Id | None
+    detail: dict[str, Any]
+
+
+class AuditOut(Response):
+    events: list[AuditEventOut]
+    next_before: int | None = Field(description="pass as `before` for older events")
+
+
+class ErrorOut(Response):
+    error: str = Field(description="a stable code")
+    message: str

@@ -1,0 +1,268 @@
+"""The vault's tables (SQLAlchemy Core). The Alembic migrations in
+vault_api/migrations create them; this metadata mirrors them for queries, and
+a test checks the two agree.
+
+What the server stores is ciphertext and the facts it needs to enforce access
+(docs/vault.md, "What the server stores"): ids, versions, key generations,
+roles, sizes and times. Columns named *_ct, sealed_key, key_wrap, previous_key
+and slot hold client-made ciphertexts the server cannot open.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+METADATA = sa.MetaData()
+
+ID = sa.LargeBinary(16)
+
+
+users = sa.Table(
+    "users",
+    METADATA,
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("puid", sa.String(32), nullable=False, unique=True),
+    sa.Column("handle", sa.String(32), nullable=True, unique=True),
+    sa.Column("public_key", sa.LargeBinary(32), nullable=True),
+    sa.Column("keypair_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("registered_ms", sa.BigInteger, nullable=True),
+)
+
+key_slots = sa.Table(
+    "key_slots",
+    METADATA,
+    sa.Column("user_id", ID, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key_id", sa.LargeBinary(16), primary_key=True),
+    sa.Column("keypair_version", sa.Integer, nullable=False),
+    sa.Column("slot", sa.LargeBinary, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_used_ms", sa.BigInteger, nullable=True),
+)
+
+sessions = sa.Table(
+    "sessions",
+    METADATA,
+    # SHA-256 of the cookie's value: a stolen database holds no usable cookie.
+    sa.Column("session_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("key_id", sa.LargeBinary(16), nullable=False),
+    # JSON list of base64url key ids this session has proven (logins with other tokens).
+    sa.Column("proven_key_ids", sa.Text, nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    # The authnet ticket the session keeps alive with PutTicket.
+    sa.Column("ticket", sa.String(64), nullable=False),
+    sa.Column("ticket_expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("renewed_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+)
+
+pending_logins = sa.Table(
+    "pending_logins",
+    METADATA,
+    sa.Column("ticket_hash", sa.LargeBinary(32), primary_key=True),
+    # SHA-256 of the browser's login-binding cookie.
+    sa.Column("binding_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False, index=True),
+)
+
+safes = sa.Table(
+    "safes",
+    METADATA,
+    sa.Column("safe_id", ID, primary_key=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("name_ct", sa.LargeBinary, nullable=False),
+    sa.Column("name_version", sa.Integer, nullable=False),
+    sa.Column("rotation_needed", sa.Boolean, nullable=False),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+safe_keys = sa.Table(
+    "safe_keys",
+    METADATA,
+    sa.Column("safe_id", ID, sa.ForeignKey("safes.safe_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    # The previous generation's key under this one (NULL for generation 1).
+    sa.Column("previous_key", sa.LargeBinary, nullable=True),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    METADATA,
+    sa.Column("safe_id", ID, sa.ForeignKey("safes.safe_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("sealed_key", sa.LargeBinary, nullable=False),
+    sa.Column("added_by", ID, nullable=False),
+    sa.Column("added_ms", sa.BigInteger, nullable=False),
+)
+
+folders = sa.Table(
+    "folders",
+    METADATA,
+    sa.Column("folder_id", ID, primary_key=True),
+    sa.Column(
+        "safe_id",
+        ID,
+        sa.ForeignKey("safes.safe_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("parent_id", ID, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("name_ct", sa.LargeBinary, nullable=False),
+    sa.Column("updated_by", ID, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+items = sa.Table(
+    "items",
+    METADATA,
+    sa.Column("item_id", ID, primary_key=True),
+    sa.Column(
+        "safe_id",
+        ID,
+        sa.ForeignKey("safes.safe_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("folder_id", ID, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("schema", sa.Integer, nullable=False),
+    sa.Column("ct", sa.LargeBinary, nullable=False),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", ID, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+item_versions = sa.Table(
+    "item_versions",
+    METADATA,
+    sa.Column("item_id", ID, sa.ForeignKey("items.item_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("folder_id", ID, nullable=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("schema", sa.Integer, nullable=False),
+    sa.Column("ct", sa.LargeBinary, nullable=False),
+    sa.Column("updated_by", ID, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+files = sa.Table(
+    "files",
+    METADATA,
+    sa.Column("file_id", ID, primary_key=True),
+    sa.Column(
+        "safe_id",
+        ID,
+        sa.ForeignKey("safes.safe_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("key_wrap", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("body_size", sa.BigInteger, nullable=False),
+    # pending -> uploading -> complete
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("upload_started_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+rotations = sa.Table(
+    "rotations",
+    METADATA,
+    sa.Column("rotation_id", ID, primary_key=True),
+    sa.Column(
+        "safe_id",
+        ID,
+        sa.ForeignKey("safes.safe_id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,  # at most one open rotation per safe
+    ),
+    sa.Column("from_generation", sa.Integer, nullable=False),
+    sa.Column("previous_key", sa.LargeBinary, nullable=False),
+    sa.Column("name_base_version", sa.Integer, nullable=True),
+    sa.Column("name_ct", sa.LargeBinary, nullable=True),
+    sa.Column("created_by", ID, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+
+def _staged(name: str, *columns: sa.Column[object]) -> sa.Table:
+    return sa.Table(
+        name,
+        METADATA,
+        sa.Column(
+            "rotation_id",
+            ID,
+            sa.ForeignKey("rotations.rotation_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        *columns,
+    )
+
+
+staged_members = _staged(
+    "staged_members",
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("sealed_key", sa.LargeBinary, nullable=False),
+)
+staged_items = _staged(
+    "staged_items",
+    sa.Column("item_id", ID, primary_key=True),
+    sa.Column("base_version", sa.Integer, nullable=False),
+    sa.Column("ct", sa.LargeBinary, nullable=False),
+)
+staged_folders = _staged(
+    "staged_folders",
+    sa.Column("folder_id", ID, primary_key=True),
+    sa.Column("base_version", sa.Integer, nullable=False),
+    sa.Column("name_ct", sa.LargeBinary, nullable=False),
+)
+staged_files = _staged(
+    "staged_files",
+    sa.Column("file_id", ID, primary_key=True),
+    sa.Column("key_wrap", sa.LargeBinary, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    METADATA,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "safe_id",
+        ID,
+        sa.ForeignKey("safes.safe_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", ID, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", ID, nullable=True),
+    # JSON of public facts (versions, roles, sizes); never a ciphertext.
+    sa.Column("detail", sa.Text, nullable=False),
+)
+sa.Index("ix_audit_events_safe_seq", audit_events.c.safe_id, audit_events.c.seq)
