@@ -547,7 +547,7 @@ def make_card(shared: Shared, kind: str) -> Rig:
     config = SmartcardConfig(reader=reader_name(index), label=f"bench {kind}")
     cls = OtpPassKey if kind == "otp" else PivPassKey
     try:
-        PivPassKey.provision(config, pin=CARD_PIN).close()
+        cls.provision(config, pin=CARD_PIN).close()
         token = cls(config)
         token.verify_pin(CARD_PIN)
     except BaseException:

@@ -16,6 +16,7 @@ tokens before the module is first loaded, and `new_token()` hands them out.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
@@ -41,7 +42,7 @@ class HsmToken:
 
 class SoftHsm:
     _shared: ClassVar[SoftHsm | None] = None
-    POOL: ClassVar[int] = 24
+    POOL: ClassVar[int] = 64
     PIN: ClassVar[str] = "1234"
 
     def __init__(self, root: Path) -> None:
@@ -84,6 +85,27 @@ class SoftHsm:
                 f"all {self.POOL} pre-initialised SoftHSM tokens are in use: raise SoftHsm.POOL"
             )
         return self._pool.pop()
+
+    def token_dir(self, label: str) -> Path:
+        """The directory where SoftHSM keeps the token labelled `label`."""
+        tokendir = self.root / "tokens"
+        for line in self.conf.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "directories.tokendir":
+                tokendir = Path(value.strip())
+        # token.object holds the label as a 32-byte, space-padded field.
+        wanted = label.encode().ljust(32, b" ")
+        for d in sorted(tokendir.iterdir()):
+            with contextlib.suppress(OSError):
+                if wanted in (d / "token.object").read_bytes():
+                    return d
+        raise SoftHsmUnavailable(f"no SoftHSM token labelled {label!r} in {tokendir}")
+
+    def pull_out(self, label: str) -> None:
+        """Delete the token's storage, which is what a token pulled out of the
+        computer looks like to a process that has the module loaded: its
+        objects vanish, and opening it fails (CKR_GENERAL_ERROR)."""
+        shutil.rmtree(self.token_dir(label))
 
     def init_token(self, *, label: str | None = None, pin: str) -> HsmToken:
         """Initialise a token with softhsm2-util (visible to processes that load

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,3 +282,58 @@ async def test_malformed_requests(running: Running) -> None:
         "POST", f"{running.url}/v1/login", headers=HEADERS, json={"payload": "authnet:nope"}
     )
     assert (status, body["code"]) == (400, "malformed")
+
+
+async def test_a_token_that_went_away_is_a_clear_error(
+    net: TestNetwork, sp: AsyncSPClient, running: Running
+) -> None:
+    SoftHsm.shared().pull_out(running.config.token_label)  # its storage goes
+    async with aiohttp.ClientSession() as http:
+        session, ctx, _ = await waiting_browser(sp, http, SITE)
+        try:
+            status, _, body = await call(
+                "POST",
+                f"{running.url}/v1/login",
+                headers=HEADERS,
+                json={"payload": session.payload().encode()},
+            )
+        finally:
+            await ctx.__aexit__(None, None, None)
+    assert status == 400
+    assert body["code"] == "token_unavailable"
+    assert repr(running.config.token_label) in body["message"]
+    assert "removed" in body["message"]
+    assert running.confirmations == []
+
+
+# --- stopping --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_agent_cleanly(tmp_path: Path, signum: int) -> None:
+    """`passkey agent` in a process of its own: Ctrl-C (SIGINT) or SIGTERM closes
+    it down, says so, and exits 0."""
+    argv = ["--book", str(tmp_path / "tokens.json"), "agent", "--token", "pkcs11"]
+    argv += ["--pkcs11-token", "unused", "--allow-origin", SITE, "--port", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tokens.cli", *argv],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        started = proc.stdout.readline()
+        assert started.startswith("authnet agent on http://127.0.0.1:"), started
+        assert ":0 " not in started  # the port it got, not the 0 it was given
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert err.strip() == "authnet agent stopped"
+    assert out == ""

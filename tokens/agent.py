@@ -22,7 +22,9 @@ then is the person asked to confirm, and for the PIN, at the agent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,19 +185,39 @@ class Agent:
         return app
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 async def serve_agent(agent: Agent, *, host: str, port: int) -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM. Both raise KeyboardInterrupt at
+    once, even while the agent waits at a prompt on its terminal; asyncio.run
+    then cancels the tasks, this one included, which closes the listening
+    socket (a login under way is abandoned). A signal the agent was started with
+    ignored (a background job of a script, nohup) stays ignored. Port 0 takes
+    any free port (printed)."""
     agent.port = port
     runner = web.AppRunner(agent.app(), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    print(
-        f"authnet agent on http://{host}:{port} for {', '.join(agent.allowed_origins)}; "
-        "Ctrl-C stops it",
-        flush=True,
-    )
+    previous: dict[signal.Signals, Any] = {}
     try:
+        await web.TCPSite(runner, host, port).start()
+        if port == 0:
+            agent.port = runner.addresses[0][1]
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Only the main thread can take signals (tests run the CLI elsewhere).
+            with contextlib.suppress(ValueError):
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    previous[signum] = signal.signal(signum, _interrupt)
+        print(
+            f"authnet agent on http://{host}:{agent.port} for "
+            f"{', '.join(agent.allowed_origins)}; Ctrl-C stops it",
+            flush=True,
+        )
         await asyncio.Event().wait()
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         await runner.cleanup()
 
 

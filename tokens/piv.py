@@ -2,7 +2,7 @@
 YubiKeys (NIST SP 800-73-4), and the YubiKey OTP applet's HMAC-SHA1
 challenge-response.
 
-PIV (kind `piv`):
+PIV (kind `piv`), slots 9A and 9D:
 * authentication: slot 9A's P-256 key signs SHA-256(transcript) with GENERAL
   AUTHENTICATE (the host hashes, the card signs the digest);
 * Kc: slot 9D's key does ECDH with H = hash_to_curve(SPID) (RFC 9380); the
@@ -11,13 +11,29 @@ PIV (kind `piv`):
 * both need the PIN (VERIFY, key reference 80), whose retry counter the card
   keeps and reports (63Cx).
 
-OTP (kind `otp`): the same card's 9A key authenticates, and Kc comes from the
-OTP applet's slot-2 HMAC-SHA1 over transcript("authnet/v1 otp challenge",
-SPID), which many YubiKey owners have configured already (KeePassXC uses it).
+OTP (kind `otp`), slot 9C and the OTP applet's slot 2: a token of its own,
+with an authentication key of its own, so that one card can be both tokens
+without two Kc under one enrolment (protocol §6.1: Kc per token and SP):
+* authentication: slot 9C's P-256 key (PIV's "digital signature" key) signs
+  SHA-256(transcript). Its PIN policy is "always" (SP 800-73-4 requires it for
+  9C, and it is YubiKey's default): a VERIFY must come right before each
+  signature, so the PIN is kept in memory for the session;
+* Kc: the OTP applet's slot-2 HMAC-SHA1 over transcript("authnet/v1 otp
+  challenge", SPID), which many YubiKey owners have configured already
+  (KeePassXC uses it). Selecting the OTP applet makes the card forget the PIN.
 
-`provision()` generates the 9A and 9D keys (after card-management-key
-authentication) and stores a self-signed certificate for 9A in its PIV data
-object, where standard middleware finds it.
+`provision()` (per kind: 9A and 9D for piv, 9C for otp) refuses slots that
+already hold keys unless forced, verifies the PIN and authenticates with the
+card management key before it changes anything, then generates the keys and
+stores a self-signed certificate for the authentication key in its PIV data
+object (5FC105 for 9A, 5FC10A for 9C), where standard middleware finds it.
+
+The card management key (9B) may be Triple DES (algorithm 03, YubiKeys before
+firmware 5.7 and many PIV cards), AES-128 (08), AES-192 (0A, YubiKey 5.7 and
+later) or AES-256 (0C). Unless told, the algorithm is asked of the card
+(YubiKey GET METADATA, firmware 5.3 and later), else inferred from the key's
+length; a 24-byte key is tried as AES-192 and then as Triple DES, since a card
+refuses a management-key challenge for the wrong algorithm.
 
 The BER-TLV and APDU encoding here is written independently of the card
 simulator's (simulators/smartcard), so the two check each other over pcscd.
@@ -29,10 +45,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from cryptography import x509
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -44,6 +62,7 @@ from smartcard.System import readers
 from authnet.errors import (
     AuthnetError,
     KeystoreError,
+    MalformedInput,
     PinInvalid,
     PinLocked,
     PinRequired,
@@ -56,16 +75,42 @@ from tokens.passkey import TokenDescription, TokenKind
 
 PIV_AID = bytes.fromhex("A000000308000010000100")
 OTP_AID = bytes.fromhex("A0000005272001")
-SLOT_AUTH = 0x9A
-SLOT_KC = 0x9D
+SLOT_AUTH = 0x9A  # PIV authentication: the piv token's authentication key
+SLOT_SIGN = 0x9C  # digital signature: the otp token's authentication key
+SLOT_KC = 0x9D  # key management: the piv token's Kc (ECDH)
 KEY_MANAGEMENT = 0x9B
 ALG_P256 = 0x11
-ALG_AES192 = 0x0A
 CERT_9A = 0x5FC105
-# YubiKey's factory card-management key (AES-192 since firmware 5.7).
+CERT_9C = 0x5FC10A
+CERT_9D = 0x5FC10B
+CERTIFICATES = {SLOT_AUTH: CERT_9A, SLOT_SIGN: CERT_9C, SLOT_KC: CERT_9D}
+
+# Card management key algorithms (SP 800-78-4 table 6-2): name -> (id, key bytes).
+ALG_3DES = 0x03
+ALG_AES128 = 0x08
+ALG_AES192 = 0x0A
+ALG_AES256 = 0x0C
+MANAGEMENT_ALGORITHMS = {
+    "3des": ALG_3DES,
+    "aes128": ALG_AES128,
+    "aes192": ALG_AES192,
+    "aes256": ALG_AES256,
+}
+_KEY_SIZES = {ALG_3DES: 24, ALG_AES128: 16, ALG_AES192: 24, ALG_AES256: 32}
+_BLOCK_SIZES = {ALG_3DES: 8, ALG_AES128: 16, ALG_AES192: 16, ALG_AES256: 16}
+_NAMES = {
+    ALG_3DES: "Triple DES",
+    ALG_AES128: "AES-128",
+    ALG_AES192: "AES-192",
+    ALG_AES256: "AES-256",
+}
+# YubiKey's factory card management key: these bytes as AES-192 since firmware
+# 5.7, and as a Triple-DES key before.
 DEFAULT_MANAGEMENT_KEY = bytes.fromhex("010203040506070801020304050607080102030405060708")
 
 SW_OK = 0x9000
+SW_SECURITY_STATUS = 0x6982
+SW_NOT_FOUND = 0x6A88
 
 
 class CardError(KeystoreError):
@@ -73,6 +118,18 @@ class CardError(KeystoreError):
 
     def __init__(self, what: str, sw: int) -> None:
         super().__init__(f"{what}: the card answered {sw:04X}", status_word=sw)
+        self.sw = sw
+
+
+def management_algorithm(name: str) -> int:
+    """`3des`, `aes128`, `aes192` or `aes256` as the PIV algorithm id."""
+    try:
+        return MANAGEMENT_ALGORITHMS[name.lower()]
+    except KeyError:
+        raise MalformedInput(
+            f"unknown management key algorithm {name!r}: use one of "
+            + ", ".join(MANAGEMENT_ALGORITHMS)
+        ) from None
 
 
 # --- BER-TLV and APDUs (ISO 7816-4) -----------------------------------------------
@@ -132,10 +189,13 @@ def _pin_bytes(pin: str) -> bytes:
     return raw + b"\xff" * (8 - len(raw))
 
 
-def _one_block(key: bytes, block: bytes, *, decrypt: bool) -> bytes:
-    # PIV's management-key challenge-response (SP 800-73-4 Appendix A): one AES
-    # block, the block cipher itself rather than a mode over data.
-    cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305
+def _one_block(algorithm: int, key: bytes, block: bytes, *, decrypt: bool) -> bytes:
+    # PIV's management-key challenge-response (SP 800-73-4 Appendix A): one block
+    # of the card management key's cipher (8 bytes for Triple DES, 16 for AES),
+    # the block cipher itself rather than a mode over data. Triple DES lives in
+    # cryptography's "decrepit" module now; PIV cards still use it.
+    cipher_algorithm = TripleDES(key) if algorithm == ALG_3DES else algorithms.AES(key)
+    cipher = Cipher(cipher_algorithm, modes.ECB())  # noqa: S305
     ctx = cipher.decryptor() if decrypt else cipher.encryptor()
     return ctx.update(block) + ctx.finalize()
 
@@ -202,7 +262,19 @@ class CardLink:
             self._conn = None
 
 
+def reader_names() -> list[str]:
+    """The PC/SC readers attached now (names as `--reader` takes them)."""
+    try:
+        return [str(r) for r in readers()]
+    except SmartcardException as e:
+        raise TokenUnavailable(f"PC/SC is not available (is pcscd running?): {e}") from None
+
+
 # --- PIV operations -----------------------------------------------------------------
+
+
+class _WrongAlgorithm(Exception):
+    """The card refused a management-key challenge for this algorithm."""
 
 
 class PivApplet:
@@ -225,23 +297,95 @@ class PivApplet:
             raise PinLocked("the card's PIN is blocked: unblock it with the PUK", retries_left=0)
         raise CardError("verifying the PIN", sw)
 
-    def authenticate_management(self, key: bytes) -> None:
-        """Mutual authentication with the card management key (9B, AES-192)."""
-        out = self.link.ok(
-            "management key", apdu(0x87, ALG_AES192, KEY_MANAGEMENT, tlv(0x7C, tlv(0x80)))
+    def metadata(self, reference: int) -> dict[int, bytes] | None:
+        """YubiKey's GET METADATA (F7, firmware 5.3 and later) for a key reference:
+        its TLVs; {} for an empty slot; None when the card does not know the
+        command (an older YubiKey, another PIV card)."""
+        data, sw = self.link.transmit(apdu(0xF7, 0x00, reference))
+        if sw == SW_OK:
+            return parse_tlv(data)
+        if sw == SW_NOT_FOUND:
+            return {}
+        return None
+
+    def management_key_algorithm(self) -> int | None:
+        """The card management key's algorithm, when the card says (YubiKey 5.3+)."""
+        meta = self.metadata(KEY_MANAGEMENT)
+        found = (meta or {}).get(0x01)
+        return found[0] if found and len(found) == 1 else None
+
+    def authenticate_management(self, key: bytes, algorithm: int | None = None) -> int:
+        """Mutual authentication with the card management key (9B). Without
+        `algorithm`, the card's own (GET METADATA), else the one the key's
+        length implies: 16 bytes AES-128, 32 AES-256, 24 AES-192 and then Triple
+        DES if the card refuses AES-192. Returns the algorithm that worked."""
+        if algorithm is not None:
+            candidates = [algorithm]
+        else:
+            told = self.management_key_algorithm()
+            if told is not None:
+                if told not in _KEY_SIZES:
+                    raise KeystoreError(
+                        f"the card's management key uses algorithm {told:02X}, "
+                        "which passkey does not support"
+                    )
+                candidates = [told]
+            else:
+                candidates = {
+                    16: [ALG_AES128],
+                    24: [ALG_AES192, ALG_3DES],
+                    32: [ALG_AES256],
+                }.get(len(key), [])
+                if not candidates:
+                    raise MalformedInput(
+                        "a card management key has 16, 24 or 32 bytes (32, 48 or 64 hex "
+                        f"digits), not {len(key)}"
+                    )
+        for alg in candidates:
+            if len(key) != _KEY_SIZES[alg]:
+                raise MalformedInput(
+                    f"the card management key is {_NAMES[alg]}, a key of {_KEY_SIZES[alg]} "
+                    f"bytes ({2 * _KEY_SIZES[alg]} hex digits); the key given has {len(key)}"
+                )
+            try:
+                self._mutual(key, alg)
+            except _WrongAlgorithm:
+                continue
+            return alg
+        tried = " or ".join(_NAMES[a] for a in candidates)
+        raise KeystoreError(
+            f"the card refused the management key as {tried}: the card's management key "
+            "uses another algorithm (see --management-key-algorithm)"
         )
-        witness = parse_tlv(parse_tlv(out)[0x7C])[0x80]
-        challenge = os.urandom(16)
+
+    def _mutual(self, key: bytes, alg: int) -> None:
+        block = _BLOCK_SIZES[alg]
+        out, sw = self.link.transmit(apdu(0x87, alg, KEY_MANAGEMENT, tlv(0x7C, tlv(0x80))))
+        if sw in (0x6A80, 0x6A86):  # YubiKeys: P1 is not the key's algorithm
+            raise _WrongAlgorithm
+        if sw != SW_OK:
+            raise CardError("management key", sw)
+        witness = parse_tlv(parse_tlv(out).get(0x7C, b"")).get(0x80, b"")
+        if len(witness) != block:  # a witness of another cipher's block size
+            raise _WrongAlgorithm
+        challenge = os.urandom(block)
         response = tlv(
             0x7C,
-            tlv(0x80, _one_block(key, witness, decrypt=True)) + tlv(0x81, challenge),
+            tlv(0x80, _one_block(alg, key, witness, decrypt=True)) + tlv(0x81, challenge),
         )
-        out = self.link.ok("management key", apdu(0x87, ALG_AES192, KEY_MANAGEMENT, response))
-        answer = parse_tlv(parse_tlv(out)[0x7C])[0x82]
-        if answer != _one_block(key, challenge, decrypt=False):
+        out, sw = self.link.transmit(apdu(0x87, alg, KEY_MANAGEMENT, response))
+        if sw == SW_SECURITY_STATUS:
+            raise KeystoreError(
+                f"the card refused the management key: wrong key (as {_NAMES[alg]})"
+            )
+        if sw != SW_OK:
+            raise CardError("management key", sw)
+        answer = parse_tlv(parse_tlv(out).get(0x7C, b"")).get(0x82)
+        if answer != _one_block(alg, key, challenge, decrypt=False):
             raise KeystoreError("the card did not prove knowledge of the management key")
 
     def generate(self, slot: int) -> ec.EllipticCurvePublicKey:
+        """A new P-256 key in `slot`, with the card's default PIN policy for it."""
         out = self.link.ok(
             f"generating the {slot:02X} key",
             apdu(0x47, 0x00, slot, tlv(0xAC, tlv(0x80, bytes([ALG_P256])))),
@@ -276,6 +420,14 @@ class PivApplet:
             self.link.ok("writing a data object", apdu(0xDB, 0x3F, 0xFF, part, cla=0x10, le=False))
         self.link.ok("writing a data object", apdu(0xDB, 0x3F, 0xFF, parts[-1], le=False))
 
+    def slot_holds_key(self, slot: int) -> bool:
+        """Whether `slot` holds a key: GET METADATA where the card has it, else
+        whether the slot's certificate object exists (all a PIV card shows)."""
+        meta = self.metadata(slot)
+        if meta is not None:
+            return bool(meta)
+        return self.get_object(CERTIFICATES[slot]) is not None
+
 
 def _point(key: ec.EllipticCurvePublicKey) -> bytes:
     return key.public_bytes(
@@ -293,15 +445,17 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + length + content
 
 
-def _self_signed(piv: PivApplet, public: ec.EllipticCurvePublicKey, label: str) -> bytes:
-    """A self-signed certificate for the 9A key, signed by the card.
+def _self_signed(
+    sign_digest: Callable[[bytes], bytes], public: ec.EllipticCurvePublicKey, common_name: str
+) -> bytes:
+    """A self-signed certificate for a card key, signed by the card.
 
     cryptography signs certificates only with keys it holds, so the certificate
     is built with a throwaway key of the same algorithm, and its to-be-signed
     part (which names ecdsa-with-SHA256 and carries the card's public key) is
     signed again by the card: Certificate = SEQUENCE(tbs, algorithm, BIT STRING).
     """
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"authnet PIV {label}")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     draft = (
         x509.CertificateBuilder()
@@ -314,7 +468,7 @@ def _self_signed(piv: PivApplet, public: ec.EllipticCurvePublicKey, label: str) 
         .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
     )
     tbs = draft.tbs_certificate_bytes
-    signature = piv.sign_digest(SLOT_AUTH, hashlib.sha256(tbs).digest())
+    signature = sign_digest(hashlib.sha256(tbs).digest())
     algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))  # ecdsa-with-SHA256
     der = _der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature))
     cert = x509.load_der_x509_certificate(der)
@@ -329,9 +483,13 @@ class SmartcardConfig:
 
 
 class PivPassKey:
-    """A PIV card (or YubiKey PIV) as a PassKey."""
+    """A PIV card (or YubiKey PIV) as a PassKey: 9A authenticates, 9D gives Kc."""
 
     kind = TokenKind.PIV
+    name: ClassVar[str] = "piv"
+    # The authentication key's slot, and every slot `provision` generates.
+    auth_slot: ClassVar[int] = SLOT_AUTH
+    slots: ClassVar[tuple[int, ...]] = (SLOT_AUTH, SLOT_KC)
 
     def __init__(self, config: SmartcardConfig) -> None:
         self.config = config
@@ -340,7 +498,11 @@ class PivPassKey:
         self._verified = False
         self._pin: str | None = None
         self._public: bytes | None = None
-        self.piv.select()
+        try:
+            self.piv.select()
+        except BaseException:
+            self.link.close()
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reader={self.link.reader_name!r}, locked={self.locked})"
@@ -352,31 +514,82 @@ class PivPassKey:
         *,
         pin: str,
         management_key: bytes = DEFAULT_MANAGEMENT_KEY,
-    ) -> PivPassKey:
-        """Generate the 9A and 9D keys and store 9A's certificate. Replaces keys
-        already in those slots."""
+        management_algorithm: int | None = None,
+        force: bool = False,
+    ) -> Self:
+        """Generate this kind's keys (piv: 9A and 9D; otp: 9C) and store the
+        authentication key's certificate. Nothing on the card changes unless
+        the slots are empty (or `force`), the PIN is right and the card accepts
+        the management key. Returns the token, unlocked."""
         token = cls(config)
-        token.piv.authenticate_management(management_key)
-        auth = token.piv.generate(SLOT_AUTH)
-        token.piv.generate(SLOT_KC)
-        token.verify_pin(pin)
-        cert = _self_signed(token.piv, auth, config.label)
-        token.piv.authenticate_management(management_key)
-        token.piv.put_object(CERT_9A, tlv(0x70, cert) + tlv(0x71, b"\x00") + tlv(0xFE))
-        token._public = spki(auth)
+        try:
+            token._provision(
+                pin=pin,
+                management_key=management_key,
+                management_algorithm=management_algorithm,
+                force=force,
+            )
+        except BaseException:
+            token.close()
+            raise
         return token
+
+    def _provision(
+        self,
+        *,
+        pin: str,
+        management_key: bytes,
+        management_algorithm: int | None,
+        force: bool,
+    ) -> None:
+        self._check_can_provision()
+        taken = [f"{slot:02X}" for slot in self.slots if self.piv.slot_holds_key(slot)]
+        if taken and not force:
+            held = (
+                f"slots {' and '.join(taken)} of this card already hold keys"
+                if len(taken) > 1
+                else f"slot {taken[0]} of this card already holds a key"
+            )
+            raise KeystoreError(
+                f"{held}: re-provisioning replaces the keys, so every enrolment and every "
+                "client key (Kc) made with them is lost. Use --force to do it anyway"
+            )
+        # Everything that can refuse comes before anything that changes the card.
+        self.verify_pin(pin)
+        algorithm = self.piv.authenticate_management(management_key, management_algorithm)
+        public: ec.EllipticCurvePublicKey | None = None
+        for slot in self.slots:
+            key = self.piv.generate(slot)
+            if slot == self.auth_slot:
+                public = key
+        assert public is not None
+        cert = _self_signed(
+            self._sign_digest, public, f"authnet {self.name.upper()} {self.config.label}"
+        )
+        self.piv.select()
+        self.piv.authenticate_management(management_key, algorithm)
+        self.piv.put_object(
+            CERTIFICATES[self.auth_slot], tlv(0x70, cert) + tlv(0x71, b"\x00") + tlv(0xFE)
+        )
+        self._public = spki(public)
+
+    def _check_can_provision(self) -> None:
+        """What else the kind needs of the card before provisioning (nothing here)."""
 
     # --- PassKey -------------------------------------------------------------
 
     def _public_key(self) -> bytes:
         if self._public is None:
-            container = self.piv.get_object(CERT_9A)
+            container = self.piv.get_object(CERTIFICATES[self.auth_slot])
             if container is None:
-                raise KeystoreError("the card has no authnet key in slot 9A: provision it")
+                raise KeystoreError(
+                    f"the card has no authnet {self.name} key (no certificate for slot "
+                    f"{self.auth_slot:02X}): run `passkey provision --token {self.name}`"
+                )
             cert = x509.load_der_x509_certificate(parse_tlv(container)[0x70])
             key = cert.public_key()
             if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise KeystoreError("slot 9A does not hold a P-256 key")
+                raise KeystoreError(f"slot {self.auth_slot:02X} does not hold a P-256 key")
             self._public = spki(key)
         return self._public
 
@@ -410,15 +623,32 @@ class PivPassKey:
         if not self._verified:
             raise PinRequired("the card needs its PIN")
 
+    def _again_after_verify(self, operation: Callable[[], bytes]) -> bytes:
+        """`operation`, once more after SELECT and VERIFY if the card forgot the
+        PIN meanwhile (another program, or another token on the same card,
+        selected another applet)."""
+        try:
+            return operation()
+        except CardError as e:
+            if e.sw != SW_SECURITY_STATUS or self._pin is None:
+                raise
+        self.piv.select()
+        self.piv.verify(self._pin)
+        return operation()
+
+    def _sign_digest(self, digest: bytes) -> bytes:
+        return self._again_after_verify(lambda: self.piv.sign_digest(self.auth_slot, digest))
+
     def sign(self, message: bytes) -> bytes:
         self._require()
-        raw = self.piv.sign_digest(SLOT_AUTH, hashlib.sha256(message).digest())
+        raw = self._sign_digest(hashlib.sha256(message).digest())
         decode_dss_signature(raw)  # a DER ECDSA signature, or CardError below
         return raw
 
     def derive_kc(self, spid: bytes) -> bytes:
         self._require()
-        shared = self.piv.ecdh(SLOT_KC, _point(piv_peer_point(spid)))
+        point = _point(piv_peer_point(spid))
+        shared = self._again_after_verify(lambda: self.piv.ecdh(SLOT_KC, point))
         if len(shared) != 32:
             raise KeystoreError("the card's key agreement returned an odd result")
         return derive_kc(shared, spid, salt=labels.KC_PIV_SALT)
@@ -429,11 +659,41 @@ class PivPassKey:
 
 
 class OtpPassKey(PivPassKey):
-    """A YubiKey whose Kc comes from the OTP applet's slot-2 HMAC-SHA1; the PIV
-    9A key authenticates. Selecting the OTP applet makes the card forget the
-    verified PIN, so the PIN is kept for the session and given again."""
+    """A YubiKey whose Kc comes from the OTP applet's slot-2 HMAC-SHA1 and whose
+    9C key authenticates: a token apart from the same card's PIV token. 9C's PIN
+    policy is "always", and selecting the OTP applet makes the card forget the
+    PIN, so the PIN is kept for the session and verified before each signature."""
 
     kind = TokenKind.OTP
+    name: ClassVar[str] = "otp"
+    auth_slot: ClassVar[int] = SLOT_SIGN
+    slots: ClassVar[tuple[int, ...]] = (SLOT_SIGN,)
+
+    def _check_can_provision(self) -> None:
+        # Without a challenge-response secret in slot 2 the token could enrol but
+        # never give a Kc: refuse before anything changes.
+        try:
+            status, sw = self.link.transmit(apdu(0xA4, 0x04, 0x00, OTP_AID))
+        finally:
+            self.piv.select()
+        if sw != SW_OK:
+            raise KeystoreError(
+                f"this card has no YubiKey OTP applet (it answered {sw:04X}): the otp token "
+                "needs a YubiKey"
+            )
+        if len(status) >= 5 and not status[4] & 0x02:
+            raise KeystoreError(
+                "the YubiKey's OTP slot 2 is not set up for challenge-response: program it "
+                "first (ykman otp chalresp --generate 2)"
+            )
+
+    def _sign_digest(self, digest: bytes) -> bytes:
+        # PIN policy "always": VERIFY right before the signature, every time.
+        if self._pin is None:
+            raise PinRequired("the card needs its PIN")
+        self.piv.select()
+        self.piv.verify(self._pin)
+        return self.piv.sign_digest(self.auth_slot, digest)
 
     def derive_kc(self, spid: bytes) -> bytes:
         self._require()
@@ -448,10 +708,5 @@ class OtpPassKey(PivPassKey):
                 raise KeystoreError("the OTP applet returned an odd HMAC-SHA1 response")
             return derive_kc(data, spid, salt=labels.KC_OTP_SALT)
         finally:
-            self._back_to_piv()
-
-    def _back_to_piv(self) -> None:
-        with contextlib.suppress(AuthnetError):
-            self.piv.select()
-            if self._pin is not None:
-                self.piv.verify(self._pin)
+            with contextlib.suppress(AuthnetError):
+                self.piv.select()

@@ -5,6 +5,7 @@ tokens. Shared by the phone app, `passkey` and the local agent."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from authnet.protocol.encoding import b64u_encode
 from authnet.protocol.factors import format_factors
@@ -46,3 +47,11 @@ def describe(request: AuthRequest) -> list[str]:
         f"  page origin     {origin}  [{mark}]",
         f"  asks for        {', '.join(asks)}",
     ]
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """A public key as people compare it: the first 16 bytes of SHA-256 over its
+    SubjectPublicKeyInfo (DER), in hex, in 8 groups of 4 joined by ':'. (Kc
+    fingerprints are 4 groups of 8 joined by '-', so the two are not confused.)"""
+    digest = hashlib.sha256(public_key).hexdigest()[:32]
+    return ":".join(digest[i : i + 4] for i in range(0, 32, 4))

@@ -14,7 +14,8 @@ Layers, each usable alone:
 - `python -m simulators.smartcard --state card.json` runs a card program.
 
 Defaults are a YubiKey 5's: PIN 123456, PUK 12345678 (3 tries each), card
-management key AES-192 010203040506070801020304050607080102030405060708.
+management key 010203040506070801020304050607080102030405060708, AES-192 on the
+default firmware 5.7.1 and Triple DES on cards created with firmware before 5.7.
 """
 
 from .apdu import CommandApdu, SwError

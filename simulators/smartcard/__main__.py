@@ -1,9 +1,11 @@
 """Run a virtual card in a vpcd reader until interrupted.
 
     python -m simulators.smartcard --state card.json [--reader 0] [--otp-secret HEX]
+                                   [--firmware 5.7.1]
 
-The state file is created on first use (PIN 123456, PUK 12345678, default AES-192
-management key) and resumed afterwards. The program prints one line
+The state file is created on first use (PIN 123456, PUK 12345678, YubiKey's
+default management key: AES-192 on firmware 5.7 and later, Triple DES before)
+and resumed afterwards. The program prints one line
 "inserted <reader port> serial <n>" once connected, removes the card and exits 0
 on SIGTERM or SIGINT, and exits 3 if the reader goes away (pcscd stopped).
 """
@@ -32,11 +34,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader", type=int, default=0, help="vpcd reader index (0 or 1)")
     parser.add_argument("--host", default=VPCD_HOST)
     parser.add_argument("--otp-secret", help="hex HMAC-SHA1 secret for OTP slot 2 (new cards)")
+    parser.add_argument(
+        "--firmware",
+        metavar="X.Y.Z",
+        help="YubiKey firmware version to act as (new cards; default 5.7.1): before 5.7 the "
+        "default management key is Triple DES, before 5.3 there is no GET METADATA",
+    )
     args = parser.parse_args(argv)
 
     options: dict[str, object] = {}
     if args.otp_secret:
         options["otp_slot2_secret"] = bytes.fromhex(args.otp_secret)
+    if args.firmware:
+        parts = args.firmware.split(".")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts):
+            print("error: --firmware is three numbers 0..255, e.g. 5.4.3", file=sys.stderr)
+            return 2
+        options["firmware"] = (int(parts[0]), int(parts[1]), int(parts[2]))
     try:
         if args.state is None:
             card = VirtualCard.create(**options)  # type: ignore[arg-type]

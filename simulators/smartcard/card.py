@@ -54,11 +54,12 @@ from .piv import (
     DEFAULT_RETRIES,
     KNOWN_OBJECTS,
     PivApplet,
+    default_management_algorithm,
     default_objects,
     pad_pin,
 )
 from .state import (
-    ALG_AES192,
+    ALG_3DES,
     MANAGEMENT_KEY_SIZES,
     CardState,
     CardStateError,
@@ -143,7 +144,7 @@ class VirtualCard:
         pin_retries: int = DEFAULT_RETRIES,
         puk_retries: int = DEFAULT_RETRIES,
         management_key: bytes = DEFAULT_MANAGEMENT_KEY,
-        management_algorithm: int = ALG_AES192,
+        management_algorithm: int | None = None,
         serial: int | None = None,
         firmware: tuple[int, int, int] = DEFAULT_FIRMWARE,
         otp_slot1_secret: bytes | None = None,
@@ -152,15 +153,21 @@ class VirtualCard:
     ) -> VirtualCard:
         """A new card; with `path`, its state file is created (never overwritten).
 
-        Defaults are a YubiKey's: PIN 123456, PUK 12345678, 3 tries each, AES-192
-        management key 010203040506070801020304050607080102030405060708.
+        Defaults are a YubiKey's: PIN 123456, PUK 12345678, 3 tries each, management
+        key 010203040506070801020304050607080102030405060708, as AES-192 (algorithm
+        0A) on firmware 5.7 and later and as Triple DES (03) before, unless
+        `management_algorithm` says otherwise (AES needs firmware 5.4).
         `personalize` writes a CHUID, CCC, Discovery object and key history as an
         issuer would; without it only the Discovery object exists."""
         if not (1 <= pin_retries <= 15 and 1 <= puk_retries <= 15):
             raise ValueError("retries are 1..15")
+        if management_algorithm is None:
+            management_algorithm = default_management_algorithm(firmware)
         size = MANAGEMENT_KEY_SIZES.get(management_algorithm)
         if size is None or len(management_key) != size:
-            raise ValueError("the management key must be AES-128, AES-192 or AES-256")
+            raise ValueError("the management key must be 3DES, AES-128, AES-192 or AES-256")
+        if management_algorithm != ALG_3DES and firmware < (5, 4, 0):
+            raise ValueError("AES management keys need firmware 5.4 or later")
         padded_pin = _check_reference_value(pin, "PIN")
         padded_puk = _check_reference_value(puk, "PUK")
         objects = default_objects()

@@ -5,14 +5,20 @@ SP 800-73-4 data objects and YubiKey's 5FFFxx objects, VERIFY (PIN 80, the
 empty form that reports retries, and P1=FF that resets the security status),
 CHANGE REFERENCE DATA (PIN 80, PUK 81), RESET RETRY COUNTER, GENERAL
 AUTHENTICATE (card management key 9B: external and mutual authentication;
-ECDSA P-256 signatures and ECDH P-256 key agreement with 9A and 9D),
-GENERATE ASYMMETRIC KEY PAIR (ECC P-256 in 9A and 9D), and YubiKey's
-GET VERSION (FD), GET SERIAL (F8), GET METADATA (F7), SET MANAGEMENT KEY (FF),
-SET PIN RETRIES (FA) and RESET (FB).
+ECDSA P-256 signatures and ECDH P-256 key agreement with 9A, 9C, 9D and 9E),
+GENERATE ASYMMETRIC KEY PAIR (ECC P-256 in 9A, 9C, 9D and 9E), and YubiKey's
+GET VERSION (FD), GET SERIAL (F8), GET METADATA (F7, firmware 5.3 and later),
+SET MANAGEMENT KEY (FF), SET PIN RETRIES (FA) and RESET (FB).
 
-The card management key is AES-192 by default with YubiKey's well-known
-default value 010203040506070801020304050607080102030405060708 (what
-YubiKeys with firmware 5.7 and later ship with); TDES is not supported.
+The card management key is Triple DES (algorithm 03) or AES-128/192/256 (08,
+0A, 0C; AES from firmware 5.4, as on YubiKeys), with YubiKey's well-known
+default value 010203040506070801020304050607080102030405060708: an AES-192 key
+on firmware 5.7 and later, the same bytes as a Triple-DES key before.
+
+Keys get YubiKey's default PIN policies unless GENERATE names one: 9A and 9D
+"once" (the PIN once per session), 9C "always" (a VERIFY must come right
+before each use of the key: any other command in between, or a use, spends
+it), 9E "never".
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -44,12 +51,15 @@ from .apdu import (
     sw_retries,
 )
 from .state import (
+    ALG_3DES,
     ALG_AES192,
     ALG_ECC_P256,
+    MANAGEMENT_BLOCK_SIZES,
     MANAGEMENT_KEY_SIZES,
     ORIGIN_GENERATED,
     PIN_POLICY_ALWAYS,
     PIN_POLICY_DEFAULT,
+    PIN_POLICY_NEVER,
     PIN_POLICY_ONCE,
     TOUCH_POLICY_DEFAULT,
     TOUCH_POLICY_NEVER,
@@ -79,7 +89,9 @@ __all__ = [
     "OBJ_KEY_HISTORY",
     "PIV_AID",
     "SLOT_AUTHENTICATION",
+    "SLOT_CARD_AUTHENTICATION",
     "SLOT_KEY_MANAGEMENT",
+    "SLOT_SIGNATURE",
     "PivApplet",
     "default_objects",
     "default_piv_state",
@@ -102,7 +114,24 @@ SLOT_AUTHENTICATION = 0x9A
 SLOT_SIGNATURE = 0x9C
 SLOT_KEY_MANAGEMENT = 0x9D
 SLOT_CARD_AUTHENTICATION = 0x9E
-ASYMMETRIC_SLOTS = (SLOT_AUTHENTICATION, SLOT_KEY_MANAGEMENT)
+ASYMMETRIC_SLOTS = (
+    SLOT_AUTHENTICATION,
+    SLOT_SIGNATURE,
+    SLOT_KEY_MANAGEMENT,
+    SLOT_CARD_AUTHENTICATION,
+)
+# What PIN policy "default" (00, or no tag AA) means per slot on a YubiKey.
+DEFAULT_PIN_POLICIES = {
+    SLOT_AUTHENTICATION: PIN_POLICY_ONCE,
+    SLOT_SIGNATURE: PIN_POLICY_ALWAYS,
+    SLOT_KEY_MANAGEMENT: PIN_POLICY_ONCE,
+    SLOT_CARD_AUTHENTICATION: PIN_POLICY_NEVER,
+}
+
+# YubiKey firmware that added what this card simulates (yubikit's checks).
+FIRMWARE_METADATA = (5, 3, 0)  # GET METADATA
+FIRMWARE_AES_MANAGEMENT_KEY = (5, 4, 0)  # AES card management keys
+FIRMWARE_AES_DEFAULT = (5, 7, 0)  # the default management key is AES-192, not 3DES
 
 # Data objects (SP 800-73-4 part 1 table 3), as integers of their tag bytes.
 OBJ_CARD_AUTH_CERT = 0x5FC101
@@ -156,7 +185,6 @@ INS_GET_VERSION = 0xFD
 INS_SET_MANAGEMENT_KEY = 0xFF
 
 _CURVE = ec.SECP256R1()
-_BLOCK = 16  # AES block size: the witness and challenge are one block
 
 
 def pad_pin(pin: bytes) -> bytes:
@@ -259,11 +287,20 @@ def default_objects() -> dict[int, bytes]:
     }
 
 
-def default_piv_state() -> tuple[PinObject, PinObject, ManagementKey]:
+def default_management_algorithm(firmware: tuple[int, int, int]) -> int:
+    """The algorithm of the factory management key: AES-192 from 5.7, 3DES before."""
+    return ALG_AES192 if firmware >= FIRMWARE_AES_DEFAULT else ALG_3DES
+
+
+def default_piv_state(
+    firmware: tuple[int, int, int] = FIRMWARE_AES_DEFAULT,
+) -> tuple[PinObject, PinObject, ManagementKey]:
     return (
         PinObject.new(pad_pin(DEFAULT_PIN), DEFAULT_RETRIES, is_default=True),
         PinObject.new(pad_pin(DEFAULT_PUK), DEFAULT_RETRIES, is_default=True),
-        ManagementKey(ALG_AES192, DEFAULT_MANAGEMENT_KEY, is_default=True),
+        ManagementKey(
+            default_management_algorithm(firmware), DEFAULT_MANAGEMENT_KEY, is_default=True
+        ),
     )
 
 
@@ -280,10 +317,12 @@ def _parse(data: bytes) -> list[tuple[int, bytes]]:
         raise SwError(SW_INCORRECT_DATA, str(e)) from None
 
 
-def _ecb(key: bytes, block: bytes, *, encrypt: bool) -> bytes:
+def _ecb(algorithm: int, key: bytes, block: bytes, *, encrypt: bool) -> bytes:
     # SP 800-73-4 part 2 appendix A: the witness and challenge are single blocks
     # enciphered with the card management key; one-block ECB is the mandated form.
-    cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305
+    # Triple DES comes from cryptography's "decrepit" module, where it now lives.
+    cipher_algorithm = TripleDES(key) if algorithm == ALG_3DES else algorithms.AES(key)
+    cipher = Cipher(cipher_algorithm, modes.ECB())  # noqa: S305
     ctx = cipher.encryptor() if encrypt else cipher.decryptor()
     return ctx.update(block) + ctx.finalize()
 
@@ -305,7 +344,7 @@ class PivApplet:
     def reset(self) -> None:
         """Power cycle or deselection: the security status returns to its initial state."""
         self.pin_verified = False
-        self._pin_fresh = False  # verified since the last PIN-always operation
+        self._pin_fresh = False  # the last command was a good VERIFY (PIN-always keys)
         self.mgmt_authenticated = False
         self._mgmt_pending: tuple[int, bytes] | None = None
 
@@ -329,13 +368,17 @@ class PivApplet:
 
     def handle(self, apdu: CommandApdu) -> bytes:
         pending, self._mgmt_pending = self._mgmt_pending, None
+        # A PIN-always key needs the VERIFY right before it: any other command
+        # in between spends the verification (GENERAL AUTHENTICATE checks it).
+        fresh, self._pin_fresh = self._pin_fresh, False
         ins = apdu.ins
         if ins == INS_GET_DATA:
             return self._get_data(apdu)
         if ins == INS_VERIFY:
+            self._pin_fresh = fresh  # a status query keeps it; a new VERIFY renews it
             return self._verify(apdu)
         if ins == INS_GENERAL_AUTHENTICATE:
-            return self._general_authenticate(apdu, pending)
+            return self._general_authenticate(apdu, pending, fresh=fresh)
         if ins == INS_PUT_DATA:
             return self._put_data(apdu)
         if ins == INS_GENERATE:
@@ -351,6 +394,8 @@ class PivApplet:
             self._no_data(apdu)
             return self._state().serial.to_bytes(4, "big")
         if ins == INS_GET_METADATA:
+            if self._state().firmware < FIRMWARE_METADATA:
+                raise SwError(SW_INS_NOT_SUPPORTED, "GET METADATA needs firmware 5.3")
             return self._get_metadata(apdu)
         if ins == INS_SET_MANAGEMENT_KEY:
             return self._set_management_key(apdu)
@@ -513,7 +558,7 @@ class PivApplet:
 
     def _generate(self, apdu: CommandApdu) -> bytes:
         if apdu.p1 != 0x00 or apdu.p2 not in ASYMMETRIC_SLOTS:
-            raise SwError(SW_INCORRECT_P1P2, "keys can be generated in 9A and 9D")
+            raise SwError(SW_INCORRECT_P1P2, "keys can be generated in 9A, 9C, 9D and 9E")
         self._require_mgmt()
         outer = _parse(apdu.data)
         if len(outer) != 1 or outer[0][0] != 0xAC:
@@ -536,13 +581,15 @@ class PivApplet:
         self._state().keys[apdu.p2] = KeySlot(
             algorithm=ALG_ECC_P256,
             private_value=value,
-            pin_policy=pin_policy[0] or PIN_POLICY_ONCE,
+            pin_policy=pin_policy[0] or DEFAULT_PIN_POLICIES[apdu.p2],
             touch_policy=TOUCH_POLICY_NEVER,
             origin=ORIGIN_GENERATED,
         )
         return t.tlv(0x7F49, self._public_template(key))
 
-    def _general_authenticate(self, apdu: CommandApdu, pending: tuple[int, bytes] | None) -> bytes:
+    def _general_authenticate(
+        self, apdu: CommandApdu, pending: tuple[int, bytes] | None, *, fresh: bool
+    ) -> bytes:
         if apdu.p2 == KEY_MANAGEMENT_KEY:
             return self._authenticate_management(apdu, pending)
         if apdu.p2 not in ASYMMETRIC_SLOTS:
@@ -554,7 +601,7 @@ class PivApplet:
             raise SwError(SW_INCORRECT_P1P2, "algorithm does not match the key")
         if slot.pin_policy == PIN_POLICY_ONCE and not self.pin_verified:
             raise SwError(SW_SECURITY_STATUS_NOT_SATISFIED, "verify the PIN first")
-        if slot.pin_policy == PIN_POLICY_ALWAYS and not (self.pin_verified and self._pin_fresh):
+        if slot.pin_policy == PIN_POLICY_ALWAYS and not (self.pin_verified and fresh):
             raise SwError(SW_SECURITY_STATUS_NOT_SATISFIED, "verify the PIN before each use")
         outer = _parse(apdu.data)
         if len(outer) != 1 or outer[0][0] != TAG_DYN_AUTH:
@@ -580,8 +627,6 @@ class PivApplet:
             except ValueError:
                 raise SwError(SW_INCORRECT_DATA, "the point is not on P-256") from None
             result = key.exchange(ec.ECDH(), peer)
-        if slot.pin_policy == PIN_POLICY_ALWAYS:
-            self._pin_fresh = False
         return t.tlv(TAG_DYN_AUTH, t.tlv(TAG_RESPONSE, result))
 
     def _authenticate_management(
@@ -590,6 +635,7 @@ class PivApplet:
         mgmt = self._state().management_key
         if apdu.p1 != mgmt.algorithm:
             raise SwError(SW_INCORRECT_P1P2, "algorithm does not match the management key")
+        block = MANAGEMENT_BLOCK_SIZES[mgmt.algorithm]
         outer = _parse(apdu.data)
         if len(outer) != 1 or outer[0][0] != TAG_DYN_AUTH:
             raise SwError(SW_INCORRECT_DATA, "expected a dynamic authentication template")
@@ -597,33 +643,33 @@ class PivApplet:
         shape = [(tag, len(value)) for tag, value in items]
         if shape == [(TAG_WITNESS, 0)]:
             # Mutual authentication, step 1: a witness, enciphered.
-            witness = secrets.token_bytes(_BLOCK)
+            witness = secrets.token_bytes(block)
             self._mgmt_pending = (TAG_WITNESS, witness)
-            encrypted = _ecb(mgmt.key, witness, encrypt=True)
+            encrypted = _ecb(mgmt.algorithm, mgmt.key, witness, encrypt=True)
             return t.tlv(TAG_DYN_AUTH, t.tlv(TAG_WITNESS, encrypted))
         if shape == [(TAG_CHALLENGE, 0)]:
             # External authentication, step 1: a challenge in clear.
-            challenge = secrets.token_bytes(_BLOCK)
+            challenge = secrets.token_bytes(block)
             self._mgmt_pending = (TAG_CHALLENGE, challenge)
             return t.tlv(TAG_DYN_AUTH, t.tlv(TAG_CHALLENGE, challenge))
-        if sorted(shape) == [(TAG_WITNESS, _BLOCK), (TAG_CHALLENGE, _BLOCK)]:
+        if sorted(shape) == [(TAG_WITNESS, block), (TAG_CHALLENGE, block)]:
             # Mutual authentication, step 2: the host deciphered the witness and
             # sends its own challenge for the card to encipher.
             ok = pending is not None and pending[0] == TAG_WITNESS
-            expected = pending[1] if pending is not None else bytes(_BLOCK)
+            expected = pending[1] if pending is not None else bytes(block)
             got = t.find(items, TAG_WITNESS) or b""
             if not (hmac.compare_digest(got, expected) and ok):
                 self.mgmt_authenticated = False
                 raise SwError(SW_SECURITY_STATUS_NOT_SATISFIED, "wrong management key")
             self.mgmt_authenticated = True
             host_challenge = t.find(items, TAG_CHALLENGE) or b""
-            response = _ecb(mgmt.key, host_challenge, encrypt=True)
+            response = _ecb(mgmt.algorithm, mgmt.key, host_challenge, encrypt=True)
             return t.tlv(TAG_DYN_AUTH, t.tlv(TAG_RESPONSE, response))
-        if shape == [(TAG_RESPONSE, _BLOCK)]:
+        if shape == [(TAG_RESPONSE, block)]:
             # External authentication, step 2: the challenge, enciphered by the host.
             ok = pending is not None and pending[0] == TAG_CHALLENGE
-            challenge = pending[1] if pending is not None else bytes(_BLOCK)
-            expected = _ecb(mgmt.key, challenge, encrypt=True)
+            challenge = pending[1] if pending is not None else bytes(block)
+            expected = _ecb(mgmt.algorithm, mgmt.key, challenge, encrypt=True)
             got = t.find(items, TAG_RESPONSE) or b""
             if not (hmac.compare_digest(got, expected) and ok):
                 self.mgmt_authenticated = False
@@ -676,11 +722,13 @@ class PivApplet:
         items = _parse(apdu.data[1:])
         size = MANAGEMENT_KEY_SIZES.get(alg)
         if size is None or len(items) != 1 or items[0][0] != KEY_MANAGEMENT_KEY:
-            raise SwError(SW_INCORRECT_DATA, "expected an AES key for 9B")
+            raise SwError(SW_INCORRECT_DATA, "expected a 3DES or AES key for 9B")
+        if alg != ALG_3DES and self._state().firmware < FIRMWARE_AES_MANAGEMENT_KEY:
+            raise SwError(SW_INCORRECT_DATA, "AES management keys need firmware 5.4")
         key = items[0][1]
         if len(key) != size:
             raise SwError(SW_INCORRECT_DATA, "wrong key size for the algorithm")
-        is_default = alg == ALG_AES192 and hmac.compare_digest(key, DEFAULT_MANAGEMENT_KEY)
+        is_default = hmac.compare_digest(key, DEFAULT_MANAGEMENT_KEY)
         self._state().management_key = ManagementKey(alg, key, is_default)
         return b""
 
@@ -704,7 +752,7 @@ class PivApplet:
         state = self._state()
         if not (state.pin.blocked and state.puk.blocked):
             raise SwError(SW_CONDITIONS_NOT_SATISFIED, "block the PIN and the PUK first")
-        state.pin, state.puk, state.management_key = default_piv_state()
+        state.pin, state.puk, state.management_key = default_piv_state(state.firmware)
         state.keys.clear()
         state.objects = default_objects()
         self.reset()

@@ -40,11 +40,14 @@ FORMAT = "authnet-virtual-smartcard"
 VERSION = 1
 
 # PIV algorithm identifiers (SP 800-78-4 table 6-2) this card knows.
+ALG_3DES = 0x03  # three-key Triple DES (TDEA), the management key of YubiKeys before 5.7
 ALG_AES128 = 0x08
 ALG_AES192 = 0x0A
 ALG_AES256 = 0x0C
 ALG_ECC_P256 = 0x11
-MANAGEMENT_KEY_SIZES = {ALG_AES128: 16, ALG_AES192: 24, ALG_AES256: 32}
+MANAGEMENT_KEY_SIZES = {ALG_3DES: 24, ALG_AES128: 16, ALG_AES192: 24, ALG_AES256: 32}
+# The witness and challenge of a management-key authentication are one cipher block.
+MANAGEMENT_BLOCK_SIZES = {ALG_3DES: 8, ALG_AES128: 16, ALG_AES192: 16, ALG_AES256: 16}
 
 # YubiKey PIN policies (GENERATE tag AA) and touch policies (tag AB).
 PIN_POLICY_DEFAULT = 0x00

@@ -78,7 +78,10 @@ def _pkcs11(tmp: Path) -> Made:
         token.close()
         return Pkcs11PassKey(config)
 
-    return Made(token=token, reopen=reopen, pin=made.pin, cleanup=[token.close])
+    def remove() -> None:
+        hsm.pull_out(made.label)  # its storage goes, as a pulled-out token's would
+
+    return Made(token=token, reopen=reopen, pin=made.pin, remove=remove, cleanup=[token.close])
 
 
 class Unpluggable(CtapDevice):
@@ -156,9 +159,11 @@ def _card(kind: type[PivPassKey]) -> Callable[[Path], Made]:
         stack = contextlib.ExitStack()
         stack.callback(READERS.free.append, index)
         card = VirtualCard.create(tmp / "card.json", otp_slot2_secret=secrets.token_bytes(20))
-        slot = stack.enter_context(virtual_card(card, reader=index, pcscd=pcscd))
+        # Other programs may use the readers too: wait for ours rather than fail.
+        slot = stack.enter_context(virtual_card(card, reader=index, pcscd=pcscd, timeout=60))
         config = SmartcardConfig(reader=reader_name(index), label="conformance card")
-        PivPassKey.provision(config, pin="123456").close()
+        # Each kind provisions its own slots (piv: 9A and 9D; otp: 9C).
+        kind.provision(config, pin="123456").close()
         token = kind(config)
         token.verify_pin("123456")
         opened: list[PassKey] = [token]

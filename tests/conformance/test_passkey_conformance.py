@@ -110,7 +110,9 @@ async def test_locked_token_refuses_clearly(sp: AsyncSPClient, api: PassKeyApi, 
 
 
 @pytest.mark.parametrize(
-    "removable", [b for b in BACKENDS if b.name in {"fido2", "piv", "otp"}], ids=lambda b: b.name
+    "removable",
+    [b for b in BACKENDS if b.name in {"fido2", "piv", "otp", "pkcs11"}],
+    ids=lambda b: b.name,
 )
 async def test_removed_token_refuses_clearly(
     removable: Backend, sp: AsyncSPClient, api: PassKeyApi, tmp_path: Path

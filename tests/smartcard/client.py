@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -55,6 +56,12 @@ def pyscard_connection(reader_name: str) -> Iterator[Any]:
 
 def aes_ecb(key: bytes, block: bytes, *, decrypt: bool = False) -> bytes:
     cipher = Cipher(algorithms.AES(key), modes.ECB())  # PIV's one-block form
+    ctx = cipher.decryptor() if decrypt else cipher.encryptor()
+    return ctx.update(block) + ctx.finalize()
+
+
+def tdes_ecb(key: bytes, block: bytes, *, decrypt: bool = False) -> bytes:
+    cipher = Cipher(TripleDES(key), modes.ECB())  # PIV's one-block form, 8-byte blocks
     ctx = cipher.decryptor() if decrypt else cipher.encryptor()
     return ctx.update(block) + ctx.finalize()
 
@@ -116,18 +123,21 @@ class Client:
         return self.send(0x20, 0x00, 0x80, pad(pin))[1]
 
     def authenticate(self, key: bytes = DEFAULT_MGMT, alg: int = 0x0A) -> None:
-        """Mutual authentication with the card management key (SP 800-73-4 A.2)."""
+        """Mutual authentication with the card management key (SP 800-73-4 A.2):
+        alg 03 is Triple DES (8-byte blocks), 08/0A/0C AES (16-byte blocks)."""
+        ecb = tdes_ecb if alg == 0x03 else aes_ecb
         resp = self.ok(0x87, alg, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x80)))
         witness = _dyn(resp, 0x80)
-        challenge = os.urandom(16)
+        assert len(witness) == (8 if alg == 0x03 else 16)
+        challenge = os.urandom(len(witness))
         data = tlv.tlv(
             0x7C,
-            tlv.tlv(0x80, aes_ecb(key, witness, decrypt=True)) + tlv.tlv(0x81, challenge),
+            tlv.tlv(0x80, ecb(key, witness, decrypt=True)) + tlv.tlv(0x81, challenge),
         )
         out, sw = self.send(0x87, alg, 0x9B, data)
         if sw != 0x9000:
             raise CardError(sw)
-        assert _dyn(out, 0x82) == aes_ecb(key, challenge), "the card failed to authenticate"
+        assert _dyn(out, 0x82) == ecb(key, challenge), "the card failed to authenticate"
 
     def generate(self, slot: int, *, pin_policy: int | None = None) -> ec.EllipticCurvePublicKey:
         control = tlv.tlv(0x80, b"\x11")

@@ -10,11 +10,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from simulators.smartcard import VirtualCard, tlv
-from tests.smartcard.client import DEFAULT_MGMT, CardError, Client, aes_ecb, pad, uncompressed
+from simulators.smartcard import CardState, VirtualCard, tlv
+from tests.smartcard.client import (
+    DEFAULT_MGMT,
+    CardError,
+    Client,
+    aes_ecb,
+    pad,
+    tdes_ecb,
+    uncompressed,
+)
 
 FASCN_NON_FEDERAL = bytes.fromhex("d4e739da739ced39ce739d836858210842108421c84210c3eb")
-SIGN_OR_ECDH = (0x9A, 0x9D)
+SIGN_OR_ECDH = (0x9A, 0x9C, 0x9D, 0x9E)
 
 
 @pytest.fixture
@@ -201,6 +209,56 @@ def test_wrong_management_key(piv: Client) -> None:
     assert piv.send(0x87, 0x0A, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x83)))[1] == 0x6A80
 
 
+@pytest.mark.parametrize(
+    ("alg", "size", "firmware"),
+    [(0x03, 24, (5, 2, 7)), (0x08, 16, (5, 7, 1)), (0x0A, 24, (5, 4, 3)), (0x0C, 32, (5, 7, 1))],
+)
+def test_management_key_algorithms(alg: int, size: int, firmware: tuple[int, int, int]) -> None:
+    key = os.urandom(size)
+    card = VirtualCard.create(management_key=key, management_algorithm=alg, firmware=firmware)
+    c = Client(card.process)
+    c.select_piv()
+    wrong_alg = 0x0A if alg == 0x03 else 0x03
+    assert c.send(0x87, wrong_alg, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x80)))[1] == 0x6A86
+    with pytest.raises(CardError) as e:
+        c.authenticate(os.urandom(size), alg=alg)
+    assert e.value.sw == 0x6982
+    c.authenticate(key, alg=alg)
+    c.generate(0x9A)
+    # external authentication too: the challenge is one block of the cipher
+    out = c.ok(0x87, alg, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x81)))
+    challenge = tlv.find(tlv.parse(tlv.parse_one(out)[1]), 0x81) or b""
+    assert len(challenge) == (8 if alg == 0x03 else 16)
+    ecb = tdes_ecb if alg == 0x03 else aes_ecb
+    assert c.send(0x87, alg, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x82, ecb(key, challenge))))[1] == 0x9000
+    # the algorithm survives a restart of the card program
+    assert CardState.loads(card.snapshot().dumps()).management_key.algorithm == alg
+
+
+def test_default_management_key_follows_the_firmware() -> None:
+    for firmware, alg in (((5, 7, 1), 0x0A), ((5, 7, 0), 0x0A), ((5, 4, 3), 0x03)):
+        c = Client(VirtualCard.create(firmware=firmware).process)
+        c.select_piv()
+        c.authenticate(DEFAULT_MGMT, alg=alg)  # the same bytes, as 3DES before 5.7
+        meta = tlv.parse(c.ok(0xF7, 0x00, 0x9B))
+        assert tlv.find(meta, 0x01) == bytes([alg])
+        assert tlv.find(meta, 0x05) == b"\x01"
+
+
+def test_old_firmware_has_no_metadata_and_no_aes_management_keys() -> None:
+    card = VirtualCard.create(firmware=(5, 2, 7))
+    c = Client(card.process)
+    c.select_piv()
+    assert c.send(0xF7, 0x00, 0x9B)[1] == 0x6D00  # GET METADATA came with 5.3
+    c.authenticate(DEFAULT_MGMT, alg=0x03)
+    assert c.send(0xFF, 0xFF, 0xFF, b"\x0a" + tlv.tlv(0x9B, os.urandom(24)))[1] == 0x6A80
+    new_key = os.urandom(24)
+    assert c.send(0xFF, 0xFF, 0xFF, b"\x03" + tlv.tlv(0x9B, new_key))[1] == 0x9000
+    c.authenticate(new_key, alg=0x03)
+    with pytest.raises(ValueError, match=r"firmware 5\.4"):
+        VirtualCard.create(firmware=(5, 2, 7), management_algorithm=0x0A)
+
+
 def test_failed_authentication_revokes(piv: Client) -> None:
     piv.authenticate()
     with pytest.raises(CardError):
@@ -214,7 +272,8 @@ def test_set_management_key(piv: Client) -> None:
     assert piv.send(0xFF, 0xFF, 0xFF, data)[1] == 0x6982
     piv.authenticate()
     assert piv.send(0xFF, 0xFF, 0xFF, b"\x0c" + tlv.tlv(0x9B, new_key[:24]))[1] == 0x6A80
-    assert piv.send(0xFF, 0xFF, 0xFF, b"\x03" + tlv.tlv(0x9B, new_key[:24]))[1] == 0x6A80
+    assert piv.send(0xFF, 0xFF, 0xFF, b"\x03" + tlv.tlv(0x9B, new_key[:16]))[1] == 0x6A80
+    assert piv.send(0xFF, 0xFF, 0xFF, b"\x07" + tlv.tlv(0x9B, new_key[:16]))[1] == 0x6A80
     assert piv.send(0xFF, 0xFF, 0xFF, data)[1] == 0x9000
     piv.authenticate(new_key, alg=0x0C)
     with pytest.raises(CardError):
@@ -227,7 +286,7 @@ def test_set_management_key(piv: Client) -> None:
 def test_generate_needs_management_key_and_valid_input(piv: Client) -> None:
     assert piv.send(0x47, 0x00, 0x9A, bytes.fromhex("AC03800111"))[1] == 0x6982
     piv.authenticate()
-    assert piv.send(0x47, 0x00, 0x9C, bytes.fromhex("AC03800111"))[1] == 0x6A86
+    assert piv.send(0x47, 0x00, 0x9B, bytes.fromhex("AC03800111"))[1] == 0x6A86
     assert piv.send(0x47, 0x01, 0x9A, bytes.fromhex("AC03800111"))[1] == 0x6A86
     assert piv.send(0x47, 0x00, 0x9A, bytes.fromhex("AC03800107"))[1] == 0x6A80  # RSA
     assert piv.send(0x47, 0x00, 0x9A, bytes.fromhex("AC0380011100"))[1] == 0x6A80
@@ -239,7 +298,7 @@ def test_generate_needs_management_key_and_valid_input(piv: Client) -> None:
 @pytest.mark.parametrize("slot", SIGN_OR_ECDH)
 def test_sign(piv: Client, slot: int) -> None:
     piv.authenticate()
-    public = piv.generate(slot)
+    public = piv.generate(slot, pin_policy=0x02)  # PIN once (9C and 9E default otherwise)
     digest = os.urandom(32)
     request = tlv.tlv(0x7C, tlv.tlv(0x82) + tlv.tlv(0x81, digest))
     assert piv.send(0x87, 0x11, slot, request)[1] == 0x6982  # PIN first
@@ -265,7 +324,8 @@ def test_sign_errors(piv: Client) -> None:
 
     assert sign(0x11, 0x9A, tlv.tlv(0x82) + tlv.tlv(0x81, digest)) == 0x6A88  # empty slot
     piv.generate(0x9A)
-    assert sign(0x11, 0x9C, tlv.tlv(0x82) + tlv.tlv(0x81, digest)) == 0x6A86
+    assert sign(0x11, 0x9F, tlv.tlv(0x82) + tlv.tlv(0x81, digest)) == 0x6A86  # no such slot
+    assert sign(0x11, 0x9C, tlv.tlv(0x82) + tlv.tlv(0x81, digest)) == 0x6A88  # empty 9C
     assert sign(0x07, 0x9A, tlv.tlv(0x82) + tlv.tlv(0x81, digest)) == 0x6A86
     assert sign(0x11, 0x9A, tlv.tlv(0x82) + tlv.tlv(0x81, digest[:20])) == 0x6A80
     assert sign(0x11, 0x9A, tlv.tlv(0x81, digest)) == 0x6A80
@@ -276,7 +336,7 @@ def test_sign_errors(piv: Client) -> None:
 @pytest.mark.parametrize("slot", SIGN_OR_ECDH)
 def test_ecdh(piv: Client, slot: int) -> None:
     piv.authenticate()
-    public = piv.generate(slot)
+    public = piv.generate(slot, pin_policy=0x02)
     peer = ec.generate_private_key(ec.SECP256R1())
     point = uncompressed(peer.public_key())
     assert piv.ecdh_sw(slot, point) == 0x6982  # PIN first
@@ -308,6 +368,34 @@ def test_pin_policy_always(piv: Client) -> None:
     assert piv.send(0x87, 0x11, 0x9A, request)[1] == 0x6982  # once per verification
     assert piv.verify(b"123456") == 0x9000
     assert piv.send(0x87, 0x11, 0x9A, request)[1] == 0x9000
+
+
+@pytest.mark.parametrize(
+    ("slot", "policy"), [(0x9A, 0x02), (0x9C, 0x03), (0x9D, 0x02), (0x9E, 0x01)]
+)
+def test_default_pin_policies_are_a_yubikeys(piv: Client, slot: int, policy: int) -> None:
+    piv.authenticate()
+    piv.generate(slot)
+    assert tlv.find(tlv.parse(piv.ok(0xF7, 0x00, slot)), 0x02) == bytes([policy, 0x01])
+
+
+def test_signature_key_9c_needs_the_pin_right_before_each_use(piv: Client) -> None:
+    piv.authenticate()
+    public = piv.generate(0x9C)  # PIN policy "always" by default, as on a YubiKey
+    digest = os.urandom(32)
+    request = tlv.tlv(0x7C, tlv.tlv(0x82) + tlv.tlv(0x81, digest))
+    assert piv.verify(b"123456") == 0x9000
+    public.verify(piv.sign(0x9C, digest), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    assert piv.send(0x87, 0x11, 0x9C, request)[1] == 0x6982  # spent by the signature
+    # another command between VERIFY and the signature spends it too
+    assert piv.verify(b"123456") == 0x9000
+    piv.get_object(0x5FC102)
+    assert piv.send(0x87, 0x11, 0x9C, request)[1] == 0x6982
+    # ... but the PIN stays verified for the PIN-once keys
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x9000
+    assert piv.verify(b"123456") == 0x9000
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x9000  # a status query keeps it fresh
+    assert piv.send(0x87, 0x11, 0x9C, request)[1] == 0x9000
 
 
 def test_pin_policy_never(piv: Client) -> None:
@@ -373,6 +461,19 @@ def test_reset_only_when_blocked(piv: Client) -> None:
     assert piv.verify(b"123456") == 0x9000
     assert piv.send(0xF7, 0x00, 0x9A)[1] == 0x6A88  # the key is gone
     piv.authenticate()  # default management key again
+
+
+def test_reset_restores_the_firmwares_default_management_key() -> None:
+    c = Client(VirtualCard.create(firmware=(5, 4, 3)).process)
+    c.select_piv()
+    c.authenticate(DEFAULT_MGMT, alg=0x03)
+    assert c.send(0xFF, 0xFF, 0xFF, b"\x0c" + tlv.tlv(0x9B, os.urandom(32)))[1] == 0x9000
+    for _ in range(3):
+        c.verify(b"000000")
+    for _ in range(3):
+        c.send(0x2C, 0x00, 0x80, pad(b"00000000") + pad(b"111111"))
+    assert c.send(0xFB)[1] == 0x9000
+    c.authenticate(DEFAULT_MGMT, alg=0x03)  # Triple DES again, as the factory left it
 
 
 def test_set_pin_retries(piv: Client) -> None:
