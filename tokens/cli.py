@@ -34,6 +34,7 @@ from authnet.protocol.ids import parse_token_id
 from authnet.protocol.payload import parse_payload
 from tokens import login as flow
 from tokens.api import PassKeyApi
+from tokens.arguments import protect_token_ids
 from tokens.devices import (
     DEFAULT_PKCS11_MODULE,
     KINDS,
@@ -473,8 +474,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--add-to",
         metavar="TOKEN_ID",
-        help="join the account of this token, enrolled on this computer (it authorises); "
-        "an id that starts with - is given as --add-to=ID",
+        help="join the account of this token, enrolled on this computer (it authorises)",
     )
 
     s = command("tokens", "list the tokens of this token's account")
@@ -489,7 +489,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "token_id",
         metavar="TOKEN_ID",
-        help="the token to revoke (see `tokens`); put -- before an id that starts with -",
+        help="the token to revoke (see `tokens`)",
     )
     s.add_argument("--network", required=True, help="the network's PassKey API, host:port")
 
@@ -530,7 +530,8 @@ _TOKEN_LIBRARIES = frozenset({"pkcs11", "smartcard", "fido2"})
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    ns = parser().parse_args(protect_token_ids(args, value_options=["--add-to"]))
     try:
         return asyncio.run(_run(ns))
     except AuthnetError as e:

@@ -28,6 +28,7 @@ from authnet.protocol.factors import format_factors
 from authnet.protocol.ids import parse_token_id
 from simulators.phone.app import DEFAULT_LABEL, PhoneApp
 from simulators.phone.camera import read_qr
+from tokens.arguments import protect_token_ids
 from tokens.handshake import AuthRequest
 from tokens.prompt import describe, token_line
 
@@ -232,7 +233,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, io: Io | None = None) -> int:
-    ns = parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    ns = parser().parse_args(protect_token_ids(args))
     io = io or Io()
     try:
         return asyncio.run(_run(ns, io))
