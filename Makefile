@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/login.py --rate 150
 	$(VENV)/bin/python bench/floors.py
 	$(VENV)/bin/python bench/tokens.py
+	$(VENV)/bin/python bench/vault.py
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py

@@ -1,0 +1,455 @@
+"""vault: the authnet vault from a terminal, for people and for scripts.
+
+    vault --server http://localhost:8000 login --phone ~/phone.json --handle alice
+    vault create-safe Home
+    vault add Home login Mail --username alice --url https://mail.example --password prompt
+    vault get Home Mail --field password          # exactly the value on stdout
+    vault items Home
+    vault import Home bitwarden.json --dry-run
+    vault shell                                   # log in once, keys kept in memory
+
+Every secret is encrypted and decrypted here, with vault_api.crypto: what the
+CLI writes the browser reads, and the other way round. docs/vault.md has the
+whole story ("The vault command").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import textwrap
+
+from authnet.errors import AuthnetError
+from tokens.devices import DEFAULT_PKCS11_MODULE, KINDS
+from vault_api.client import exporters, importers, passwords
+from vault_api.client.commands import COMMANDS, Context, Io, Shared
+from vault_api.client.errors import CliError, Exit
+
+EXIT_HELP = """exit status:
+  0 done              1 other error (server, network)    2 bad arguments or input
+  3 not found         4 conflict: changed meanwhile, nothing written (409)
+  5 login needed, failed or declined     6 not allowed (403: role)
+  7 refused: a ciphertext or key slot did not open (tampering, wrong token)"""
+
+SOURCES_HELP = """Secret fields (--password, --totp, --number, --code, --card-pin,
+--hidden-field NAME=SOURCE) take where to read the value, never the value
+itself: prompt (asked twice, not echoed), stdin (one line), env:NAME,
+file:PATH, and for --password also generate[:LENGTH]. Several from stdin are
+read one line each in that order, after the PIN line of --pin-stdin;
+--notes-file - then reads the rest of stdin."""
+
+SESSION_HELP = """The session (cookie and CSRF token) is kept in a 0600 state file
+between commands; Kc and your keys never are: each command proves your token
+again (the phone key store or hardware token answers by itself; a QR code
+needs a scan), and `vault shell` logs in once and keeps the keys in memory."""
+
+
+def _wrap(text: str) -> str:
+    """Fill paragraphs of prose to 78 columns; leave indented examples as they are."""
+    out = []
+    for para in text.split("\n\n"):
+        if any(line.startswith("  ") for line in para.splitlines()):
+            out.append(para)
+        else:
+            out.append(textwrap.fill(" ".join(para.split()), 78))
+    return "\n\n".join(out)
+
+
+def _common(top: bool) -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command's name."""
+    d = (lambda value: value) if top else (lambda _value: argparse.SUPPRESS)
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("session and output")
+    g.add_argument(
+        "--server",
+        metavar="URL",
+        default=d(None),
+        help="the vault's URL (default: $VAULT_SERVER, else the session's, else "
+        "http://localhost:8000)",
+    )
+    g.add_argument(
+        "--state",
+        metavar="FILE",
+        default=d(None),
+        help="the session file (default: $VAULT_STATE, else "
+        "$XDG_STATE_HOME/authnet-vault/session.json)",
+    )
+    g.add_argument("--json", action="store_true", default=d(False), help="print JSON on stdout")
+    g.add_argument(
+        "-q", "--quiet", action="store_true", default=d(False), help="no progress on stderr"
+    )
+    t = p.add_argument_group(
+        "login (how your token answers; `vault login` remembers it for later commands)"
+    )
+    t.add_argument(
+        "--phone",
+        metavar="STORE",
+        default=d(None),
+        help="answer with the phone simulator's key store file (passkey-phone)",
+    )
+    t.add_argument(
+        "--token",
+        dest="token_kind",
+        choices=KINDS,
+        default=d(None),
+        help="answer with a token plugged into this computer (enrolled with `passkey enrol`)",
+    )
+    t.add_argument("--reader", default=d(None), help="PC/SC reader (piv, otp)")
+    t.add_argument(
+        "--pkcs11-module",
+        default=d(os.environ.get("PASSKEY_PKCS11_MODULE", DEFAULT_PKCS11_MODULE)),
+        help=f"PKCS#11 module (default $PASSKEY_PKCS11_MODULE, else {DEFAULT_PKCS11_MODULE})",
+    )
+    t.add_argument("--pkcs11-token", metavar="LABEL", default=d(None), help="PKCS#11 token label")
+    t.add_argument(
+        "--fido2-sim", metavar="STATE", default=d(None), help="the software security key's file"
+    )
+    t.add_argument(
+        "--book",
+        metavar="FILE",
+        default=d(None),
+        help="passkey's enrolment book (default: $PASSKEY_BOOK, else passkey's)",
+    )
+    t.add_argument(
+        "--qr",
+        action="store_true",
+        default=d(False),
+        help="show a QR code for a phone to scan (the default for a first login)",
+    )
+    t.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        default=d(False),
+        help="read the token's PIN from the first line of stdin (else $VAULT_PIN or "
+        "$PASSKEY_PIN, else a prompt)",
+    )
+    return p
+
+
+def _item_options(p: argparse.ArgumentParser, *, edit: bool) -> None:
+    g = p.add_argument_group("item fields" + (" (only those given change)" if edit else ""))
+    if edit:
+        g.add_argument("--title", dest="title_option", help="rename the item")
+    g.add_argument("--username", help="login: the username")
+    g.add_argument("--password", metavar="SOURCE", help="login: the password (see SOURCE below)")
+    g.add_argument(
+        "--url",
+        action="append",
+        metavar="URL",
+        help="login: a URL (repeatable" + ("; replaces the item's URLs)" if edit else ")"),
+    )
+    g.add_argument(
+        "--totp", metavar="SOURCE", help="login: otpauth://totp/... URI or base32 secret"
+    )
+    g.add_argument("--cardholder", help="card: the cardholder's name")
+    g.add_argument("--number", metavar="SOURCE", help="card: the card number")
+    g.add_argument("--brand", help="card: Visa, Mastercard, ...")
+    g.add_argument("--expiry", metavar="MM/YYYY", help="card: expiry month")
+    g.add_argument("--code", metavar="SOURCE", help="card: the security code (CVC)")
+    g.add_argument("--card-pin", metavar="SOURCE", help="card: the card's PIN")
+    g.add_argument("--notes", metavar="TEXT", help="notes (a secure note's content)")
+    g.add_argument("--notes-file", metavar="FILE", help="notes from a file ('-': standard input)")
+    g.add_argument(
+        "--tag", action="append", metavar="TAG", help="a tag (repeatable; replaces the tags)"
+    )
+    g.add_argument("--field", action="append", metavar="NAME=VALUE", help="a visible custom field")
+    g.add_argument(
+        "--hidden-field",
+        action="append",
+        metavar="NAME=SOURCE",
+        help="a hidden custom field (its value from SOURCE)",
+    )
+    g.add_argument(
+        "--folder",
+        metavar="PATH",
+        help=(
+            "move the item to folder PATH ('/' for the top)"
+            if edit
+            else "put the item in folder PATH (made if missing)"
+        ),
+    )
+    if edit:
+        g.add_argument(
+            "--remove-field", action="append", metavar="NAME", help="remove a custom field"
+        )
+        g.add_argument(
+            "--clear",
+            action="append",
+            metavar="FIELD",
+            help="remove a standard field (username, password, url, totp, notes, tags, ...)",
+        )
+        g.add_argument(
+            "--expected-version",
+            type=int,
+            metavar="N",
+            help="the version this edit is made to (default: the one read now); a stale one "
+            "is refused (exit 4) and nothing is written",
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vault",
+        description="The authnet vault from a terminal: every secret encrypted and decrypted "
+        "here, under keys that only your token opens.",
+        epilog=_wrap(SESSION_HELP) + f"\n\n{EXIT_HELP}\n\nStart with `vault login --help`. "
+        "Docs: docs/vault.md, section 'The vault command'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common(True)],
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common(False)
+
+    def command(name: str, text: str, epilog: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=_wrap(epilog) or None,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def safe_and_item(s: argparse.ArgumentParser) -> None:
+        s.add_argument("safe", metavar="SAFE", help="the safe: its name or id")
+        s.add_argument(
+            "item",
+            metavar="ITEM",
+            help="the item: its title, FOLDER/TITLE, or id (or id:ID, for an id that starts "
+            "with '-'; or put -- before it)",
+        )
+
+    s = command(
+        "login",
+        "log in with your token; on an account's first login, make its keys",
+        epilog="Examples:\n"
+        "  vault --server http://localhost:8000 login --handle alice     # a QR code to scan\n"
+        "  vault login --phone ~/.local/share/authnet/phone.json\n"
+        "  vault login --token pkcs11 --pkcs11-token mytoken --pin-stdin < pin.txt\n\n"
+        + SESSION_HELP,
+    )
+    s.add_argument(
+        "--handle",
+        help="your handle, on the account's first login (3-32 of a-z 0-9 . _ -): how others "
+        "find you to share safes",
+    )
+    command("logout", "end the session and forget it")
+    command("status", "the saved session: server, handle, whether it is still active (no token)")
+    command("whoami", "prove the token and show your account and its fingerprint")
+    command(
+        "add-token",
+        "give another token of your account a key slot, so it opens your vault too",
+        epilog="The session's own token opens your keys; the token named by the login "
+        "options (--phone, --token ..., --qr) is proved within the session and gets a slot: "
+        "your private key wrapped under a key derived from its Kc. The new token must "
+        "already be in the same authnet account (passkey enrol --add-to, passkey-phone enrol "
+        "--backup-of).",
+    )
+    command("safes", "list your safes")
+    s = command("create-safe", "make a new safe (its name encrypted)")
+    s.add_argument("name", metavar="NAME")
+
+    s = command("items", "list a safe's folders and items (titles, usernames, URLs; no secrets)")
+    s.add_argument("safe", metavar="SAFE", help="the safe: its name or id")
+    s.add_argument("--folder", metavar="PATH", help="only this folder and those below it")
+    s.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only items whose title, username, URL, tags, notes or visible fields contain TEXT",
+    )
+
+    s = command("show", "show an item (secret values hidden unless --reveal)")
+    safe_and_item(s)
+    s.add_argument("--reveal", action="store_true", help="show secret values too")
+
+    s = command(
+        "get",
+        "print one field's exact value on stdout, for scripts",
+        epilog="Fields: title, username, password, url (the first), urls, totp (the secret; "
+        "`vault totp` gives the code), notes, tags, cardholder, number, brand, expiry, code, "
+        "pin, or a custom field's name (field:NAME when a standard name hides it). Nothing "
+        "else is printed on stdout (no newline unless stdout is a terminal).",
+    )
+    safe_and_item(s)
+    s.add_argument(
+        "--field",
+        dest="field_name",
+        default="password",
+        metavar="NAME",
+        help="which field (default: password)",
+    )
+
+    s = command("totp", "print the item's current TOTP code (RFC 6238)")
+    safe_and_item(s)
+    s.add_argument("--time", type=float, metavar="UNIX", help="the code at this Unix time")
+
+    s = command(
+        "add",
+        "add an item: login, note (secure note) or card",
+        epilog="Example:\n"
+        "  vault add Home login Mail --username alice --url https://mail.example "
+        "--password prompt\n"
+        "  printf '%s\\n' \"$PW\" | vault add Home login VPN --password stdin\n\n" + SOURCES_HELP,
+    )
+    s.add_argument("safe", metavar="SAFE", help="the safe: its name or id")
+    s.add_argument(
+        "kind", metavar="TYPE", choices=("login", "note", "card"), help="login, note or card"
+    )
+    s.add_argument("title", metavar="TITLE")
+    _item_options(s, edit=False)
+
+    s = command(
+        "edit",
+        "change an item's fields (everything else is kept)",
+        epilog="If someone else changed the item since it was read (or since "
+        "--expected-version), nothing is written and the exit status is 4.\n\n" + SOURCES_HELP,
+    )
+    safe_and_item(s)
+    _item_options(s, edit=True)
+
+    s = command("delete", "delete an item with its history and files")
+    safe_and_item(s)
+    s.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    s.add_argument(
+        "--expected-version",
+        type=int,
+        metavar="N",
+        help="delete only if the item is still at version N",
+    )
+
+    s = command("history", "list an item's earlier versions (which fields each change touched)")
+    safe_and_item(s)
+    s.add_argument("--version", type=int, metavar="N", help="show version N instead")
+    s.add_argument("--reveal", action="store_true", help="with --version: show secret values")
+
+    s = command("restore", "make an earlier version's content the current one (a new version)")
+    safe_and_item(s)
+    s.add_argument("version", type=int, metavar="VERSION")
+
+    s = command("mkdir", "make a folder (and its parents)")
+    s.add_argument("safe", metavar="SAFE")
+    s.add_argument("path", metavar="PATH", help="e.g. Work/Servers")
+    s = command("rmdir", "delete an empty folder")
+    s.add_argument("safe", metavar="SAFE")
+    s.add_argument("path", metavar="PATH")
+
+    s = command(
+        "upload",
+        "upload a file, encrypted here and streamed (to an item, or as a new document item)",
+    )
+    s.add_argument("safe", metavar="SAFE")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--item", metavar="ITEM", help="attach to this item (default: a new document)")
+    s.add_argument("--name", help="the file's name in the vault (default: FILE's)")
+    s.add_argument("--folder", metavar="PATH", help="the new document item's folder")
+
+    s = command("download", "download an item's file, decrypted and checked chunk by chunk")
+    safe_and_item(s)
+    s.add_argument("--file", metavar="NAME", help="which of the item's files (by name or id)")
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="where to save it (default: its name here; '-': stdout)",
+    )
+    s.add_argument("--force", action="store_true", help="replace an existing file")
+
+    s = command(
+        "import",
+        "import another password manager's export into a safe",
+        epilog="Formats: bitwarden (unencrypted JSON), keepass (KeePass 2 XML), chrome and "
+        "firefox (their passwords CSV); found from the file unless --format. Folders are made "
+        "as needed; items already in the safe and repeated entries are skipped, and every "
+        "skipped entry is listed with the reason. Use --dry-run first to see what happens.",
+    )
+    s.add_argument("safe", metavar="SAFE")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--format", choices=importers.FORMATS, help="the file's format")
+    s.add_argument(
+        "--dry-run", action="store_true", help="show what would be imported; change nothing"
+    )
+    s.add_argument("--folder", metavar="PATH", help="import below this folder")
+
+    s = command(
+        "export",
+        "write a safe's items to a PLAINTEXT file (0600) for another password manager",
+        epilog="bitwarden: every login, note and card with folders, URLs, TOTP and fields "
+        "(`vault import` and Bitwarden read it). csv: Chrome's layout, logins only (Chrome, "
+        "Firefox, Bitwarden and `vault import` read it). Files are not exported. What a format "
+        "cannot hold is listed on stderr.",
+    )
+    s.add_argument("safe", metavar="SAFE")
+    s.add_argument("--format", choices=exporters.FORMATS, default="bitwarden")
+    s.add_argument("-o", "--output", required=True, metavar="FILE", help="the file ('-': stdout)")
+    s.add_argument("--force", action="store_true", help="replace an existing file")
+
+    s = command("generate", "print a random password")
+    s.add_argument("--length", type=int, default=passwords.DEFAULT_LENGTH)
+    s.add_argument("--no-symbols", action="store_true", help="letters and digits only")
+
+    command(
+        "shell",
+        "log in once and run commands with the keys kept in memory until you leave",
+        epilog="Inside: any command without `vault`, e.g. `items Home`; `help`; `exit`.",
+    )
+    return p
+
+
+_TOKEN_LIBRARIES = frozenset({"pkcs11", "smartcard", "fido2"})
+
+
+def report(e: BaseException, io: Io) -> int:
+    """One line on stderr for any failure; the exit status."""
+    if isinstance(e, CliError):
+        if e.message:
+            io.err.write(f"vault: {e.message}\n")
+        return int(e.status)
+    if isinstance(e, AuthnetError):
+        io.err.write(f"vault: {e.message}\n")
+        return int(Exit.LOGIN)
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if e.filename else ""
+        io.err.write(f"vault: cannot use{where}: {e.strerror or e}\n")
+        return int(Exit.ERROR)
+    if type(e).__module__.split(".")[0] in _TOKEN_LIBRARIES:
+        io.err.write(f"vault: the token failed: {type(e).__name__}\n")
+        return int(Exit.LOGIN)
+    if os.environ.get("VAULT_DEBUG"):
+        raise e
+    io.err.write(
+        f"vault: unexpected {type(e).__name__}; nothing more was done (VAULT_DEBUG=1 shows where)\n"
+    )
+    return int(Exit.ERROR)
+
+
+async def run(ns: argparse.Namespace, io: Io, shared: Shared | None = None) -> int:
+    own = shared is None
+    shared = shared or Shared()
+    try:
+        if ns.command == "shell":
+            from vault_api.client.shell import shell
+
+            return await shell(ns, io, shared)
+        await COMMANDS[ns.command](Context(ns, io, shared))
+        return int(Exit.OK)
+    finally:
+        if own:
+            await shared.close()
+
+
+def main(argv: list[str] | None = None, io: Io | None = None) -> int:
+    io = io or Io()
+    ns = parser().parse_args(argv)
+    try:
+        return asyncio.run(run(ns, io))
+    except KeyboardInterrupt:
+        io.err.write("vault: interrupted\n")
+        return 130
+    except Exception as e:
+        return report(e, io)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
