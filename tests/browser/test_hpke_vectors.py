@@ -156,3 +156,91 @@ async def test_rfc9180_a11_in_chromium(page: Page) -> None:
         assert got["shortEnc"] == "DecapError"
         assert got["wrongInfo"] == "OpenError"
         assert got["skRExtractable"] is False
+
+
+# The sender side: DeriveKeyPair, then SetupBaseS with the vector's ikmE must
+# give the vector's enc, every ciphertext in sequence, and every export.
+SEAL_VECTOR = """
+async (v) => {
+  const h = window.hpke;
+  const derivedE = await h.deriveKeyPair(unhex(v.ikmE));
+  const derivedR = await h.deriveKeyPair(unhex(v.ikmR));
+  const info = unhex(v.info);
+  const pkR = unhex(v.pkRm);
+
+  const { enc, ctx } = await h.setupBaseS({ pkR, info, ikmE: unhex(v.ikmE) });
+  const sealed = [];
+  for (const e of v.encryptions) {
+    if (ctx.seq !== e.sequence_number) ctx.seq = e.sequence_number;
+    sealed.push(hex(await ctx.seal(unhex(e.aad), unhex(e.pt))));
+  }
+  const exports = [];
+  for (const x of v.exports) exports.push(hex(await ctx.export(unhex(x.exporter_context), x.L)));
+  const backwards = await errorOf((async () => { ctx.seq = 0; })());
+
+  const first = v.encryptions[0];
+  const oneShot = await h.sealBase({ pkR, info, aad: unhex(first.aad), pt: unhex(first.pt),
+                                     ikmE: unhex(v.ikmE) });
+
+  // A random ephemeral key: each seal differs, and the recipient opens both.
+  const recipient = derivedR.keyPair;
+  const pt = unhex(first.pt);
+  const a = await h.sealBase({ pkR, info, aad: unhex(first.aad), pt });
+  const b = await h.sealBase({ pkR: recipient.publicKey, info, aad: unhex(first.aad), pt });
+  const openedA = hex(await h.openBase({ enc: a.enc, recipient, info, aad: unhex(first.aad),
+                                        ct: a.ct }));
+  const openedB = hex(await h.openBase({ enc: b.enc, recipient, info, aad: unhex(first.aad),
+                                        ct: b.ct }));
+  const otherInfo = (await errorOf(h.openBase({ enc: a.enc, recipient, info: unhex("00"),
+                                                aad: unhex(first.aad), ct: a.ct })))?.name;
+  // Two seals in flight on one context take distinct sequence numbers.
+  const { enc: enc2, ctx: c2 } = await h.setupBaseS({ pkR, info });
+  const [x, y] = await Promise.all([c2.seal(EMPTY(), pt), c2.seal(EMPTY(), pt)]);
+  const r2 = await h.setupBaseR({ enc: enc2, recipient, info });
+  const inOrder = [hex(await r2.open(EMPTY(), x)), hex(await r2.open(EMPTY(), y))];
+
+  return {
+    skEPublic: hex(derivedE.publicKey),
+    pkRDerived: hex(derivedR.publicKey),
+    skRPublic: hex(await h.publicKeyOf(recipient.privateKey)),
+    derivedExtractable: derivedE.keyPair.privateKey.extractable,
+    enc: hex(enc),
+    sealed,
+    exports,
+    backwards: backwards && backwards.name,
+    oneShot: { enc: hex(oneShot.enc), ct: hex(oneShot.ct) },
+    randomEncsDiffer: hex(a.enc) !== hex(b.enc) && hex(a.enc) !== v.enc,
+    openedA,
+    openedB,
+    otherInfo,
+    inOrder,
+    zeroPk: (await errorOf(h.sealBase({ pkR: new Uint8Array(32), info, pt })))?.name,
+    shortPk: (await errorOf(h.sealBase({ pkR: pkR.slice(0, 31), info, pt })))?.name,
+    shortIkm: (await errorOf(h.deriveKeyPair(new Uint8Array(16))))?.name,
+  };
+}
+""".replace("EMPTY()", "new Uint8Array(0)")
+
+
+async def test_rfc9180_a11_seal_in_chromium(page: Page) -> None:
+    for v in _vectors():
+        got = await page.evaluate(SEAL_VECTOR, v)
+
+        assert got["skEPublic"] == v["pkEm"]
+        assert got["pkRDerived"] == v["pkRm"]
+        assert got["skRPublic"] == v["pkRm"]
+        assert got["derivedExtractable"] is False
+        assert got["enc"] == v["enc"]
+        assert got["sealed"] == [e["ct"] for e in v["encryptions"]]
+        assert got["exports"] == [x["exported_value"] for x in v["exports"]]
+        assert got["backwards"] == "RangeError"
+        first = v["encryptions"][0]
+        assert got["oneShot"] == {"enc": v["enc"], "ct": first["ct"]}
+        assert got["randomEncsDiffer"] is True
+        assert got["openedA"] == first["pt"]
+        assert got["openedB"] == first["pt"]
+        assert got["otherInfo"] == "OpenError"
+        assert got["inOrder"] == [first["pt"], first["pt"]]
+        assert got["zeroPk"] == "EncapError"
+        assert got["shortPk"] == "InvalidInputError"
+        assert got["shortIkm"] == "DeriveKeyPairError"

@@ -1,14 +1,57 @@
-"""Login through authnet, the session, logout."""
+"""The page, login through authnet, the session, logout."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
 
 from vault_api.context import SessionDep, VaultDep
 from vault_api.crypto.files import CHUNK_BYTES
 from vault_api.models import ConfigOut, ProvenOut, SessionOut, TicketIn, TicketOut
 
 router = APIRouter(tags=["session"])
+
+PAGE = Path(__file__).resolve().parents[1] / "static" / "index.html"
+# authnet.js looks for the local agent (`passkey agent`) here.
+AGENT_URL = "http://127.0.0.1:7481"
+
+
+def content_security_policy(gateway_url: str) -> str:
+    """Scripts only from this origin and the network's gateway (authnet.js,
+    hpke.js); connections only to them and the local agent; no inline script,
+    no framing. The page decrypts secrets: an injected script must not run."""
+    parts = urlsplit(gateway_url)
+    gateway = f"{parts.scheme}://{parts.netloc}"
+    socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'self' {gateway}",
+            f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/index.html", include_in_schema=False)
+async def page(vault: VaultDep) -> HTMLResponse:
+    """The UI (vault_api/static/), with its Content-Security-Policy."""
+    return HTMLResponse(
+        PAGE.read_bytes(),
+        headers={
+            "Content-Security-Policy": content_security_policy(vault.sp.credentials.gateway_url),
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 @router.get("/api/config")

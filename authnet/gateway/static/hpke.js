@@ -1,4 +1,4 @@
-// HPKE (RFC 9180), base mode, receiver side, for one suite:
+// HPKE (RFC 9180), base mode, receiver and sender side, for one suite:
 //
 //     DHKEM(X25519, HKDF-SHA256)  kem_id  0x0020
 //     HKDF-SHA256                 kdf_id  0x0001
@@ -15,11 +15,22 @@
 //
 // or single-shot: `await openBase({ enc, recipient, info, aad, ct })`.
 //
+// The sender side (the vault seals safe keys to members' public keys):
+//
+//     const { enc, ctx } = await setupBaseS({ pkR, info });   // pkR: raw 32 bytes
+//     const ct = await ctx.seal(aad, pt);                      // sequence numbers 0, 1, ...
+//
+// or single-shot: `const { enc, ct } = await sealBase({ pkR, info, aad, pt })`.
+// The ephemeral key pair is fresh and random (WebCrypto generateKey) unless
+// `ikmE` is given, which derives it with DeriveKeyPair: for test vectors only,
+// since a repeated ikmE repeats the key and nonce.
+//
 // `recipient` is a CryptoKeyPair ({privateKey, publicKey}) of algorithm X25519.
 // The public key is needed because the KEM context is enc || pkR, and WebCrypto
 // cannot compute it from a (non-extractable) private key. Failures throw
-// HpkeError with `name` "DecapError", "OpenError", "MessageLimitReachedError" or
-// "InvalidInputError" (RFC 9180 section 5.2 names), never a raw DOMException.
+// HpkeError with `name` "DecapError", "EncapError", "OpenError",
+// "MessageLimitReachedError", "DeriveKeyPairError" or "InvalidInputError"
+// (RFC 9180 section 5.2 names), never a raw DOMException.
 
 const KEM_ID = 0x0020;
 const KDF_ID = 0x0001;
@@ -174,17 +185,115 @@ export async function decap(enc, recipient) {
   } catch {
     throw new HpkeError("DecapError", "enc is not a usable X25519 public key");
   }
+  return extractAndExpand(dh, concat(enc, pkRm));
+}
+
+// ExtractAndExpand(dh, kem_context); zeroes `dh`.
+async function extractAndExpand(dh, kemContext) {
   const eaePrk = await labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dh);
   dh.fill(0);
   const sharedSecret = await labeledExpand(
     KEM_SUITE_ID,
     eaePrk,
     "shared_secret",
-    concat(enc, pkRm),
+    kemContext,
     N_SECRET,
   );
   eaePrk.fill(0);
   return sharedSecret;
+}
+
+// PKCS#8 PrivateKeyInfo of an X25519 key (RFC 8410): this prefix, then the 32 bytes.
+const X25519_PKCS8_PREFIX = Uint8Array.of(
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+);
+
+/**
+ * DeriveKeyPair(ikm) for DHKEM(X25519) (RFC 9180 section 7.1.3): an X25519
+ * CryptoKeyPair (private key non-extractable) and the raw public key. The
+ * same ikm always gives the same key: use it for test vectors, never twice in
+ * real use.
+ */
+export async function deriveKeyPair(ikm) {
+  ikm = bytes(ikm, "ikm");
+  if (ikm.length < N_SECRET) {
+    throw new HpkeError("DeriveKeyPairError", `ikm must be at least ${N_SECRET} bytes`);
+  }
+  const dkpPrk = await labeledExtract(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm);
+  const sk = await labeledExpand(KEM_SUITE_ID, dkpPrk, "sk", EMPTY, N_SECRET);
+  dkpPrk.fill(0);
+  const pkcs8 = concat(X25519_PKCS8_PREFIX, sk);
+  sk.fill(0);
+  try {
+    const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, [
+      "deriveBits",
+    ]);
+    const publicKey = await publicKeyOf(privateKey);
+    const publicKeyObject = await crypto.subtle.importKey(
+      "raw",
+      publicKey,
+      { name: "X25519" },
+      true,
+      [],
+    );
+    return { keyPair: { privateKey, publicKey: publicKeyObject }, publicKey };
+  } catch (e) {
+    if (e instanceof HpkeError) throw e;
+    throw new HpkeError("DeriveKeyPairError", "the derived key is not a usable X25519 key");
+  } finally {
+    pkcs8.fill(0);
+  }
+}
+
+// The X25519 base point (u = 9), RFC 7748 section 4.1.
+const X25519_BASE_POINT = new Uint8Array(32);
+X25519_BASE_POINT[0] = 9;
+
+/**
+ * The raw public key (32 bytes) of an X25519 private CryptoKey, extractable or
+ * not: X25519(sk, 9), the scalar times the base point.
+ */
+export async function publicKeyOf(privateKey) {
+  const x25519 = { name: "X25519" };
+  const base = await crypto.subtle.importKey("raw", X25519_BASE_POINT, x25519, true, []);
+  return new Uint8Array(
+    await crypto.subtle.deriveBits({ name: "X25519", public: base }, privateKey, 256),
+  );
+}
+
+/**
+ * Encap(pkR): {sharedSecret, enc}. `pkR` is the recipient's raw public key
+ * (32 bytes) or an X25519 public CryptoKey. The ephemeral key pair is random,
+ * or derived from `ikmE` (test vectors only).
+ */
+export async function encap(pkR, { ikmE } = {}) {
+  const pkRm = await rawPublicKey(pkR);
+  if (pkRm.length !== N_PK) throw new HpkeError("InvalidInputError", "pkR must be 32 bytes");
+  let ephemeral;
+  if (ikmE !== undefined) {
+    ephemeral = await deriveKeyPair(ikmE);
+  } else {
+    const keyPair = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+    const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", keyPair.publicKey));
+    ephemeral = { keyPair, publicKey };
+  }
+  let dh;
+  try {
+    const pkRKey = await crypto.subtle.importKey("raw", pkRm, { name: "X25519" }, true, []);
+    // WebCrypto refuses an all-zero X25519 output (a small-order pkR).
+    dh = new Uint8Array(
+      await crypto.subtle.deriveBits(
+        { name: "X25519", public: pkRKey },
+        ephemeral.keyPair.privateKey,
+        256,
+      ),
+    );
+  } catch {
+    throw new HpkeError("EncapError", "pkR is not a usable X25519 public key");
+  }
+  const enc = ephemeral.publicKey;
+  const sharedSecret = await extractAndExpand(dh, concat(enc, pkRm));
+  return { sharedSecret, enc };
 }
 
 /**
@@ -269,6 +378,90 @@ export class RecipientContext {
     const context = bytes(exporterContext, "exporter context");
     return labeledExpand(SUITE_ID, this.#exporter, "sec", context, length);
   }
+}
+
+/** A sender context: seal() in sequence, export() any time. */
+export class SenderContext {
+  #key;
+  #baseNonce;
+  #exporter;
+  #seq = 0;
+
+  /** Use setupBaseS(); the constructor takes already-imported keys. */
+  constructor(aesKey, baseNonce, exporterKey) {
+    this.#key = aesKey;
+    this.#baseNonce = baseNonce;
+    this.#exporter = exporterKey;
+  }
+
+  /**
+   * The sequence number the next seal() uses. It may only move forward (to
+   * replay published vectors that skip numbers): moving it back would reuse a
+   * nonce under the same key.
+   */
+  get seq() {
+    return this.#seq;
+  }
+
+  set seq(n) {
+    if (!Number.isSafeInteger(n) || n < this.#seq) {
+      throw new RangeError("a sender's seq only moves forward");
+    }
+    this.#seq = n;
+  }
+
+  /** Seal(aad, pt): the ciphertext (pt + 16 bytes). Advances seq. */
+  async seal(aad, pt) {
+    aad = bytes(aad, "aad");
+    pt = bytes(pt, "plaintext");
+    if (this.#seq >= Number.MAX_SAFE_INTEGER) {
+      throw new HpkeError("MessageLimitReachedError", "message limit reached");
+    }
+    const s = i2osp(this.#seq, N_N);
+    const nonce = new Uint8Array(N_N);
+    for (let i = 0; i < N_N; i++) nonce[i] = this.#baseNonce[i] ^ s[i];
+    // Taken before the await: two seals in flight never share a nonce.
+    this.#seq += 1;
+    const ct = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 },
+      this.#key,
+      pt,
+    );
+    return new Uint8Array(ct);
+  }
+
+  /** Export(exporter_context, L): LabeledExpand(exporter_secret, "sec", context, L). */
+  async export(exporterContext, length) {
+    const context = bytes(exporterContext, "exporter context");
+    return labeledExpand(SUITE_ID, this.#exporter, "sec", context, length);
+  }
+}
+
+/**
+ * SetupBaseS(pkR, info) -> {enc, ctx}. `pkR`: the recipient's raw public key
+ * (32 bytes) or X25519 public CryptoKey; `ikmE`: for test vectors only.
+ */
+export async function setupBaseS({ pkR, info, ikmE }) {
+  const { sharedSecret, enc } = await encap(pkR, { ikmE });
+  const ks = await keySchedule(sharedSecret, info);
+  sharedSecret.fill(0);
+  try {
+    const aesKey = await crypto.subtle.importKey("raw", ks.key, { name: "AES-GCM" }, false, [
+      "encrypt",
+    ]);
+    const exporterKey = await hmacKey(ks.exporterSecret);
+    return { enc, ctx: new SenderContext(aesKey, ks.baseNonce, exporterKey) };
+  } finally {
+    ks.secret.fill(0);
+    ks.key.fill(0);
+    ks.exporterSecret.fill(0);
+  }
+}
+
+/** Single-shot seal (sequence number 0): {enc, ct}. */
+export async function sealBase({ pkR, info, aad = EMPTY, pt, ikmE }) {
+  const { enc, ctx } = await setupBaseS({ pkR, info, ikmE });
+  return { enc, ct: await ctx.seal(aad, pt) };
 }
 
 /** SetupBaseR(enc, skR, info) -> RecipientContext. */

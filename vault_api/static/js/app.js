@@ -1,0 +1,272 @@
+// The vault's page: login through authnet, the keys, the session's life.
+//
+// 1. GET /api/config, then authnet.js and hpke.js from the network's gateway
+//    (as every SP page loads them).
+// 2. The login widget (QR code for the phone, plus the local agent's and the
+//    in-browser security key's buttons) delivers Kc as a ClientKey; POST
+//    /api/login starts the session and returns this token's key slot.
+// 3. New account: make the key pair and the first slot. Known account: open
+//    the slot (a slot that does not open is reported, never replaced). No
+//    slot for this token: a second login with a token that has one.
+// 4. The vault opens (vaultview.js). Idle for idle_timeout_seconds, or the
+//    server ends the session: every key and plaintext is dropped.
+
+import * as vc from "./vaultcrypto.js";
+import { Api, ApiError } from "./api.js";
+import { Keyring } from "./keyring.js";
+import { Vault } from "./safes.js";
+import { Announcer, $, openDialog, makeDialog, h } from "./dom.js";
+import { VaultView } from "./vaultview.js";
+import { clearNow } from "./clipboard.js";
+import { accountDialog } from "./panels.js";
+
+const VIEWS = ["loading", "login", "register", "noslot", "problem", "vault"];
+const WARN_BEFORE_MS = 60_000;
+
+class App {
+  constructor() {
+    this.say = new Announcer($("#status"), $("#alert"));
+    this.api = new Api({
+      onEnded: (e) => this.end(`Your session ended (${e.message}). Log in again.`, { callLogout: false }),
+      onRequest: () => {
+        this.lastRequest = Date.now();
+      },
+    });
+    this.keyring = new Keyring();
+    this.vault = new Vault(this.api, this.keyring);
+    this.view = new VaultView(this);
+    this.lastActivity = Date.now();
+    this.lastRequest = Date.now();
+    this.idleTimer = null;
+    this.warning = null;
+  }
+
+  show(name) {
+    for (const v of VIEWS) $(`#${v}-view`).hidden = v !== name;
+    document.documentElement.dataset.state = name;
+    $("#account-bar").hidden = name !== "vault";
+  }
+
+  async boot() {
+    try {
+      this.config = await this.api.get("/api/config");
+      const gateway = this.config.gateway_url.replace(/\/+$/, "");
+      const [authnet, hpke] = await Promise.all([
+        import(`${gateway}/v1/authnet.js`),
+        import(`${gateway}/v1/hpke.js`),
+      ]);
+      this.authnet = authnet;
+      vc.useHpke(hpke);
+    } catch (e) {
+      this.show("problem");
+      $("#problem-heading").textContent = "The vault cannot start";
+      $("#problem-text").textContent = `The page could not load what it needs (${e.message}). Reload to try again.`;
+      return;
+    }
+    $("#register-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.register();
+    });
+    for (const id of ["#problem-logout", "#noslot-logout", "#logout-button"]) {
+      $(id).addEventListener("click", () => this.end("You logged out.", { callLogout: true }));
+    }
+    $("#account-button").addEventListener("click", () => accountDialog(this));
+    for (const type of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+      document.addEventListener(type, () => this.activity(), { capture: true, passive: true });
+    }
+    this.login();
+  }
+
+  /** A login widget in `container`; resolves with {ticket, kc} (ClientKey). */
+  widget(container) {
+    const login = new this.authnet.AuthnetLogin({
+      container,
+      getTicket: () => this.api.post("/api/login/ticket"),
+    });
+    login.addEventListener("scanned", () => this.say.status("Scanned: confirm on your phone."));
+    login.addEventListener("agent", () => this.say.status("A security key or smartcard on this computer can log you in."));
+    return { login, done: login.start() };
+  }
+
+  async login(message = "") {
+    this.api.csrf = null;
+    this.show("login");
+    if (message) this.say.status(message);
+    const { login, done } = this.widget($("#login"));
+    this.currentLogin = login;
+    let result;
+    try {
+      result = await done;
+    } catch {
+      return; // cancelled: another login replaced this one
+    }
+    this.say.status("Logged in. Opening your keys…");
+    let session;
+    try {
+      session = await this.api.post("/api/login", { ticket: result.ticket });
+    } catch (e) {
+      this.say.alert(`The login did not complete: ${e.message}`);
+      return this.login();
+    }
+    if (!result.kc) {
+      this.problem("The network delivered no client key for this login, so the vault cannot open. Log in again.");
+      return;
+    }
+    this.keyring.begin(session, result.kc);
+    this.api.csrf = session.csrf_token;
+    this.idleTimeoutMs = (session.idle_timeout_seconds || this.config.idle_timeout_seconds) * 1000;
+    this.startIdleWatch();
+    if (!session.user.registered) {
+      this.show("register");
+      this.say.status("Choose a handle to create your keys.");
+      $("#handle").focus();
+      return;
+    }
+    if (!session.slot) return this.noSlot();
+    try {
+      await this.keyring.open(session.slot);
+    } catch (e) {
+      if (e instanceof vc.VaultCryptoError) {
+        this.problem(
+          `${e.message}. Nothing was changed, and no new keys were made: a key slot that does not open ` +
+            "means another token's key, a modified slot, or a client key substituted on the way. " +
+            "Log out and log in again with your own token; if this persists, tell the vault's operator.",
+        );
+        return;
+      }
+      throw e;
+    }
+    await this.enterVault();
+  }
+
+  problem(text) {
+    this.show("problem");
+    $("#problem-text").textContent = text;
+    this.say.alert(text);
+    $("#problem-heading").focus?.();
+  }
+
+  async register() {
+    const handle = $("#handle").value.trim();
+    const button = $("#register-form button");
+    button.disabled = true;
+    try {
+      this.say.status("Making your key pair…");
+      await this.keyring.register(this.api, handle);
+      this.say.clearAlert();
+      await this.enterVault();
+      this.say.status(`Your vault is ready, ${handle}.`);
+    } catch (e) {
+      const taken = e instanceof ApiError && e.code === "handle_taken";
+      this.say.alert(taken ? `The handle ${handle} is taken: choose another.` : `Could not create your keys: ${e.message}`);
+      $("#handle").focus();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async noSlot() {
+    this.show("noslot");
+    this.say.status("This token has no key slot: log in with one that has.");
+    const { done } = this.widget($("#noslot-login"));
+    let result;
+    try {
+      result = await done;
+    } catch {
+      return;
+    }
+    try {
+      await this.keyring.adoptFrom(this.api, result.ticket, result.kc);
+    } catch (e) {
+      this.say.alert(`That did not work: ${e.message}`);
+      return this.noSlot();
+    }
+    this.say.status("This token now has its own key slot.");
+    await this.enterVault();
+  }
+
+  async enterVault() {
+    this.show("vault");
+    $("#who").textContent = this.keyring.handle ? `Logged in as ${this.keyring.handle}` : "";
+    await this.view.start();
+  }
+
+  // --- the session's end -----------------------------------------------------------
+
+  activity() {
+    this.lastActivity = Date.now();
+    if (this.warning) {
+      this.warning.close();
+      this.warning = null;
+    }
+  }
+
+  startIdleWatch() {
+    clearInterval(this.idleTimer);
+    this.lastActivity = Date.now();
+    this.idleTimer = setInterval(() => this.checkIdle(), 1000);
+  }
+
+  checkIdle() {
+    const now = Date.now();
+    const idle = now - this.lastActivity;
+    if (idle >= this.idleTimeoutMs) {
+      const s = Math.round(this.idleTimeoutMs / 1000);
+      const span = s < 120 ? `${s} seconds` : `${Math.round(s / 60)} minutes`;
+      this.end(`You were logged out after ${span} without activity; your keys were dropped from this page.`, {
+        callLogout: true,
+      });
+      return;
+    }
+    const warnAt = Math.max(this.idleTimeoutMs - WARN_BEFORE_MS, this.idleTimeoutMs / 2);
+    if (idle >= warnAt && !this.warning) {
+      this.warnIdle();
+    } else if (this.warning) {
+      this.warning.querySelector("#idle-left").textContent = String(Math.ceil((this.idleTimeoutMs - idle) / 1000));
+    }
+    // The person is active but makes no requests (reading, typing): keep the
+    // server's session alive too.
+    if (this.lastActivity > this.lastRequest && now - this.lastRequest > this.idleTimeoutMs / 3) {
+      this.api.get("/api/session").catch(() => {});
+    }
+  }
+
+  warnIdle() {
+    const left = Math.ceil((this.idleTimeoutMs - (Date.now() - this.lastActivity)) / 1000);
+    const { dialog } = makeDialog(
+      "idle-dialog",
+      "Still there?",
+      h("p", {}, "You will be logged out in ", h("span", { id: "idle-left" }, String(left)), " seconds without activity."),
+      h("button", { type: "button", class: "primary", onclick: () => dialog.close() }, "Stay logged in"),
+    );
+    this.warning = dialog;
+    openDialog(dialog).then(() => {
+      this.warning = null;
+    });
+  }
+
+  /** Drop every key and plaintext, end the session, and show the login again. */
+  async end(message, { callLogout }) {
+    if (this.ending) return;
+    this.ending = true;
+    try {
+      clearInterval(this.idleTimer);
+      for (const d of document.querySelectorAll("dialog")) d.close();
+      this.view.reset();
+      await clearNow();
+      if (callLogout && this.api.hasSession) await this.api.post("/api/logout").catch(() => {});
+      this.api.csrf = null;
+      this.keyring.forget();
+      this.vault.forget();
+      $("#handle").value = "";
+      this.say.clearAlert();
+      this.currentLogin?.cancel();
+    } finally {
+      this.ending = false;
+    }
+    this.login(message);
+  }
+}
+
+const app = new App();
+app.boot();
