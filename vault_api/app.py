@@ -35,7 +35,7 @@ from vault_api.errors import ApiError, Invalid, Malformed
 from vault_api.headers import SecurityHeaders
 from vault_api.limits import BodyLimit, BodyTooLarge
 from vault_api.models import ErrorOut
-from vault_api.routes import files, login, records, rotations, safes, users
+from vault_api.routes import client, files, login, records, rotations, safes, users
 from vault_api.sessions import SessionService
 
 log = logging.getLogger("vault_api")
@@ -159,6 +159,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for router in (
+        client.router,
         login.router,
         users.router,
         safes.router,

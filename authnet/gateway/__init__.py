@@ -54,6 +54,13 @@ SOCKETS_KEY: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey(
 ACK_TIMEOUT_S = 10.0
 
 
+def browser_client_files() -> dict[str, bytes]:
+    """The browser client's files by name (`authnet.js`, `hpke.js`, `qr.js`,
+    `vendor/...`), for an SP that serves them from its own origin, so that its
+    page runs no code the network could change (the vault does)."""
+    return _static_files()
+
+
 def _static_files() -> dict[str, bytes]:
     root = resources.files("authnet.gateway") / "static"
     out: dict[str, bytes] = {}

@@ -31,7 +31,16 @@ async def test_the_page_has_a_strict_content_security_policy(vault: VaultSite) -
         csp = r.headers["Content-Security-Policy"]
         assert "authnet vault" in await r.text()
     directives = dict(d.split(" ", 1) for d in csp.split("; "))
-    assert directives["script-src"] == f"'self' {gateway}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(vault.url + "/authnet/v1/authnet.js") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith("text/javascript")
+            assert "export class AuthnetLogin" in await r.text()
+        async with http.get(vault.url + "/authnet/v1/nope.js") as r:
+            assert r.status == 404
+    # No code from the network: the vault serves its own copy of authnet.js.
+    assert directives["script-src"] == "'self'"
+    assert gateway in directives["connect-src"]
     assert directives["default-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
     assert "'unsafe-inline'" not in csp

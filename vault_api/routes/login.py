@@ -20,16 +20,17 @@ AGENT_URL = "http://127.0.0.1:7481"
 
 
 def content_security_policy(gateway_url: str) -> str:
-    """Scripts only from this origin and the network's gateway (authnet.js,
-    hpke.js); connections only to them and the local agent; no inline script,
-    no framing. The page decrypts secrets: an injected script must not run."""
+    """Scripts only from this origin (authnet.js and hpke.js too: the vault
+    serves its own copy, routes/client.py); connections only to it, the
+    network's gateway and the local agent; no inline script, no framing. The
+    page decrypts secrets: no script from elsewhere may run."""
     parts = urlsplit(gateway_url)
     gateway = f"{parts.scheme}://{parts.netloc}"
     socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
     return "; ".join(
         (
             "default-src 'none'",
-            f"script-src 'self' {gateway}",
+            "script-src 'self'",
             f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
             "style-src 'self'",
             "img-src 'self' data: blob:",

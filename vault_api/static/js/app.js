@@ -1,6 +1,6 @@
 // The vault's page: login through authnet, the keys, the session's life.
 //
-// 1. GET /api/config, then authnet.js and hpke.js from the network's gateway
+// 1. GET /api/config, then authnet.js and hpke.js (the vault's own copy)
 //    (as every SP page loads them).
 // 2. The login widget (QR code for the phone, plus the local agent's and the
 //    in-browser security key's buttons) delivers Kc as a ClientKey; POST
@@ -50,10 +50,10 @@ class App {
   async boot() {
     try {
       this.config = await this.api.get("/api/config");
-      const gateway = this.config.gateway_url.replace(/\/+$/, "");
+      // The vault's own copy of authnet's browser client (same origin, CSP 'self').
       const [authnet, hpke] = await Promise.all([
-        import(`${gateway}/v1/authnet.js`),
-        import(`${gateway}/v1/hpke.js`),
+        import("/authnet/v1/authnet.js"),
+        import("/authnet/v1/hpke.js"),
       ]);
       this.authnet = authnet;
       vc.useHpke(hpke);
