@@ -359,6 +359,7 @@ def test_the_public_api_is_complete() -> None:
         "files",
         "ids",
         "labels",
+        "moves",
         "records",
         "rotation",
         "safekeys",

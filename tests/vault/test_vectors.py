@@ -220,6 +220,82 @@ def test_fingerprint() -> None:
         assert got == v["fingerprint"]
 
 
+def test_file_key_move() -> None:
+    for v in V["file_key_move"]:
+        to_ctx = {
+            "safe_id": bb(v["to_safe_id"]),
+            "file_id": bb(v["file_id"]),
+            "generation": v["to_generation"],
+        }
+        assert vc.file_key_aad(**to_ctx).hex() == v["to_aad"]
+        assert (
+            aead.seal_with_nonce(
+                bb(v["to_safe_key"]), bb(v["nonce"]), bb(v["file_key"]), bb(v["to_aad"])
+            ).hex()
+            == v["to_wrapped"]
+        )
+        rewrapped = _rewrap(v)
+        assert rewrapped != bb(v["to_wrapped"])  # a fresh nonce
+        for wrapped in (rewrapped, bb(v["to_wrapped"])):
+            assert (
+                vc.unwrap_file_key(bb(v["to_safe_key"]), wrapped, **to_ctx).hex() == v["file_key"]
+            )
+
+
+def _rewrap(v: dict[str, Any]) -> bytes:
+    return vc.rewrap_file_key(
+        bb(v["from_safe_key"]),
+        bb(v["to_safe_key"]),
+        bb(v["from_wrapped"]),
+        file_id=bb(v["file_id"]),
+        from_safe_id=bb(v["from_safe_id"]),
+        from_generation=v["from_generation"],
+        to_safe_id=bb(v["to_safe_id"]),
+        to_generation=v["to_generation"],
+    )
+
+
+def _reencrypt(v: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    return vc.reencrypt_item(
+        bb(v["from_safe_key"]),
+        bb(v["to_safe_key"]),
+        item=vc.ItemRecord(
+            item_id=bb(v["item_id"]),
+            folder_id=b(v["from_folder_id"]),
+            version=v["version"],
+            generation=v["from_generation"],
+            schema=v["schema"],
+            ct=bb(v["from_ciphertext"]),
+        ),
+        from_safe_id=bb(v["from_safe_id"]),
+        to_safe_id=bb(v["to_safe_id"]),
+        to_folder_id=b(v["to_folder_id"]),
+        to_generation=v["to_generation"],
+    )
+
+
+def test_item_move() -> None:
+    for v in V["item_move"]:
+        to_ctx = {
+            "safe_id": bb(v["to_safe_id"]),
+            "item_id": bb(v["item_id"]),
+            "folder_id": b(v["to_folder_id"]),
+            "version": v["version"],
+            "generation": v["to_generation"],
+            "schema": v["schema"],
+        }
+        assert vc.item_aad(**to_ctx).hex() == v["to_aad"]
+        pt = content.encode_json(v["content"])
+        assert (
+            aead.seal_with_nonce(bb(v["to_safe_key"]), bb(v["nonce"]), pt, bb(v["to_aad"])).hex()
+            == v["to_ciphertext"]
+        )
+        got, ct = _reencrypt(v)
+        assert got == v["content"]
+        for box in (ct, bb(v["to_ciphertext"])):
+            assert vc.decrypt_item(bb(v["to_safe_key"]), box, **to_ctx) == v["content"]
+
+
 def _attempt(path: str, v: dict[str, Any], change: dict[str, Any]) -> None:
     kind = path.split("/")[0]
     if kind == "file":
@@ -279,6 +355,10 @@ def _open_changed(kind: str, v: dict[str, Any], change: dict[str, Any]) -> None:
             version=v["version"],
             generation=v["generation"],
         )
+    elif kind == "file_key_move":
+        _rewrap(v)
+    elif kind == "item_move":
+        _reencrypt(v)
     elif kind == "file_key":
         vc.unwrap_file_key(
             bb(v["safe_key"]),

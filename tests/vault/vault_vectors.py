@@ -260,6 +260,75 @@ def _file_keys() -> list[dict[str, Any]]:
     ]
 
 
+def _file_key_moves() -> list[dict[str, Any]]:
+    """A file key wrapped for one safe, re-wrapped for another (moving a file,
+    docs/vault.md 8.4): only the wrap changes; the body is the same."""
+    fid, file_key = fixed("file id 1", 16), fixed("file key 1")
+    from_sid, to_sid = fixed("safe id", 16), fixed("target safe id", 16)
+    from_key, to_key = fixed("safe key 2"), fixed("target safe key 3")
+    from_aad = vc.file_key_aad(safe_id=from_sid, file_id=fid, generation=2)
+    to_aad = vc.file_key_aad(safe_id=to_sid, file_id=fid, generation=3)
+    nonce = fixed("moved file key nonce", 12)
+    return [
+        {
+            "file_id": h(fid),
+            "file_key": h(file_key),
+            "from_safe_id": h(from_sid),
+            "from_generation": 2,
+            "from_safe_key": h(from_key),
+            "from_wrapped": h(
+                aead.seal_with_nonce(from_key, fixed("file key nonce", 12), file_key, from_aad)
+            ),
+            "to_safe_id": h(to_sid),
+            "to_generation": 3,
+            "to_safe_key": h(to_key),
+            "to_aad": h(to_aad),
+            "nonce": h(nonce),
+            "to_wrapped": h(aead.seal_with_nonce(to_key, nonce, file_key, to_aad)),
+        }
+    ]
+
+
+def _item_moves() -> list[dict[str, Any]]:
+    """An item moved to another safe: the same version and schema, the target
+    safe, folder and generation in its associated data (docs/vault.md 8.4)."""
+    obj, _, version, _ = ITEMS[0]
+    iid = fixed("item id 1", 16)
+    from_sid, to_sid = fixed("safe id", 16), fixed("target safe id", 16)
+    from_key, to_key = fixed("safe key 1"), fixed("target safe key 3")
+    to_folder = fixed("target folder id", 16)
+    pt = content.encode_json(obj)
+    from_aad = vc.item_aad(
+        safe_id=from_sid, item_id=iid, folder_id=None, version=version, generation=1
+    )
+    to_aad = vc.item_aad(
+        safe_id=to_sid, item_id=iid, folder_id=to_folder, version=version, generation=3
+    )
+    nonce = fixed("moved item nonce", 12)
+    return [
+        {
+            "item_id": h(iid),
+            "version": version,
+            "schema": 1,
+            "content": obj,
+            "from_safe_id": h(from_sid),
+            "from_folder_id": None,
+            "from_generation": 1,
+            "from_safe_key": h(from_key),
+            "from_ciphertext": h(
+                aead.seal_with_nonce(from_key, fixed("item nonce 1", 12), pt, from_aad)
+            ),
+            "to_safe_id": h(to_sid),
+            "to_folder_id": h(to_folder),
+            "to_generation": 3,
+            "to_safe_key": h(to_key),
+            "to_aad": h(to_aad),
+            "nonce": h(nonce),
+            "to_ciphertext": h(aead.seal_with_nonce(to_key, nonce, pt, to_aad)),
+        }
+    ]
+
+
 FILE_SIZES = (0, 13, CHUNK_BYTES, CHUNK_BYTES + 1)
 
 
@@ -406,6 +475,18 @@ def _negative(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "change": {"operation": "append a copy of the last chunk"},
             "error": "file_chunk_invalid",
         },
+        # A move opens the record in the source's context first: a wrap or an
+        # item made for another safe is refused, never re-encrypted.
+        {
+            "vector": "file_key_move/0",
+            "change": {"from_safe_id": h(fixed("target safe id", 16))},
+            "error": "file_key_invalid",
+        },
+        {
+            "vector": "item_move/0",
+            "change": {"from_folder_id": h(fixed("target folder id", 16))},
+            "error": "item_invalid",
+        },
     ]
 
 
@@ -449,6 +530,8 @@ def build() -> dict[str, Any]:
         "file_key": _file_keys(),
         "file": _files(),
         "fingerprint": _fingerprints(),
+        "file_key_move": _file_key_moves(),
+        "item_move": _item_moves(),
         "negative": _negative(items),
     }
 

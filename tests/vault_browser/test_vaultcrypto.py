@@ -126,6 +126,19 @@ async def test_every_vector(crypto_page: Page) -> None:
         assert v["plaintext_sha256"] == _file_plain_sha(v["size"])
         assert g["reencryptedSizes"] == [c["box_size"] for c in v["chunks"]]
     assert got["fingerprint"] == [f["fingerprint"] for f in V["fingerprint"]]
+    # Moving a file and an item to another safe (docs/vault.md 8.4).
+    assert len(got["fileKeyMove"]) == len(V["file_key_move"]) == 1
+    for g, v in zip(got["fileKeyMove"], V["file_key_move"], strict=True):
+        assert g["aad"] == v["to_aad"]
+        assert g["wrapped"] == g["wrappedWithKeys"] == v["to_wrapped"]
+        assert g["randomOpens"] == v["file_key"]
+        assert g["randomDiffers"] is True
+    assert len(got["itemMove"]) == len(V["item_move"]) == 1
+    for g, v in zip(got["itemMove"], V["item_move"], strict=True):
+        assert g["aad"] == v["to_aad"]
+        assert g["ciphertext"] == v["to_ciphertext"]
+        assert g["content"] == v["content"]
+        assert g["listed"] == ["AAAAAAAAAAAAAAAAAAAAAA"]
 
 
 NEGATIVE = script("negative")
@@ -133,7 +146,7 @@ NEGATIVE = script("negative")
 
 async def test_every_negative_vector(crypto_page: Page) -> None:
     cases = V["negative"]
-    assert len(cases) == 20
+    assert len(cases) == 22
     got = await crypto_page.evaluate(NEGATIVE, [V, cases])
     for case, err in zip(cases, got, strict=True):
         assert err is not None, case
@@ -152,6 +165,8 @@ async def test_every_negative_vector(crypto_page: Page) -> None:
         "folder",
         "file_key",
         "file",
+        "file_key_move",
+        "item_move",
     }
 
 

@@ -22,6 +22,14 @@ async ([V, cases]) => {
         version: v.version, generation: v.generation }),
       file_key: () => vc.unwrapFileKey(unhex(v.safe_key), unhex(v.wrapped), {
         safeId: unhex(v.safe_id), fileId: unhex(v.file_id), generation: v.generation }),
+      file_key_move: () => vc.rewrapFileKey(unhex(v.from_safe_key), unhex(v.to_safe_key), unhex(v.from_wrapped), {
+        fileId: unhex(v.file_id), fromSafeId: unhex(v.from_safe_id), fromGeneration: v.from_generation,
+        toSafeId: unhex(v.to_safe_id), toGeneration: v.to_generation }),
+      item_move: () => vc.reencryptItem(unhex(v.from_safe_key), unhex(v.to_safe_key), {
+        item: { itemId: unhex(v.item_id), folderId: unhex(v.from_folder_id), version: v.version,
+                generation: v.from_generation, schema: v.schema, ct: unhex(v.from_ciphertext) },
+        fromSafeId: unhex(v.from_safe_id), toSafeId: unhex(v.to_safe_id), toFolderId: unhex(v.to_folder_id),
+        toGeneration: v.to_generation }),
       file: async () => {
         let boxes = await fileBoxes(v);
         if (v.operation === "swap chunks 0 and 1") boxes = [boxes[1], boxes[0], ...boxes.slice(2)];

@@ -164,6 +164,45 @@ async (V) => {
     });
   }
 
+  out.fileKeyMove = [];
+  for (const v of V.file_key_move) {
+    const ctx = { fileId: unhex(v.file_id), fromSafeId: unhex(v.from_safe_id), fromGeneration: v.from_generation,
+                  toSafeId: unhex(v.to_safe_id), toGeneration: v.to_generation };
+    const toCtx = { safeId: ctx.toSafeId, fileId: ctx.fileId, generation: v.to_generation };
+    // With raw keys and with non-extractable CryptoKeys, as the page holds them.
+    const fromKey = await vc.importSafeKey(unhex(v.from_safe_key));
+    const toKey = await vc.importSafeKey(unhex(v.to_safe_key));
+    const moved = await vc.rewrapFileKey(unhex(v.from_safe_key), unhex(v.to_safe_key), unhex(v.from_wrapped),
+                                         { ...ctx, nonce: unhex(v.nonce) });
+    const movedWithKeys = await vc.rewrapFileKey(fromKey, toKey, unhex(v.from_wrapped), { ...ctx, nonce: unhex(v.nonce) });
+    const random = await vc.rewrapFileKey(fromKey, toKey, unhex(v.from_wrapped), ctx);
+    const opened = await vc.unwrapFileKey(unhex(v.to_safe_key), random, { ...toCtx, extractable: true });
+    out.fileKeyMove.push({
+      aad: hex(vc.fileKeyAad(toCtx)),
+      wrapped: hex(moved),
+      wrappedWithKeys: hex(movedWithKeys),
+      randomOpens: hex(new Uint8Array(await crypto.subtle.exportKey("raw", opened))),
+      randomDiffers: hex(random) !== v.to_wrapped,
+    });
+  }
+
+  out.itemMove = [];
+  for (const v of V.item_move) {
+    const item = { itemId: unhex(v.item_id), folderId: unhex(v.from_folder_id), version: v.version,
+                   generation: v.from_generation, schema: v.schema, ct: unhex(v.from_ciphertext) };
+    const ctx = { item, fromSafeId: unhex(v.from_safe_id), toSafeId: unhex(v.to_safe_id),
+                  toFolderId: unhex(v.to_folder_id), toGeneration: v.to_generation };
+    const moved = await vc.reencryptItem(unhex(v.from_safe_key), unhex(v.to_safe_key), { ...ctx, nonce: unhex(v.nonce) });
+    out.itemMove.push({
+      aad: hex(vc.itemAad({ safeId: ctx.toSafeId, itemId: item.itemId, folderId: ctx.toFolderId,
+                            version: v.version, generation: v.to_generation, schema: v.schema })),
+      ciphertext: hex(moved.ct),
+      content: moved.content,
+      listed: vc.listedFileIds({ files: [{ id: "AAAAAAAAAAAAAAAAAAAAAA" }, { id: "AAAAAAAAAAAAAAAAAAAAAA" },
+                                         { id: "short" }, { id: 7 }, {}, null] }),
+    });
+  }
+
   out.fingerprint = [];
   for (const v of V.fingerprint) {
     out.fingerprint.push(await vc.fingerprint({ userId: unhex(v.user_id), publicKey: unhex(v.public_key) }));

@@ -124,3 +124,4 @@ export {
   restageItem,
   sealForMembers,
 } from "./crypto/rotation.js";
+export { listedFileIds, reencryptItem, rewrapFileKey } from "./crypto/moves.js";
