@@ -389,6 +389,50 @@ class ContentsOut(Response):
     files: list[FileOut]
 
 
+# --- moves between safes -----------------------------------------------------------
+
+
+class MovedVersionIn(Request):
+    version: Version
+    ct: ItemCt = Field(description="the kept version re-encrypted for the target safe")
+
+
+class MovedFileIn(Request):
+    id: Id
+    key_wrap: KeyWrap = Field(description="K_f wrapped under the target safe's current key")
+
+
+class ItemMoveIn(Request):
+    to_safe_id: Id = Field(description="the safe the item moves to")
+    expected_version: Version = Field(description="the item's version now (409 if stale)")
+    generation: Generation = Field(description="the target safe's current key generation")
+    folder_id: Id | None = Field(default=None, description="a folder of the target safe")
+    ct: ItemCt = Field(
+        description="the item for (target safe, item, folder_id, expected_version, schema, "
+        "generation): its version does not change"
+    )
+    history: list[MovedVersionIn] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="every kept earlier version, re-encrypted for the target safe and folder",
+    )
+    files: list[MovedFileIn] = Field(
+        default_factory=list, max_length=1000, description="the item's files, keys re-wrapped"
+    )
+
+
+class ItemMoveOut(Response):
+    item: ItemOut
+    files: list[FileOut]
+    history: int = Field(description="how many kept versions moved with the item")
+
+
+class FileMoveIn(Request):
+    to_safe_id: Id = Field(description="the safe the file moves to")
+    generation: Generation = Field(description="the target safe's current key generation")
+    key_wrap: KeyWrap = Field(description="K_f wrapped under the target safe's current key")
+
+
 # --- rotation ---------------------------------------------------------------------
 
 

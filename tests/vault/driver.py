@@ -405,6 +405,88 @@ class VaultClient:
         if last:
             yield last
 
+    # --- moves between safes ---------------------------------------------------------
+
+    async def key_generations(self, sid: bytes) -> dict[int, bytes]:
+        """Every generation's Ks of a safe: the current one, older ones through the chain."""
+        ks, g = await self.key(sid)
+        chain = (await self.json("GET", f"/api/safes/{enc(sid)}/keys"))["keys"]
+        links = {k["generation"]: dec(k["previous_key"]) for k in chain if k["previous_key"]}
+        return vc.key_chain(ks, safe_id=sid, current_generation=g, links=links)
+
+    async def plan_move(
+        self, sid: bytes, iid: bytes, to_sid: bytes, *, folder_id: bytes | None = None
+    ) -> vc.MovePlan:
+        """Read the item, its history and the safe's files; re-encrypt for `to_sid`."""
+        item = await self.json("GET", f"/api/safes/{enc(sid)}/items/{enc(iid)}")
+        versions = (await self.json("GET", f"/api/safes/{enc(sid)}/items/{enc(iid)}/history"))[
+            "versions"
+        ]
+        c = await self.contents(sid)
+        to_key, to_g = await self.key(to_sid)
+
+        def record(i: dict[str, Any]) -> vc.ItemRecord:
+            return vc.ItemRecord(
+                item_id=iid,
+                folder_id=opt(i["folder_id"]),
+                version=i["version"],
+                generation=i["generation"],
+                schema=i["schema"],
+                ct=dec(i["ct"]),
+            )
+
+        return vc.plan_move(
+            record(item),
+            history=[record(v) for v in versions],
+            safe_files=[
+                vc.FileRecord(
+                    file_id=dec(f["id"]), generation=f["generation"], key_wrap=dec(f["key_wrap"])
+                )
+                for f in c["files"]
+            ],
+            from_safe_id=sid,
+            from_keys=await self.key_generations(sid),
+            to_safe_id=to_sid,
+            to_key=to_key,
+            to_generation=to_g,
+            to_folder_id=folder_id,
+        )
+
+    @staticmethod
+    def move_body(plan: vc.MovePlan) -> dict[str, Any]:
+        return {
+            "to_safe_id": enc(plan.to_safe_id),
+            "expected_version": plan.expected_version,
+            "generation": plan.to_generation,
+            "folder_id": None if plan.folder_id is None else enc(plan.folder_id),
+            "ct": enc(plan.ct),
+            "history": [{"version": h.version, "ct": enc(h.ct)} for h in plan.history],
+            "files": [{"id": enc(f.file_id), "key_wrap": enc(f.key_wrap)} for f in plan.files],
+        }
+
+    async def send_move(
+        self, plan: vc.MovePlan, *, body: dict[str, Any] | None = None, expect: int = 200
+    ) -> httpx.Response:
+        return await self.call(
+            "POST",
+            f"/api/safes/{enc(plan.from_safe_id)}/items/{enc(plan.item_id)}/move",
+            json=self.move_body(plan) if body is None else body,
+            expect=expect,
+        )
+
+    async def move_item(
+        self,
+        sid: bytes,
+        iid: bytes,
+        to_sid: bytes,
+        *,
+        folder_id: bytes | None = None,
+        expect: int = 200,
+    ) -> httpx.Response:
+        """Move an item (with its history and files) to another safe."""
+        plan = await self.plan_move(sid, iid, to_sid, folder_id=folder_id)
+        return await self.send_move(plan, expect=expect)
+
     # --- rotation -------------------------------------------------------------------
 
     async def plan_rotation(self, sid: bytes) -> tuple[vc.RotationPlan, dict[str, Any]]:

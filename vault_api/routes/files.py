@@ -18,8 +18,9 @@ from starlette.requests import ClientDisconnect
 from vault_api.blobs import blob_name
 from vault_api.context import ID_PATTERN, UserDep, VaultDep, decode_id
 from vault_api.errors import Invalid, NotFound
-from vault_api.models import FileIn, FileOut
+from vault_api.models import FileIn, FileMoveIn, FileOut
 from vault_api.store import files as store
+from vault_api.store import moves
 
 SafePath = Annotated[str, Path(pattern=ID_PATTERN, description="a safe id, base64url")]
 FilePath = Annotated[str, Path(pattern=ID_PATTERN, description="a file id, base64url")]
@@ -160,3 +161,21 @@ async def delete_file(vault: VaultDep, user: UserDep, safe_id: SafePath, file_id
         now_ms=vault.clock(),
     )
     await vault.blobs.delete(blob_name(fid))
+
+
+@router.post("/api/safes/{safe_id}/files/{file_id}/move")
+async def move_file(
+    vault: VaultDep, user: UserDep, safe_id: SafePath, file_id: FilePath, body: FileMoveIn
+) -> FileOut:
+    """Move a file no item lists to another safe: its key re-wrapped by the
+    client under the target's Ks; the body stays as it is."""
+    return await vault.db.write(
+        moves.move_file,
+        user_id=user.user_id,
+        safe_id=decode_id(safe_id, "safe id"),
+        file_id=decode_id(file_id, "file id"),
+        to_safe_id=body.to_safe_id,
+        generation=body.generation,
+        key_wrap=body.key_wrap,
+        now_ms=vault.clock(),
+    )

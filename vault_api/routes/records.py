@@ -16,9 +16,12 @@ from vault_api.models import (
     ItemBatchIn,
     ItemIn,
     ItemList,
+    ItemMoveIn,
+    ItemMoveOut,
     ItemOut,
     ItemUpdateIn,
 )
+from vault_api.store import moves
 from vault_api.store import records as store
 
 router = APIRouter(tags=["items"])
@@ -171,4 +174,27 @@ async def item_history(
         user_id=user.user_id,
         safe_id=decode_id(safe_id, "safe id"),
         item_id=decode_id(item_id, "item id"),
+    )
+
+
+@router.post("/api/safes/{safe_id}/items/{item_id}/move")
+async def move_item(
+    vault: VaultDep, user: UserDep, safe_id: SafePath, item_id: RecordPath, body: ItemMoveIn
+) -> ItemMoveOut:
+    """Move an item with its kept versions and its files to another safe, in one
+    transaction: editor or admin of both safes; every ciphertext re-encrypted
+    by the client for the target safe (same version); file bodies untouched."""
+    return await vault.db.write(
+        moves.move_item,
+        user_id=user.user_id,
+        safe_id=decode_id(safe_id, "safe id"),
+        item_id=decode_id(item_id, "item id"),
+        to_safe_id=body.to_safe_id,
+        expected_version=body.expected_version,
+        generation=body.generation,
+        folder_id=body.folder_id,
+        ct=body.ct,
+        history=body.history,
+        moved_files=body.files,
+        now_ms=vault.clock(),
     )
