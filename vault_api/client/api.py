@@ -235,6 +235,9 @@ class VaultApi:
             params={"expected_version": expected_version},
         )
 
+    async def move_item(self, sid: str, iid: str, body: Mapping[str, Any]) -> Any:
+        return await self.call("POST", f"/api/safes/{_p(sid)}/items/{_p(iid)}/move", json=body)
+
     async def history(self, sid: str, iid: str) -> Any:
         return (await self.call("GET", f"/api/safes/{_p(sid)}/items/{_p(iid)}/history"))["versions"]
 

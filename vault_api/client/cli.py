@@ -328,6 +328,28 @@ def parser() -> argparse.ArgumentParser:
     safe_and_item(s)
     s.add_argument("version", type=int, metavar="VERSION")
 
+    s = command(
+        "move",
+        "move an item, with its files and earlier versions, to another safe",
+        epilog="Everything is re-encrypted here for the other safe's key (the files' keys "
+        "re-wrapped; their contents are not uploaded again) and the server moves it all at "
+        "once. You must be an editor or admin of both safes. Members of the first safe who "
+        "are not members of the other no longer see the item. If the item changed since it "
+        "was read (or since --expected-version), or the other safe's key is being rotated, "
+        "nothing is moved (exit 4).\n\nExample:\n  vault move Home Router Work --folder Network",
+    )
+    safe_and_item(s)
+    s.add_argument("to_safe", metavar="TO_SAFE", help="the safe it moves to: its name or id")
+    s.add_argument(
+        "--folder", metavar="PATH", help="an existing folder of TO_SAFE (default: its top)"
+    )
+    s.add_argument(
+        "--expected-version",
+        type=int,
+        metavar="N",
+        help="move only if the item is still at version N",
+    )
+
     s = command("mkdir", "make a folder (and its parents)")
     s.add_argument("safe", metavar="SAFE")
     s.add_argument("path", metavar="PATH", help="e.g. Work/Servers")

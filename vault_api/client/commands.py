@@ -40,7 +40,7 @@ from vault_api.client.session import (
     unlock,
 )
 from vault_api.client.vault import Vault, file_size
-from vault_api.crypto import ciphertext_size, new_id
+from vault_api.crypto import MovePlan, ciphertext_size, new_id
 
 DEFAULT_SERVER = "http://localhost:8000"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -707,6 +707,71 @@ async def cmd_restore(ctx: Context) -> None:
     )
 
 
+async def cmd_move(ctx: Context) -> None:
+    ns = ctx.ns
+    safe = await ctx.open_safe()
+    item = safe.find_item(ns.item)
+    vault = await ctx.vault()
+    to = await vault.find_safe(ns.to_safe)
+    if to.id == safe.ref:
+        raise Usage(
+            f"{safe.item_path(item)!r} is already in safe {safe.name!r}; to change its folder: "
+            "vault edit SAFE ITEM --folder PATH"
+        )
+    for role, name in ((safe.role, safe.name), (to.role, to.name)):
+        if role == "viewer":
+            raise CliError(
+                f"you are viewer of safe {name!r}: moving an item out of or into a safe needs "
+                "editor or admin in both. Nothing was moved.",
+                Exit.FORBIDDEN,
+            )
+    target = await vault.open_id(to.id)
+    folder_id = target.find_folder(ns.folder) if ns.folder else None
+    expected = ns.expected_version if ns.expected_version is not None else item.version
+    moved, plan = await vault.move_item(
+        safe, item, target, folder_id=folder_id, expected_version=expected
+    )
+    arrived = _moved_item(item, moved["item"], plan)
+    names = {f["id"]: f.get("name") for f in it.files(item.content)}
+    data = {
+        **item_json(target, arrived),
+        "from_safe": {"id": safe.ref, "name": safe.name},
+        "to_safe": {"id": target.ref, "name": target.name},
+        "moved_files": [
+            {"id": f["id"], "name": names.get(f["id"]), "size": f["size"]} for f in moved["files"]
+        ],
+        "moved_versions": int(moved["history"]),
+        "missing_files": [enc(f) for f in plan.missing_files],
+    }
+    what = [
+        f"{len(moved['files'])} file{'s' if len(moved['files']) != 1 else ''}",
+        f"{moved['history']} earlier version{'s' if moved['history'] != 1 else ''}",
+    ]
+    lines = [
+        f"moved {safe.item_path(item)!r} from safe {safe.name!r} to "
+        f"{target.item_path(arrived)!r} in safe {target.name!r} (with {' and '.join(what)})"
+    ]
+    if plan.missing_files:
+        ctx.warn(
+            f"warning: the item lists {len(plan.missing_files)} file(s) that safe {safe.name!r} "
+            "does not hold; the item still lists them, and there was nothing to move for them"
+        )
+    ctx.emit(data, lines)
+
+
+def _moved_item(item: Item, moved: dict[str, Any], plan: MovePlan) -> Item:
+    """The item as the target safe now holds it (its content is the plan's)."""
+    return Item(
+        id=item.id,
+        folder_id=plan.folder_id,
+        version=int(moved["version"]),
+        generation=int(moved["generation"]),
+        schema=int(moved["schema"]),
+        content=dict(plan.content),
+        updated_ms=int(moved["updated_ms"]),
+    )
+
+
 async def cmd_mkdir(ctx: Context) -> None:
     safe = await ctx.open_safe()
     fid, made = await (await ctx.vault()).ensure_folder(safe, ctx.ns.path)
@@ -1006,6 +1071,7 @@ COMMANDS: dict[str, Command] = {
     "delete": cmd_delete,
     "history": cmd_history,
     "restore": cmd_restore,
+    "move": cmd_move,
     "mkdir": cmd_mkdir,
     "rmdir": cmd_rmdir,
     "upload": cmd_upload,

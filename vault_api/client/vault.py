@@ -23,7 +23,7 @@ from vault_api.client import contents as ct
 from vault_api.client import items as it
 from vault_api.client.api import VaultApi
 from vault_api.client.errors import ApiError, CliError, Exit, NotFound, Usage
-from vault_api.client.keys import Keyring, dec, enc, refused
+from vault_api.client.keys import Keyring, dec, enc, opt_dec, refused
 
 READ_PIECE = 256 * 1024
 BATCH = 1000  # items per batch request (the API's limit)
@@ -254,7 +254,7 @@ class Vault:
         )
 
     async def conflict(
-        self, safe: ct.OpenedSafe, item: ct.Item, expected: int, e: ApiError
+        self, safe: ct.OpenedSafe, item: ct.Item, expected: int, e: ApiError, *, move: bool = False
     ) -> CliError:
         """A 409 said clearly: what changed meanwhile (field names only)."""
         current = e.facts.get("current_version")
@@ -267,10 +267,11 @@ class Vault:
                 what = f" Changed since: {', '.join(names) or 'nothing visible'}."
         except CliError:
             pass
+        again = "move the current version" if move else "make your change to the current version"
         return CliError(
             f"item {item.title!r} changed meanwhile: it is at version {current}, and this "
-            f"edit was made to version {expected}. Nothing was written.{what} Run the command "
-            "again to make your change to the current version.",
+            f"{'move' if move else 'edit'} was made to version {expected}. Nothing was "
+            f"{'moved' if move else 'written'}.{what} Run the command again to {again}.",
             Exit.CONFLICT,
         )
 
@@ -320,6 +321,82 @@ class Vault:
             return keys[g]
 
         return [ct.open_item(safe.id, v, key_for, item_id=item.id) for v in versions]
+
+    # --- moving to another safe -----------------------------------------------------
+
+    async def move_item(
+        self,
+        safe: ct.OpenedSafe,
+        item: ct.Item,
+        target: ct.OpenedSafe,
+        *,
+        folder_id: bytes | None,
+        expected_version: int,
+    ) -> tuple[dict[str, Any], vc.MovePlan]:
+        """Move an item with its kept versions and its files into `target`
+        (docs/vault.md 8.4): everything re-encrypted here for the target's
+        current key, at the same version; the server swaps it in at once and
+        leaves the file bodies as they are. Returns the server's answer and the plan."""
+        raw = await self.api.item(safe.ref, item.ref)
+        versions = await self.api.history(safe.ref, item.ref)
+        file_records = [
+            vc.FileRecord(file_id=fid, generation=int(f["generation"]), key_wrap=dec(f["key_wrap"]))
+            for fid, f in safe.files.items()
+        ]
+        keys: dict[int, bytes] = {safe.generation: safe.key}
+        generations = {int(raw["generation"])} | {int(v["generation"]) for v in versions}
+        generations |= {f.generation for f in file_records}
+        if generations - {safe.generation}:
+            keys = self.ring.generations(
+                await self.api.safe(safe.ref), await self.api.key_chain(safe.ref)
+            )
+
+        def record(r: Mapping[str, Any]) -> vc.ItemRecord:
+            return vc.ItemRecord(
+                item_id=item.id,
+                folder_id=opt_dec(r["folder_id"]),
+                version=int(r["version"]),
+                generation=int(r["generation"]),
+                schema=int(r["schema"]),
+                ct=dec(r["ct"]),
+            )
+
+        try:
+            plan = vc.plan_move(
+                record(raw),
+                history=[record(v) for v in versions],
+                safe_files=file_records,
+                from_safe_id=safe.id,
+                from_keys=keys,
+                to_safe_id=target.id,
+                to_key=target.key,
+                to_generation=target.generation,
+                to_folder_id=folder_id,
+            )
+        except vc.VaultCryptoError as e:
+            raise refused(e) from None
+        body = {
+            "to_safe_id": target.ref,
+            "expected_version": expected_version,
+            "generation": plan.to_generation,
+            "folder_id": None if folder_id is None else enc(folder_id),
+            "ct": enc(plan.ct),
+            "history": [{"version": h.version, "ct": enc(h.ct)} for h in plan.history],
+            "files": [{"id": enc(f.file_id), "key_wrap": enc(f.key_wrap)} for f in plan.files],
+        }
+        try:
+            moved: dict[str, Any] = await self.api.move_item(safe.ref, item.ref, body)
+        except ApiError as e:
+            if e.error == "version_conflict":
+                raise await self.conflict(safe, item, expected_version, e, move=True) from None
+            if e.error == "generation_stale":
+                raise CliError(
+                    f"the key of safe {target.name!r} was rotated while the move was prepared; "
+                    "nothing was moved. Run the command again.",
+                    Exit.CONFLICT,
+                ) from None
+            raise
+        return moved, plan
 
     # --- files --------------------------------------------------------------------
 

@@ -2,12 +2,12 @@
 // and the editor (every type), with the conflict panel when someone saved the
 // item first (409: nothing is lost, the person chooses).
 
-import { $, bytes, fill, h, makeDialog, openDialog, saveBlob, when } from "./dom.js";
+import { $, bytes, fill, h, makeDialog, num, openDialog, saveBlob, when } from "./dom.js";
 import { copySecret, CLEAR_MS } from "./clipboard.js";
 import { parseOtp, secondsLeft, totpCode } from "./totp.js";
 import { ConflictError } from "./safes.js";
 import { downloadFile, uploadFile } from "./files.js";
-import { confirmDialog, generatorDialog } from "./panels.js";
+import { confirmDialog, generatorDialog, moveDialog } from "./panels.js";
 
 const TYPES = { login: "Login", note: "Secure note", card: "Payment card", document: "Document" };
 export const typeLabel = (t) => TYPES[t] || t;
@@ -157,6 +157,7 @@ export class ItemView {
         safe.canEdit ? h("button", { type: "button", class: "primary", onclick: () => this.edit(entry) }, "Edit") : null,
         h("button", { type: "button", onclick: () => this.history(entry) }, "History"),
         safe.canEdit ? this.attachButton(entry) : null,
+        safe.canEdit ? h("button", { type: "button", id: "move-button", onclick: () => this.move(entry) }, "Move to safe…") : null,
         safe.canEdit ? h("button", { type: "button", class: "danger", onclick: () => this.remove(entry) }, "Delete") : null,
       ),
     );
@@ -253,6 +254,50 @@ export class ItemView {
       this.say.status(`Deleted ${entry.title}.`);
     } catch (e) {
       this.say.alert(e.code === "version_conflict" ? "The item changed meanwhile; reload it before deleting." : `Not deleted: ${e.message}`);
+    }
+  }
+
+  // --- moving to another safe ------------------------------------------------------
+
+  /** "Move to safe…": choose the safe and folder, then re-encrypt and move, with progress. */
+  async move(entry) {
+    const source = this.safe;
+    const choice = await moveDialog(this.app, source, entry);
+    if (!choice || this.entry !== entry) return;
+    const { target, folderText } = choice;
+    const button = $("#move-button");
+    if (button) button.disabled = true;
+    const title = entry.title || "(untitled)";
+    try {
+      const r = await this.app.vault.moveItem(source, entry, target, folderText, {
+        progress: (step, done, total) =>
+          this.say.progress(`Moving ${title}: ${step}${total ? ` (${num(done)} of ${num(total)})` : ""}`, !total),
+      });
+      const where = `${target.name ?? "the other safe"}${folderText ? ` / ${target.folderPath(folderText)}` : ""}`;
+      const what = [];
+      if (r.files) what.push(r.files === 1 ? "its file" : `its ${num(r.files)} files`);
+      if (r.history) what.push(r.history === 1 ? "its earlier version" : `its ${num(r.history)} earlier versions`);
+      const text = `Moved ${title} to ${where}${what.length ? ` with ${what.join(" and ")}` : ""}.`;
+      if (this.safe === source) {
+        clearInterval(this.timer);
+        this.entry = null;
+        this.view.itemChanged(null);
+        fill(
+          $("#item-body"),
+          h("h3", { id: "item-heading", tabindex: "-1" }, `Moved ${title}`),
+          h("p", {}, text),
+          r.missing
+            ? h("p", { class: "bad" }, `${num(r.missing)} file${r.missing === 1 ? "" : "s"} the item lists ${r.missing === 1 ? "was" : "were"} not in this safe, so nothing was moved for ${r.missing === 1 ? "it" : "them"}; the item still lists ${r.missing === 1 ? "it" : "them"}.`)
+            : null,
+          h("div", { class: "actions" }, h("button", { type: "button", onclick: () => this.view.openSafe(target) }, `Open ${target.name ?? "that safe"}`)),
+        );
+        $("#item-heading").focus();
+      }
+      this.say.status(text);
+    } catch (e) {
+      if (button?.isConnected) button.disabled = false;
+      const why = e.code === "version_conflict" ? "it was changed meanwhile; open it again, then move it" : e.message;
+      this.say.alert(`${title} was not moved: ${why}. Nothing was changed.`);
     }
   }
 

@@ -430,3 +430,87 @@ export async function safeSettingsDialog(app, safe) {
   await openDialog(dialog, { focus: "#rename-input" });
 }
 
+
+// --- moving an item to another safe -------------------------------------------------
+
+/**
+ * Choose where `entry` of `safe` moves: another safe the person can edit (the
+ * ones they only view are listed, disabled, with why), and a folder in it.
+ * Resolves with {target, folderText} or null.
+ */
+export async function moveDialog(app, safe, entry) {
+  const { vault, say } = app;
+  let safes;
+  try {
+    const all = await vault.listSafes();
+    app.view.renderSafes(all);
+    safes = all.filter((s) => s !== safe);
+  } catch (e) {
+    say.alert(`The list of safes did not load: ${e.message}`);
+    return null;
+  }
+  const usable = safes.filter((s) => s.canEdit && !s.nameError);
+  const safeSelect = h(
+    "select",
+    { id: "move-safe", required: true },
+    h("option", { value: "" }, usable.length ? "Choose a safe" : "(no other safe you can change)"),
+    safes.map((s) =>
+      h(
+        "option",
+        { value: s.idText, disabled: !s.canEdit || s.nameError ? "" : null },
+        s.name ?? "(name does not open)",
+        s.canEdit ? "" : ` (${s.role}: cannot move into it)`,
+      ),
+    ),
+  );
+  const top = () => h("option", { value: "" }, "(top of the safe)");
+  const folderSelect = h("select", { id: "move-folder", disabled: true }, top());
+  const note = h("p", { class: "help", id: "move-note", "aria-live": "polite" }, "");
+  const go = h("button", { type: "submit", class: "primary", disabled: true }, "Move");
+  let chosen = null;
+  let loading = 0;
+  safeSelect.addEventListener("change", async () => {
+    const target = vault.safes.get(safeSelect.value) ?? null;
+    const ticket = ++loading;
+    go.disabled = !target;
+    fill(folderSelect, top());
+    folderSelect.disabled = true;
+    note.textContent = "";
+    if (!target) return;
+    note.textContent = `Loading the folders of ${target.name}…`;
+    try {
+      const folders = await vault.foldersOf(target);
+      if (ticket !== loading) return;
+      folderSelect.append(...folders.map((f) => h("option", { value: f.idText }, f.path)));
+      folderSelect.disabled = false;
+      note.textContent = folders.length ? "" : `${target.name} has no folders: the item goes to its top.`;
+    } catch (e) {
+      if (ticket === loading) note.textContent = `Its folders did not load (${e.message}); the item can still go to its top.`;
+    }
+  });
+  const files = vc.listedFileIds(entry.content).length;
+  const form = h(
+    "form",
+    { method: "dialog" },
+    h(
+      "p",
+      {},
+      `The item${files ? `, its ${files === 1 ? "file" : `${num(files)} files`}` : ""} and its earlier versions are ` +
+        "re-encrypted here for the other safe and leave this one; file contents are not uploaded again. " +
+        "Members of this safe who are not members of the other one no longer see it.",
+    ),
+    h("label", { for: "move-safe" }, "To safe"),
+    safeSelect,
+    h("label", { for: "move-folder" }, "Folder in that safe"),
+    folderSelect,
+    note,
+    h("div", { class: "actions" }, go, h("button", { type: "button", onclick: () => dialog.close() }, "Cancel")),
+  );
+  form.addEventListener("submit", () => {
+    const target = vault.safes.get(safeSelect.value);
+    if (target && target.canEdit) chosen = { target, folderText: folderSelect.value || null };
+  });
+  const { dialog } = makeDialog("move-dialog", `Move ${entry.title || "(untitled)"} to another safe`, form);
+  await openDialog(dialog, { focus: "#move-safe" });
+  return chosen;
+}

@@ -492,6 +492,129 @@ export class Vault {
     return out;
   }
 
+  // --- moving an item to another safe (docs/vault.md 8.4) ---------------------------
+
+  /**
+   * The folders of `safe` (decrypted) without opening its items: for choosing
+   * where a moved item goes. A safe already open has them.
+   */
+  async foldersOf(safe) {
+    if (!safe.loaded) {
+      const contents = await this.api.get(path("safes", safe.idText, "contents"));
+      safe.update(contents.safe);
+      const key = await this.currentKey(safe);
+      safe.folders.clear();
+      await Promise.all(contents.folders.map((f) => this.#addFolder(safe, f, key)));
+    }
+    return [...safe.folders.values()]
+      .filter((f) => !f.error)
+      .map((f) => ({ idText: f.idText, path: safe.folderPath(f.idText) }))
+      .sort((a, b) => collator.compare(a.path, b.path));
+  }
+
+  /**
+   * Move `entry` of `source`, with its kept versions and its files, into
+   * `target` (folder `folderText`, or the top): every ciphertext re-encrypted
+   * here for the target (same version), every file key re-wrapped; the server
+   * swaps them in at once and never touches a file body. progress(step, done,
+   * total): records re-encrypted so far, then (total 0) the request. Resolves
+   * with {entry (in the target, or null if it is not open), files, history,
+   * missing (files the item lists that the safe does not hold)}. A stale
+   * target key generation refetches it and retries once.
+   */
+  async moveItem(source, entry, target, folderText = null, { progress = () => {}, retried = false } = {}) {
+    if (entry.error) {
+      throw new Error("this item does not open, so it cannot be re-encrypted for another safe");
+    }
+    await this.refreshSafe(target);
+    const toKey = await this.currentKey(target);
+    const ctx = {
+      fromSafeId: source.id,
+      toSafeId: target.id,
+      toFolderId: optId(folderText, "folder id"),
+      toGeneration: target.generation,
+    };
+    const base = path("safes", source.idText, "items", entry.idText);
+    const [current, { versions }] = await Promise.all([this.api.get(base), this.api.get(`${base}/history`)]);
+    if (current.version !== entry.version) {
+      throw new ApiError(409, {
+        error: "version_conflict",
+        message: `the item was changed meanwhile (it is now at version ${current.version}); open it again, then move it`,
+        current_version: current.version,
+      });
+    }
+    const keyFor = (g) => (g === source.generation ? this.currentKey(source) : this.keyFor(source, g));
+    const record = (json) => ({
+      itemId: entry.id,
+      folderId: optId(json.folder_id, "folder id"),
+      version: json.version,
+      generation: json.generation,
+      schema: json.schema,
+      ct: vc.b64uDecode(json.ct, { field: "item" }),
+    });
+    const reencrypt = async (json) => (await vc.reencryptItem(await keyFor(json.generation), toKey, { ...ctx, item: record(json) })).ct;
+    const listed = vc.listedFileIds(entry.content);
+    for (const fileText of listed) {
+      if (source.files.has(fileText)) continue;
+      // Attached by someone else since the safe was opened: ask for it.
+      try {
+        source.files.set(fileText, await this.api.get(path("safes", source.idText, "files", fileText)));
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 404) throw e;
+      }
+    }
+    const held = listed.filter((f) => source.files.has(f));
+    const total = 1 + versions.length + held.length;
+    let done = 0;
+    progress("re-encrypting the item", done, total);
+    const ct = await reencrypt(current);
+    progress("re-encrypting the item", ++done, total);
+    const history = [];
+    for (const v of versions) {
+      history.push({ version: v.version, ct: enc(await reencrypt(v)) });
+      progress("re-encrypting its earlier versions", ++done, total);
+    }
+    const files = [];
+    for (const fileText of held) {
+      const meta = source.files.get(fileText);
+      const keyWrap = await vc.rewrapFileKey(await keyFor(meta.generation), toKey, vc.b64uDecode(meta.key_wrap, { field: "file key" }), {
+        fileId: id(fileText, "file id"),
+        fromSafeId: source.id,
+        fromGeneration: meta.generation,
+        toSafeId: target.id,
+        toGeneration: target.generation,
+      });
+      files.push({ id: fileText, key_wrap: enc(keyWrap) });
+      progress("re-wrapping its file keys", ++done, total);
+    }
+    progress(`saving it in ${target.name ?? "the other safe"}…`, 0, 0);
+    let moved;
+    try {
+      moved = await this.api.post(`${base}/move`, {
+        to_safe_id: target.idText,
+        expected_version: entry.version,
+        generation: target.generation,
+        folder_id: folderText,
+        ct: enc(ct),
+        history,
+        files,
+      });
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "generation_stale" && !retried) {
+        return this.moveItem(source, entry, target, folderText, { progress, retried: true });
+      }
+      throw e;
+    }
+    source.items.delete(entry.idText);
+    source.sorted = null;
+    for (const f of moved.files) {
+      source.files.delete(f.id);
+      target.files.set(f.id, f);
+    }
+    const arrived = target.loaded ? await this.#addItem(target, moved.item) : null;
+    return { entry: arrived, files: moved.files.length, history: moved.history, missing: listed.length - held.length };
+  }
+
   // --- members -----------------------------------------------------------------------
 
   async members(safe) {
