@@ -9,21 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-import sqlalchemy as sa
 
 from authnet.protocol.encoding import b64u_decode
 from simulators.phone.app import PhoneApp
 from tests.vault.clirunner import VaultCli, logged_in
 from tests.vault.conftest import VaultServer
 from tests.vault.driver import VaultClient
+from tests.vault.test_moves import state as rows
 from vault_api.client.errors import Exit
 from vault_api.crypto import CHUNK_BYTES
-from vault_api.db import make_engine
-from vault_api.schema import files, item_versions, items
 
 
 @pytest.fixture
@@ -47,18 +44,6 @@ async def driver(vault: VaultServer, alice_phone: PhoneApp) -> AsyncIterator[Vau
     async with vault.client() as c:
         await c.login(alice_phone)
         yield c
-
-
-def rows(vault: VaultServer) -> dict[str, list[tuple[Any, ...]]]:
-    engine = make_engine(vault.db_url)
-    try:
-        with engine.connect() as c:
-            return {
-                t.name: sorted(tuple(r) for r in c.execute(sa.select(t)))
-                for t in (items, item_versions, files)
-            }
-    finally:
-        engine.dispose()
 
 
 def one_line(err: str) -> None:
