@@ -18,40 +18,22 @@ from authnet.protocol.ids import ticket_hash
 from authnet.protocol.kc import derive_kc, fido2_prf_input, kc_fingerprint
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
+from tests.browser.security_key import attach_virtual_key, enrol_on_gateway
 from tests.browser.site import Site, events, open_site, outcome, wait_events, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
-
-AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "ctap2Version": "ctap2_1",
-    "transport": "usb",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "hasPrf": True,
-    "automaticPresenceSimulation": True,
-}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def key(context: BrowserContext, bare_page: Page) -> AsyncIterator[tuple[CDPSession, str]]:
     """A virtual security key attached to the page (it stays across navigations)."""
     cdp = await context.new_cdp_session(bare_page)
-    await cdp.send("WebAuthn.enable", {"enableUI": False})
-    added = await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-    yield cdp, added["authenticatorId"]
+    yield cdp, await attach_virtual_key(cdp)
     await cdp.send("WebAuthn.disable")
 
 
 async def enrol(page: Page, net: TestNetwork, label: str = "my key") -> str:
-    await page.goto(f"{net.addresses.gateway_url}/v1/enrol")
-    await page.wait_for_selector("body[data-ready=true]")
-    await page.get_by_label("Name for this key").fill(label)
-    await page.get_by_role("button", name="Enrol my security key").click()
-    token = page.locator("#token-id")
-    await token.wait_for(timeout=10000)
-    return (await token.inner_text()).strip()
+    return await enrol_on_gateway(page, net.addresses.gateway_url, label)
 
 
 async def log_in_with_the_key(page: Page, site: Site) -> dict[str, Any]:

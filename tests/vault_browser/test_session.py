@@ -18,6 +18,7 @@ from playwright.async_api import Page, expect
 
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
+from tests.browser.security_key import attach_virtual_key, enrol_on_gateway
 from tests.helpers import make_phone
 from tests.vault_browser import ui
 from tests.vault_browser.conftest import Browsers, VaultSite, serve_vault
@@ -274,18 +275,6 @@ async def test_controls_are_labelled_and_dialogs_manage_focus(
     await expect(page.locator("#edit-password")).to_have_value(generated)
 
 
-AUTHENTICATOR = {
-    "protocol": "ctap2",
-    "ctap2Version": "ctap2_1",
-    "transport": "usb",
-    "hasResidentKey": True,
-    "hasUserVerification": True,
-    "isUserVerified": True,
-    "hasPrf": True,
-    "automaticPresenceSimulation": True,
-}
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def localhost_vault(net: TestNetwork, tmp_path: Path) -> AsyncIterator[VaultSite]:
     """The vault as http://localhost:<port>: WebAuthn's RP id is the gateway's host, localhost."""
@@ -298,13 +287,8 @@ async def test_a_security_key_in_the_browser_logs_in_and_reopens_the_same_slot(
 ) -> None:
     page = await browsers.page()
     cdp = await page.context.new_cdp_session(page)
-    await cdp.send("WebAuthn.enable", {"enableUI": False})
-    await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
-    await page.goto(f"{net.addresses.gateway_url}/v1/enrol")
-    await page.wait_for_selector("body[data-ready=true]")
-    await page.get_by_label("Name for this key").fill("my key")
-    await page.get_by_role("button", name="Enrol my security key").click()
-    await page.locator("#token-id").wait_for(timeout=10_000)
+    await attach_virtual_key(cdp)
+    await enrol_on_gateway(page, net.addresses.gateway_url)
 
     for round_ in range(2):
         await ui.open_vault(page, localhost_vault)
