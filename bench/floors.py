@@ -13,7 +13,16 @@ prints one JSON object; compare `sum_of_floors_us` with bench/login.py's
 `server_cpu_us_per_login`.
 """
 
+# ruff: noqa: E402  (the imports below come after the sys.path fix)
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/floors.py`, Python puts bench/ first on sys.path, where
+# bench/tokens.py would shadow the `tokens` package this program imports.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import asyncio
@@ -21,10 +30,8 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -222,7 +229,7 @@ async def measure_logic(root: Path, n: int) -> float:
                 nonce=response.nonce,
                 user_verified=False,
                 sealed=response.sealed_kc,
-                signature=response.signature,
+                proof=response.proof,
             )
             th = ticket_hash(issued.ticket)
             await net.peek_sealed_kc(th)

@@ -14,7 +14,16 @@ Prints one JSON object. `--profile` also samples the server with py-spy
 and adds where its CPU time goes.
 """
 
+# ruff: noqa: E402  (the imports below come after the sys.path fix)
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/login.py`, Python puts bench/ first on sys.path, where
+# bench/tokens.py would shadow the `tokens` package this program imports.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import asyncio
@@ -22,12 +31,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -99,9 +107,15 @@ def start_server(data_dir: Path, log_level: str) -> tuple[subprocess.Popen[str],
 
 def start_profiler(pid: int, seconds: float, root: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling the server for the measured phase (raw folded stacks)."""
+    # The locked dev dependencies install py-spy next to this interpreter;
+    # the virtual environment's bin/ need not be on PATH.
+    beside = Path(sys.executable).parent / "py-spy"
+    py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("--profile needs py-spy: `make` installs it into .venv (uv.lock)")
     return subprocess.Popen(
         [
-            "py-spy",
+            py_spy,
             "record",
             "--pid",
             str(pid),
