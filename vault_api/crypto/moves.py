@@ -27,7 +27,7 @@ from authnet.errors import MalformedInput
 from authnet.protocol.encoding import b64u_decode
 from vault_api.crypto import files, records
 from vault_api.crypto.errors import PreviousKeyInvalid
-from vault_api.crypto.ids import short
+from vault_api.crypto.ids import ID_BYTES, short
 from vault_api.crypto.rotation import FileRecord, ItemRecord
 
 
@@ -133,10 +133,10 @@ def listed_file_ids(content: Mapping[str, Any]) -> list[bytes]:
         if not isinstance(ref, str):
             continue
         try:
-            fid = b64u_decode(ref, field="file id")
+            fid = b64u_decode(ref, field="file id", length=ID_BYTES)
         except MalformedInput:
             continue
-        if len(fid) == 16 and fid not in out:
+        if fid not in out:
             out.append(fid)
     return out
 

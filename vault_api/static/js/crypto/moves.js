@@ -10,7 +10,7 @@
 // own error is thrown instead (item_invalid, file_key_invalid).
 
 import { MalformedCiphertext } from "./errors.js";
-import { b64uDecode } from "./encoding.js";
+import { b64uDecode, ID_BYTES } from "./encoding.js";
 import { decryptItem, encryptItem } from "./records.js";
 import { unwrapFileKey, wrapFileKey } from "./files.js";
 
@@ -71,7 +71,7 @@ export function listedFileIds(content) {
     const ref = entry?.id;
     if (typeof ref !== "string" || out.includes(ref)) continue;
     try {
-      b64uDecode(ref, { field: "file id", length: 16 });
+      b64uDecode(ref, { field: "file id", length: ID_BYTES });
     } catch (e) {
       if (e instanceof MalformedCiphertext) continue;
       throw e;
