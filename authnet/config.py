@@ -49,8 +49,18 @@ class Config:
     gateway_url: str = ""
     # The WebAuthn relying-party id FIDO2 tokens register with; "" means public_host.
     webauthn_rp_id: str = ""
-    # "" is the embedded SQLite database in the data directory.
+    # "" is the embedded SQLite database in the data directory; a cluster's nodes
+    # share one PostgreSQL database (postgresql://user@host:port/db).
     database_url: str = ""
+    # Where tickets, the mailbox, events and locks live: "" (or "memory") keeps
+    # them in this process (one node only); a cluster's nodes share one Redis
+    # (redis://host:port/db). Every key starts with state_prefix.
+    state_url: str = ""
+    state_prefix: str = "authnet:"
+    # Every gateway of the cluster, advertised to SPs with each ticket so a
+    # browser can resume its wait on another node; "" entries are ignored and
+    # this node's own gateway is always first.
+    cluster_gateway_urls: tuple[str, ...] = ()
     data_max_bytes: int = 16 * 1024
     # Seconds an SP certificate lookup is cached; revocation takes effect within it.
     sp_cache_seconds: float = 5.0

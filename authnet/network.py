@@ -180,6 +180,25 @@ class _Lru:
         self._d.clear()
 
 
+def _answer_hash(
+    *, token_id: bytes, nonce: bytes, user_verified: bool, sealed: SealedKey | None, proof: Proof
+) -> bytes:
+    """A digest of one CompleteAuth answer (everything the token sent), kept in
+    the ticket so a retry of the same answer is recognised. Length-prefixed
+    fields under a label; the nonce makes it unique per login attempt."""
+    parts = [token_id, nonce, bytes([user_verified]), proof.signature]
+    if proof.webauthn is not None:
+        a = proof.webauthn
+        parts += [a.credential_id, a.authenticator_data, a.client_data_json, a.signature]
+    if sealed is not None:
+        parts += [sealed.enc, sealed.ciphertext]
+    h = hashlib.sha256(b"authnet-answer-v1\x00")
+    for part in parts:
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+    return h.digest()
+
+
 def _truncate(text: str, n: int) -> str:
     return "".join(ch for ch in text[:n] if ch.isprintable())
 
@@ -198,6 +217,7 @@ class Network:
         sp_cache_seconds: float = 5.0,
         webauthn_rp_id: str = "localhost",
         clock: Callable[[], int] = now_ms,
+        node_id: str = "",
     ) -> None:
         self.directory = directory
         self.state = state
@@ -206,6 +226,10 @@ class Network:
         # Filled in once the node knows its bound ports.
         self.passkey_address = passkey_address
         self.gateway_url = gateway_url
+        # Every gateway of the cluster, this node's first (TicketResponse).
+        self.gateway_urls: tuple[str, ...] = (gateway_url,) if gateway_url else ()
+        # Which node this is; every answer names it.
+        self.node_id = node_id
         self.data_max_bytes = data_max_bytes
         self.sp_cache_seconds = sp_cache_seconds
         self.clock = clock
@@ -391,19 +415,36 @@ class Network:
             factors=new.proven,
         )
 
-    async def _authenticated(self, sp: ServiceProvider, ticket: str) -> Ticket:
+    async def _authenticated(
+        self, sp: ServiceProvider, ticket: str, t: Ticket | None = None
+    ) -> Ticket:
         """An SP's authenticated ticket whose token is still active: revoking a
-        token ends the sessions it opened, not only its future logins."""
-        t = await self._sp_ticket(sp, ticket)
+        token ends the sessions it opened, not only its future logins. `t`: the
+        ticket record when the caller has already read it."""
+        if t is None:
+            t = await self._sp_ticket(sp, ticket)
         tk.require_authenticated(t, self.clock())
         assert t.token_id is not None
         await self._active_token(t.token_id)
         return t
 
-    async def get_puid(self, sp: ServiceProvider, ticket: str, finalize: bool) -> PuidResult:
-        t = await self._authenticated(sp, ticket)
-        if finalize:
-            t = await self._transition(t, lambda cur: tk.consume(cur, self.clock()))
+    async def get_puid(
+        self, sp: ServiceProvider, ticket: str, finalize: bool, *, request_id: bytes = b""
+    ) -> PuidResult:
+        """`request_id`: the client's id for this call, the same on its retries;
+        a retried GetPUID(finalize) whose first reply was lost gets the same
+        answer instead of ticket_consumed."""
+        digest = None
+        if request_id:
+            digest = hashlib.sha256(b"authnet-request\x00" + request_id).digest()
+        t = await self._sp_ticket(sp, ticket)
+        if finalize and digest is not None and tk.consumed_by(t, digest):
+            assert t.token_id is not None
+            await self._active_token(t.token_id)
+        else:
+            t = await self._authenticated(sp, ticket, t)
+            if finalize:
+                t = await self._transition(t, lambda cur: tk.consume(cur, self.clock(), by=digest))
         assert t.user_id is not None
         assert t.token_id is not None
         log.debug("puid read sp=%s tag=%s finalize=%s", sp.name, ticket_tag(t.th), finalize)
@@ -648,6 +689,16 @@ class Network:
     ) -> None:
         t = await self._ticket(ticket)
         token = await self._active_token(token_id)
+        answer = _answer_hash(
+            token_id=token_id,
+            nonce=nonce,
+            user_verified=user_verified,
+            sealed=sealed,
+            proof=proof,
+        )
+        if tk.answered_by(t, token_id=token_id, answer_hash=answer):
+            log.info("ticket authenticated (retried answer) tag=%s", ticket_tag(t.th))
+            return
         # Cheap state checks before the signature verification.
         tk.check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=self.clock())
         if tk.needs_client_key(t) and sealed is None:
@@ -693,6 +744,7 @@ class Network:
                 user_id=token.user_id,
                 proven=frozenset(proven),
                 now_ms=self.clock(),
+                answer_hash=answer,
             ),
         )
         await self.state.publish(

@@ -18,6 +18,11 @@ from authnet import errors as e
 
 CODE_KEY = "authnet-error"
 DETAIL_KEY = "authnet-error-detail"
+# Which node of the network answered (every answer carries it).
+NODE_KEY = "authnet-node"
+# The client's id for one logical call, the same on every retry: lets the
+# network answer a retried GetPUID(finalize) as it answered the first try.
+REQUEST_ID_KEY = "authnet-request-id"
 
 _STATUS: dict[type[e.AuthnetError], grpc.StatusCode] = {
     e.MalformedInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -58,9 +63,11 @@ def trailing_metadata(err: e.AuthnetError) -> tuple[tuple[str, str], ...]:
     return tuple(md)
 
 
-async def abort_with(context: Any, err: e.AuthnetError) -> NoReturn:
+async def abort_with(
+    context: Any, err: e.AuthnetError, *, extra: tuple[tuple[str, str], ...] = ()
+) -> NoReturn:
     """Abort the current RPC (grpc.aio servicer context) with `err`."""
-    context.set_trailing_metadata(trailing_metadata(err))
+    context.set_trailing_metadata(trailing_metadata(err) + extra)
     await context.abort(status_of(err), err.message)
     raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
 

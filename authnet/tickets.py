@@ -84,6 +84,12 @@ class Ticket:
     proven: Factors = frozenset()
     # The page derived Kc itself (browser-native WebAuthn login): no sealed Kc.
     kc_in_browser: bool = False
+    # A digest of the CompleteAuth answer that authenticated the ticket, so a
+    # retry of that same answer (its first reply was lost) succeeds again.
+    answer_hash: bytes | None = None
+    # A digest of the client request id of the GetPUID(finalize) that consumed
+    # the ticket, so a retry of that same request gets the same answer.
+    consumed_by: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Ticket(tag={self.th[:4].hex()}, state={self.state.value}, v={self.version})"
@@ -191,12 +197,40 @@ def check_factors(t: Ticket, proven: Factors) -> None:
 
 
 def authenticate(
-    t: Ticket, *, token_id: bytes, nonce: bytes, user_id: bytes, proven: Factors, now_ms: int
+    t: Ticket,
+    *,
+    token_id: bytes,
+    nonce: bytes,
+    user_id: bytes,
+    proven: Factors,
+    now_ms: int,
+    answer_hash: bytes | None = None,
 ) -> Ticket:
     """CompleteAuth, after the caller has verified the token's signature."""
     check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=now_ms)
     check_factors(t, proven)
-    return _next(t, state=TicketState.AUTHENTICATED, user_id=user_id, proven=proven, nonce=None)
+    return _next(
+        t,
+        state=TicketState.AUTHENTICATED,
+        user_id=user_id,
+        proven=proven,
+        nonce=None,
+        answer_hash=answer_hash,
+    )
+
+
+def answered_by(t: Ticket, *, token_id: bytes, answer_hash: bytes) -> bool:
+    """The ticket was authenticated by exactly this answer of this token: a
+    CompleteAuth retried because its first reply was lost. It succeeds again
+    (once the login is committed, its token must hear so), even after the SP
+    consumed the ticket, and changes nothing."""
+    if t.state not in (TicketState.AUTHENTICATED, TicketState.CONSUMED):
+        return False
+    if t.answer_hash is None or t.token_id is None:
+        return False
+    return hmac.compare_digest(t.token_id, token_id) & hmac.compare_digest(
+        t.answer_hash, answer_hash
+    )
 
 
 def authenticate_in_browser(
@@ -237,9 +271,20 @@ def require_authenticated(t: Ticket, now_ms: int) -> None:
         raise TicketNotAuthenticated()
 
 
-def consume(t: Ticket, now_ms: int) -> Ticket:
+def consume(t: Ticket, now_ms: int, *, by: bytes | None = None) -> Ticket:
+    """GetPUID(finalize) or PutTicket. `by`: a digest of the finalizing
+    request's id, so that request's retry can be recognised (`consumed_by`)."""
     require_authenticated(t, now_ms)
-    return _next(t, state=TicketState.CONSUMED)
+    return _next(t, state=TicketState.CONSUMED, consumed_by=by)
+
+
+def consumed_by(t: Ticket, request_digest: bytes) -> bool:
+    """The ticket was consumed by the request with this id digest."""
+    return (
+        t.state is TicketState.CONSUMED
+        and t.consumed_by is not None
+        and hmac.compare_digest(t.consumed_by, request_digest)
+    )
 
 
 def renew(

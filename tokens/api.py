@@ -7,6 +7,7 @@ enrolled. Errors arrive as the typed errors of `authnet.errors`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -14,7 +15,7 @@ import grpc
 
 from authnet.protocol.ids import check_ticket
 from authnet.protocol.proofs import Proof, Registration
-from authnet.rpc_status import from_rpc_error
+from authnet.sdk.failover import AsyncNodes, RetryPolicy, addresses_of
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 from tokens.handshake import AuthRequest, AuthResponse, DeclineResponse, auth_request
 from tokens.passkey import TokenDescription
@@ -51,20 +52,42 @@ class Purpose(enum.IntEnum):
 
 
 class PassKeyApi:
-    def __init__(self, address: str, *, ca_pem: bytes, timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self.address = address
+    """`address`: the node the QR code or the enrolment named, or several (a
+    sequence, or a comma-separated string): a call that fails with a retryable
+    error goes to the next node (`authnet.sdk.failover`)."""
+
+    def __init__(
+        self,
+        address: str | Sequence[str],
+        *,
+        ca_pem: bytes,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.addresses = addresses_of(address)
+        self.address = self.addresses[0]
         self.timeout = timeout
         self.webauthn_rp_id = ""
-        self._channel = grpc.aio.secure_channel(
-            address, grpc.ssl_channel_credentials(root_certificates=ca_pem)
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem)
+        self._nodes = AsyncNodes(
+            self.addresses,
+            channel=lambda a: grpc.aio.secure_channel(a, credentials),
+            stub=passkey_pb2_grpc.PassKeyStub,
+            policy=retry,
         )
-        self._stub = passkey_pb2_grpc.PassKeyStub(self._channel)
+
+    @property
+    def last_node(self) -> str:
+        """The node that gave the last answer."""
+        return self._nodes.last_node
+
+    @property
+    def retried(self) -> int:
+        """How many calls were sent again to another node, so far."""
+        return self._nodes.retried
 
     async def _call(self, name: str, request: Any) -> Any:
-        try:
-            return await getattr(self._stub, name)(request, timeout=self.timeout)
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+        return await self._nodes.call(name, request, deadline_s=self.timeout, metadata=())
 
     async def challenge(self, purpose: Purpose) -> tuple[bytes, str]:
         """A fresh single-use challenge, and the network's name."""
@@ -177,7 +200,7 @@ class PassKeyApi:
         await self._call("DeclineAuth", req)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._nodes.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -10,11 +10,16 @@ Failures raise the typed errors of `authnet.errors` (TicketExpired,
 TicketNotFound, VersionConflict, NetworkUnavailable, ...), never grpc.RpcError.
 Both clients share the request builders and response parsers below; they
 differ only in how the call is awaited.
+
+A cluster: pass every node's SP address (`addresses=[...]`, or a
+comma-separated string); a call that fails with a retryable error is sent to
+the next node (`authnet.sdk.failover`). `last_node` names the node that
+gave the last answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +27,15 @@ from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
-from authnet.rpc_status import from_rpc_error
 from authnet.sdk.credentials import SpCredentials
+from authnet.sdk.failover import (
+    REQUEST_ID_KEY,
+    AsyncNodes,
+    RetryPolicy,
+    SyncNodes,
+    addresses_of,
+    new_request_id,
+)
 from authnet.v1 import sp_pb2, sp_pb2_grpc
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -38,6 +50,9 @@ class Ticket:
     gateway_url: str
     passkey_address: str
     auth_types: str
+    # Every gateway of the network, gateway_url first (a browser resumes its
+    # wait on the next one when a connection breaks).
+    gateway_urls: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"Ticket(ttl_seconds={self.ttl_seconds}, auth_types={self.auth_types!r}, <hidden>)"
@@ -70,6 +85,7 @@ def _ticket(r: sp_pb2.TicketResponse) -> Ticket:
         gateway_url=r.gateway_url,
         passkey_address=r.passkey_address,
         auth_types=r.auth_types,
+        gateway_urls=tuple(r.gateway_urls) or (r.gateway_url,),
     )
 
 
@@ -136,15 +152,23 @@ def _credentials(creds: SpCredentials) -> grpc.ChannelCredentials:
 
 
 class _Base:
-    def __init__(self, creds: SpCredentials, address: str | None, timeout: float) -> None:
+    def __init__(
+        self, creds: SpCredentials, address: str | Sequence[str] | None, timeout: float
+    ) -> None:
         self.credentials = creds
-        self.address = address or creds.sp_address
+        self.addresses = addresses_of(address or creds.sp_address)
+        self.address = self.addresses[0]
         self.timeout = timeout
 
     @property
     def spid(self) -> bytes:
         """This SP's SPID, as its certificate states it."""
         return self.credentials.spid
+
+
+def _metadata() -> tuple[tuple[str, str], ...]:
+    # One id per logical call, the same on each retry (GetPUID(finalize) uses it).
+    return ((REQUEST_ID_KEY, new_request_id()),)
 
 
 class SPClient(_Base):
@@ -154,22 +178,37 @@ class SPClient(_Base):
         self,
         creds: SpCredentials,
         *,
-        address: str | None = None,
+        address: str | Sequence[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(creds, address, timeout)
-        self._channel = grpc.secure_channel(self.address, _credentials(creds))
-        self._stub = sp_pb2_grpc.ServiceProviderStub(self._channel)
+        channel_creds = _credentials(creds)
+        self._nodes = SyncNodes(
+            self.addresses,
+            channel=lambda a: grpc.secure_channel(a, channel_creds),
+            stub=sp_pb2_grpc.ServiceProviderStub,
+            policy=retry,
+        )
+
+    @property
+    def last_node(self) -> str:
+        """The node that gave the last answer."""
+        return self._nodes.last_node
+
+    @property
+    def retried(self) -> int:
+        """How many calls were sent again to another node, so far."""
+        return self._nodes.retried
 
     @classmethod
     def from_credentials(cls, folder: Path | str, **kw: Any) -> SPClient:
         return cls(SpCredentials.load(folder), **kw)
 
     def _run(self, call: _Call[T]) -> T:
-        try:
-            return call.parse(getattr(self._stub, call.name)(call.request, timeout=self.timeout))
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+        return call.parse(
+            self._nodes.call(call.name, call.request, deadline_s=self.timeout, metadata=_metadata())
+        )
 
     def get_ticket(self, *, ttl_seconds: int = 0, auth_types: str = "c") -> Ticket:
         """A new ticket; `auth_types` "c" asks for a client key, "p" for the PIN."""
@@ -197,7 +236,7 @@ class SPClient(_Base):
         self._run(_unlock(ticket, lock_id, container))
 
     def close(self) -> None:
-        self._channel.close()
+        self._nodes.close()
 
     def __enter__(self) -> Self:
         return self
@@ -213,24 +252,39 @@ class AsyncSPClient(_Base):
         self,
         creds: SpCredentials,
         *,
-        address: str | None = None,
+        address: str | Sequence[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(creds, address, timeout)
-        self._channel = grpc.aio.secure_channel(self.address, _credentials(creds))
-        self._stub = sp_pb2_grpc.ServiceProviderStub(self._channel)
+        channel_creds = _credentials(creds)
+        self._nodes = AsyncNodes(
+            self.addresses,
+            channel=lambda a: grpc.aio.secure_channel(a, channel_creds),
+            stub=sp_pb2_grpc.ServiceProviderStub,
+            policy=retry,
+        )
+
+    @property
+    def last_node(self) -> str:
+        """The node that gave the last answer."""
+        return self._nodes.last_node
+
+    @property
+    def retried(self) -> int:
+        """How many calls were sent again to another node, so far."""
+        return self._nodes.retried
 
     @classmethod
     def from_credentials(cls, folder: Path | str, **kw: Any) -> AsyncSPClient:
         return cls(SpCredentials.load(folder), **kw)
 
     async def _run(self, call: _Call[T]) -> T:
-        try:
-            return call.parse(
-                await getattr(self._stub, call.name)(call.request, timeout=self.timeout)
+        return call.parse(
+            await self._nodes.call(
+                call.name, call.request, deadline_s=self.timeout, metadata=_metadata()
             )
-        except grpc.RpcError as err:
-            raise from_rpc_error(err) from None
+        )
 
     async def get_ticket(self, *, ttl_seconds: int = 0, auth_types: str = "c") -> Ticket:
         return await self._run(_get_ticket(ttl_seconds, auth_types))
@@ -258,7 +312,7 @@ class AsyncSPClient(_Base):
         await self._run(_unlock(ticket, lock_id, container))
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._nodes.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -8,8 +8,17 @@ from typing import Any
 from authnet.directory import ServiceProvider
 from authnet.network import IssuedTicket, Network
 from authnet.protocol.factors import format_factors
+from authnet.rpc_status import REQUEST_ID_KEY
 from authnet.server.guard import rpc
 from authnet.v1 import sp_pb2, sp_pb2_grpc
+
+
+def _request_id(context: Any) -> bytes:
+    """The client's id for this logical call (same on retries), if it sent one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and 16 <= len(value) <= 64:
+            return value.encode()
+    return b""
 
 
 class SpServicer(sp_pb2_grpc.ServiceProviderServicer):
@@ -28,6 +37,7 @@ class SpServicer(sp_pb2_grpc.ServiceProviderServicer):
             gateway_url=self.network.gateway_url,
             passkey_address=self.network.passkey_address,
             auth_types=format_factors(it.factors),
+            gateway_urls=self.network.gateway_urls,
         )
 
     @rpc
@@ -49,7 +59,9 @@ class SpServicer(sp_pb2_grpc.ServiceProviderServicer):
     @rpc
     async def GetPUID(self, request: sp_pb2.GetPUIDRequest, context: Any) -> Any:
         sp = await self._caller(context)
-        r = await self.network.get_puid(sp, request.ticket, request.finalize)
+        r = await self.network.get_puid(
+            sp, request.ticket, request.finalize, request_id=_request_id(context)
+        )
         return sp_pb2.GetPUIDResponse(
             puid=r.puid, key_id=r.key_id, auth_types=format_factors(r.proven)
         )

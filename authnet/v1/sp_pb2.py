@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61uthnet/v1/sp.proto\x12\nauthnet.v1\";\n\x10GetTicketRequest\x12\x13\n\x0bttl_seconds\x18\x01 \x01(\r\x12\x12\n\nauth_types\x18\x02 \x01(\t\"K\n\x10PutTicketRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x12\n\nauth_types\x18\x03 \x01(\t\"\x93\x01\n\x0eTicketResponse\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x03 \x01(\x03\x12\x13\n\x0bgateway_url\x18\x04 \x01(\t\x12\x17\n\x0fpasskey_address\x18\x05 \x01(\t\x12\x12\n\nauth_types\x18\x06 \x01(\t\"2\n\x0eGetPUIDRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08\x66inalize\x18\x02 \x01(\x08\"C\n\x0fGetPUIDResponse\x12\x0c\n\x04puid\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nauth_types\x18\x03 \x01(\t\"4\n\x0fReadDataRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\"1\n\x10ReadDataResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0f\n\x07version\x18\x02 \x01(\x04\"]\n\x10WriteDataRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x04\"$\n\x11WriteDataResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\"I\n\x0bLockRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\r\";\n\x0cLockResponse\x12\x0f\n\x07lock_id\x18\x01 \x01(\t\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x02 \x01(\x03\"C\n\rUnlockRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x0f\n\x07lock_id\x18\x03 \x01(\t\"\x10\n\x0eUnlockResponse2\xf0\x03\n\x0fServiceProvider\x12\x45\n\tGetTicket\x12\x1c.authnet.v1.GetTicketRequest\x1a\x1a.authnet.v1.TicketResponse\x12\x45\n\tPutTicket\x12\x1c.authnet.v1.PutTicketRequest\x1a\x1a.authnet.v1.TicketResponse\x12\x42\n\x07GetPUID\x12\x1a.authnet.v1.GetPUIDRequest\x1a\x1b.authnet.v1.GetPUIDResponse\x12\x45\n\x08ReadData\x12\x1b.authnet.v1.ReadDataRequest\x1a\x1c.authnet.v1.ReadDataResponse\x12H\n\tWriteData\x12\x1c.authnet.v1.WriteDataRequest\x1a\x1d.authnet.v1.WriteDataResponse\x12\x39\n\x04Lock\x12\x17.authnet.v1.LockRequest\x1a\x18.authnet.v1.LockResponse\x12?\n\x06Unlock\x12\x19.authnet.v1.UnlockRequest\x1a\x1a.authnet.v1.UnlockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61uthnet/v1/sp.proto\x12\nauthnet.v1\";\n\x10GetTicketRequest\x12\x13\n\x0bttl_seconds\x18\x01 \x01(\r\x12\x12\n\nauth_types\x18\x02 \x01(\t\"K\n\x10PutTicketRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x12\n\nauth_types\x18\x03 \x01(\t\"\xa9\x01\n\x0eTicketResponse\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x03 \x01(\x03\x12\x13\n\x0bgateway_url\x18\x04 \x01(\t\x12\x17\n\x0fpasskey_address\x18\x05 \x01(\t\x12\x12\n\nauth_types\x18\x06 \x01(\t\x12\x14\n\x0cgateway_urls\x18\x07 \x03(\t\"2\n\x0eGetPUIDRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08\x66inalize\x18\x02 \x01(\x08\"C\n\x0fGetPUIDResponse\x12\x0c\n\x04puid\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\nauth_types\x18\x03 \x01(\t\"4\n\x0fReadDataRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\"1\n\x10ReadDataResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0f\n\x07version\x18\x02 \x01(\x04\"]\n\x10WriteDataRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x04\"$\n\x11WriteDataResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\"I\n\x0bLockRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\r\";\n\x0cLockResponse\x12\x0f\n\x07lock_id\x18\x01 \x01(\t\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x02 \x01(\x03\"C\n\rUnlockRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x0f\n\x07lock_id\x18\x03 \x01(\t\"\x10\n\x0eUnlockResponse2\xf0\x03\n\x0fServiceProvider\x12\x45\n\tGetTicket\x12\x1c.authnet.v1.GetTicketRequest\x1a\x1a.authnet.v1.TicketResponse\x12\x45\n\tPutTicket\x12\x1c.authnet.v1.PutTicketRequest\x1a\x1a.authnet.v1.TicketResponse\x12\x42\n\x07GetPUID\x12\x1a.authnet.v1.GetPUIDRequest\x1a\x1b.authnet.v1.GetPUIDResponse\x12\x45\n\x08ReadData\x12\x1b.authnet.v1.ReadDataRequest\x1a\x1c.authnet.v1.ReadDataResponse\x12H\n\tWriteData\x12\x1c.authnet.v1.WriteDataRequest\x1a\x1d.authnet.v1.WriteDataResponse\x12\x39\n\x04Lock\x12\x17.authnet.v1.LockRequest\x1a\x18.authnet.v1.LockResponse\x12?\n\x06Unlock\x12\x19.authnet.v1.UnlockRequest\x1a\x1a.authnet.v1.UnlockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,27 +36,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUTTICKETREQUEST']._serialized_start=96
   _globals['_PUTTICKETREQUEST']._serialized_end=171
   _globals['_TICKETRESPONSE']._serialized_start=174
-  _globals['_TICKETRESPONSE']._serialized_end=321
-  _globals['_GETPUIDREQUEST']._serialized_start=323
-  _globals['_GETPUIDREQUEST']._serialized_end=373
-  _globals['_GETPUIDRESPONSE']._serialized_start=375
-  _globals['_GETPUIDRESPONSE']._serialized_end=442
-  _globals['_READDATAREQUEST']._serialized_start=444
-  _globals['_READDATAREQUEST']._serialized_end=496
-  _globals['_READDATARESPONSE']._serialized_start=498
-  _globals['_READDATARESPONSE']._serialized_end=547
-  _globals['_WRITEDATAREQUEST']._serialized_start=549
-  _globals['_WRITEDATAREQUEST']._serialized_end=642
-  _globals['_WRITEDATARESPONSE']._serialized_start=644
-  _globals['_WRITEDATARESPONSE']._serialized_end=680
-  _globals['_LOCKREQUEST']._serialized_start=682
-  _globals['_LOCKREQUEST']._serialized_end=755
-  _globals['_LOCKRESPONSE']._serialized_start=757
-  _globals['_LOCKRESPONSE']._serialized_end=816
-  _globals['_UNLOCKREQUEST']._serialized_start=818
-  _globals['_UNLOCKREQUEST']._serialized_end=885
-  _globals['_UNLOCKRESPONSE']._serialized_start=887
-  _globals['_UNLOCKRESPONSE']._serialized_end=903
-  _globals['_SERVICEPROVIDER']._serialized_start=906
-  _globals['_SERVICEPROVIDER']._serialized_end=1402
+  _globals['_TICKETRESPONSE']._serialized_end=343
+  _globals['_GETPUIDREQUEST']._serialized_start=345
+  _globals['_GETPUIDREQUEST']._serialized_end=395
+  _globals['_GETPUIDRESPONSE']._serialized_start=397
+  _globals['_GETPUIDRESPONSE']._serialized_end=464
+  _globals['_READDATAREQUEST']._serialized_start=466
+  _globals['_READDATAREQUEST']._serialized_end=518
+  _globals['_READDATARESPONSE']._serialized_start=520
+  _globals['_READDATARESPONSE']._serialized_end=569
+  _globals['_WRITEDATAREQUEST']._serialized_start=571
+  _globals['_WRITEDATAREQUEST']._serialized_end=664
+  _globals['_WRITEDATARESPONSE']._serialized_start=666
+  _globals['_WRITEDATARESPONSE']._serialized_end=702
+  _globals['_LOCKREQUEST']._serialized_start=704
+  _globals['_LOCKREQUEST']._serialized_end=777
+  _globals['_LOCKRESPONSE']._serialized_start=779
+  _globals['_LOCKRESPONSE']._serialized_end=838
+  _globals['_UNLOCKREQUEST']._serialized_start=840
+  _globals['_UNLOCKREQUEST']._serialized_end=907
+  _globals['_UNLOCKRESPONSE']._serialized_start=909
+  _globals['_UNLOCKRESPONSE']._serialized_end=925
+  _globals['_SERVICEPROVIDER']._serialized_start=928
+  _globals['_SERVICEPROVIDER']._serialized_end=1424
 # @@protoc_insertion_point(module_scope)

@@ -8,8 +8,10 @@ from its client certificate, never from a request field. docs/protocol.md is
 the normative description of every field below.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -83,6 +85,7 @@ class TicketResponse(_message.Message):
     GATEWAY_URL_FIELD_NUMBER: _builtins.int
     PASSKEY_ADDRESS_FIELD_NUMBER: _builtins.int
     AUTH_TYPES_FIELD_NUMBER: _builtins.int
+    GATEWAY_URLS_FIELD_NUMBER: _builtins.int
     ticket: _builtins.str
     ttl_seconds: _builtins.int
     expires_at_unix_ms: _builtins.int
@@ -92,6 +95,12 @@ class TicketResponse(_message.Message):
     """The PassKey API address a token must reach (goes into the QR code)."""
     auth_types: _builtins.str
     """Factors this ticket requests (issued) or proved (authenticated)."""
+    @_builtins.property
+    def gateway_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every gateway of the network, gateway_url first: where the browser resumes
+        its wait when its connection to one node breaks. Older networks send none.
+        """
+
     def __init__(
         self,
         *,
@@ -101,10 +110,11 @@ class TicketResponse(_message.Message):
         gateway_url: _builtins.str = ...,
         passkey_address: _builtins.str = ...,
         auth_types: _builtins.str = ...,
+        gateway_urls: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "expires_at_unix_ms", b"expires_at_unix_ms", "gateway_url", b"gateway_url", "passkey_address", b"passkey_address", "ticket", b"ticket", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "expires_at_unix_ms", b"expires_at_unix_ms", "gateway_url", b"gateway_url", "gateway_urls", b"gateway_urls", "passkey_address", b"passkey_address", "ticket", b"ticket", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
