@@ -14,9 +14,12 @@ binds this session to the ticket at the gateway (docs/protocol.md, "Gateway").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,9 @@ from authnet.protocol.ids import ticket_hash
 from authnet.protocol.payload import LoginPayload, parse_address
 from authnet.protocol.sealing import SealedKey, open_kc
 from authnet.sdk.sp_client import Ticket
+
+# Connections a wait opens after its first one broke, at most.
+RESUME_ATTEMPTS = 8
 
 
 def websocket_url(gateway_url: str) -> str:
@@ -52,33 +58,101 @@ class LoginOutcome:
 
 
 class _Wait:
-    def __init__(self, session: BrowserSession, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, session: BrowserSession, http: aiohttp.ClientSession, origin: str | None):
         self._session = session
-        self._ws = ws
+        self._http = http
+        self._origin = origin
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.expires_at_unix_ms: int | None = None
         self.scanned = False
         # A reconnect to a ticket already answered starts with its outcome.
         self._pending: dict[str, Any] | None = None
+        # Which gateway (index into session.gateway_urls) this wait is on, and
+        # how many times it moved to another after a broken connection.
+        self.gateway = 0
+        self.reconnects = 0
+        # The node id each gateway connection reported (in `waiting`).
+        self.nodes: list[str] = []
+
+    async def connect(self, first: int = 0) -> None:
+        """Connect to a gateway, trying each in turn from `first`, and send
+        the hello (the same one on every connection: it binds this session's
+        key and wait secret to the ticket, and a repeat resumes the wait)."""
+        urls = self._session.gateway_urls
+        headers = {"Origin": self._origin} if self._origin else {}
+        failure = ""
+        for n in range(len(urls)):
+            i = (first + n) % len(urls)
+            try:
+                ws = await self._http.ws_connect(
+                    websocket_url(urls[i]), heartbeat=20.0, headers=headers
+                )
+            except (aiohttp.ClientError, OSError) as e:
+                failure = str(e)
+                continue
+            try:
+                await ws.send_str(self._session.hello())
+            except (aiohttp.ClientError, OSError, ConnectionResetError) as e:
+                await ws.close()
+                failure = str(e)
+                continue
+            self._ws, self.gateway = ws, i
+            return
+        raise errors.NetworkUnavailable(f"cannot reach the gateway: {failure}")
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
+    async def _resume(self) -> None:
+        """The connection broke before the outcome: resume on the next gateway,
+        with a short pause after each full round, while the ticket lives."""
+        await self.close()
+        urls = self._session.gateway_urls
+        for attempt in range(RESUME_ATTEMPTS):
+            if (
+                self.expires_at_unix_ms is not None
+                and time.time() * 1000 >= self.expires_at_unix_ms
+            ):
+                raise errors.TicketExpired()
+            if attempt and attempt % len(urls) == 0:
+                await asyncio.sleep(min(1.0, 0.1 * 2 ** (attempt // len(urls))))
+            try:
+                await self.connect(self.gateway + 1)
+            except errors.NetworkUnavailable:
+                continue
+            self.reconnects += 1
+            return
+        raise errors.NetworkUnavailable("the gateway connection broke and no gateway answers")
 
     async def _next(self) -> dict[str, Any]:
-        msg = await self._ws.receive()
-        if msg.type is not aiohttp.WSMsgType.TEXT:
-            raise errors.NetworkUnavailable("the gateway closed the connection")
-        data = json.loads(msg.data)
-        if not isinstance(data, dict):
-            raise errors.MalformedInput("gateway sent a non-object event")
-        return data
+        while True:
+            assert self._ws is not None
+            try:
+                msg = await self._ws.receive()
+            except (aiohttp.ClientError, OSError, ConnectionResetError):
+                msg = None
+            if msg is None or msg.type is not aiohttp.WSMsgType.TEXT:
+                await self._resume()
+                continue
+            data = json.loads(msg.data)
+            if not isinstance(data, dict):
+                raise errors.MalformedInput("gateway sent a non-object event")
+            if data.get("type") == "waiting":
+                self.expires_at_unix_ms = int(data["expires_at"])
+                if isinstance(data.get("node"), str):
+                    self.nodes.append(data["node"])
+            return data
 
     async def started(self) -> None:
         """Wait for the gateway to accept the hello (`waiting`, or the outcome
         itself when reconnecting to a ticket that was already answered)."""
         event = await self._next()
         self._raise_final(event)
-        if event.get("type") == "waiting":
-            self.expires_at_unix_ms = int(event["expires_at"])
-        elif event.get("type") == "authenticated":
+        if event.get("type") == "authenticated":
             self._pending = event
-        else:
+        elif event.get("type") != "waiting":
             raise errors.MalformedInput(f"unexpected gateway event {event.get('type')!r}")
 
     @staticmethod
@@ -93,15 +167,19 @@ class _Wait:
             raise errors.TicketExpired()
 
     async def result(self, on_scanned: Callable[[], None] | None = None) -> LoginOutcome:
-        """Wait for the outcome; Kc opened from the sealed key when one comes."""
+        """Wait for the outcome; Kc opened from the sealed key when one comes.
+        A broken connection resumes on another gateway; the outcome is
+        returned once."""
         while True:
             event, self._pending = self._pending or await self._next(), None
             self._raise_final(event)
             kind = event.get("type")
+            if kind == "waiting":  # a resumed connection starts again
+                continue
             if kind == "scanned":
-                self.scanned = True
-                if on_scanned:
+                if not self.scanned and on_scanned:
                     on_scanned()
+                self.scanned = True
                 continue
             if kind == "authenticated":
                 if event.get("kc") == "browser":
@@ -109,17 +187,35 @@ class _Wait:
                 sealed = event.get("sealed_kc")
                 if sealed is None:
                     return LoginOutcome(kc=None)
+                kc = self._session.open(sealed)
                 # Receipt acknowledged: the gateway may now delete the sealed key.
-                await self._ws.send_str('{"type":"ack"}')
-                return LoginOutcome(kc=self._session.open(sealed))
+                # (If this ack is lost, a later resume would get it again; the
+                # outcome is returned here, once, either way.)
+                assert self._ws is not None
+                with contextlib.suppress(aiohttp.ClientError, OSError, ConnectionResetError):
+                    await self._ws.send_str('{"type":"ack"}')
+                return LoginOutcome(kc=kc)
             raise errors.MalformedInput(f"unexpected gateway event {kind!r}")
 
 
 class BrowserSession:
-    def __init__(self, *, ticket: str, spid: bytes, gateway_url: str, passkey_address: str) -> None:
+    def __init__(
+        self,
+        *,
+        ticket: str,
+        spid: bytes,
+        gateway_url: str,
+        passkey_address: str,
+        gateway_urls: Sequence[str] = (),
+    ) -> None:
         self.ticket = ticket
         self.spid = spid
         self.gateway_url = gateway_url
+        # Where to resume the wait when a connection breaks: every gateway of
+        # the network, gateway_url first.
+        self.gateway_urls = tuple(dict.fromkeys([gateway_url, *gateway_urls]))
+        for url in self.gateway_urls:
+            websocket_url(url)  # refuses anything but http(s) URLs now
         self.passkey_address = parse_address(passkey_address)
         self._private = x25519.X25519PrivateKey.generate()
         self.public_key = self._private.public_key().public_bytes_raw()
@@ -133,6 +229,7 @@ class BrowserSession:
             spid=spid,
             gateway_url=ticket.gateway_url,
             passkey_address=ticket.passkey_address,
+            gateway_urls=ticket.gateway_urls,
         )
 
     def __repr__(self) -> str:
@@ -160,6 +257,18 @@ class BrowserSession:
             raise errors.SealedKeyInvalid() from None
         return open_kc(sk, self._private, ticket_hash=ticket_hash(self.ticket), spid=self.spid)
 
+    def hello(self) -> str:
+        """The hello frame: the same on every connection of this session."""
+        return json.dumps(
+            {
+                "type": "hello",
+                "v": 1,
+                "ticket": self.ticket,
+                "browser_key": b64u_encode(self.public_key),
+                "wait_secret": b64u_encode(self._wait_secret),
+            }
+        )
+
     @asynccontextmanager
     async def waiting(
         self, http: aiohttp.ClientSession, *, origin: str | None = None
@@ -167,30 +276,13 @@ class BrowserSession:
         """Connect to the gateway and register; yields once the ticket is bound.
         `origin` is the page origin to announce, as a browser would (None: a
         client that is not a web page sends none)."""
-        headers = {"Origin": origin} if origin else {}
+        wait = _Wait(self, http, origin)
+        await wait.connect()
         try:
-            ws = await http.ws_connect(
-                websocket_url(self.gateway_url), heartbeat=20.0, headers=headers
-            )
-        except (aiohttp.ClientError, OSError) as e:
-            raise errors.NetworkUnavailable(f"cannot reach the gateway: {e}") from None
-        try:
-            await ws.send_str(
-                json.dumps(
-                    {
-                        "type": "hello",
-                        "v": 1,
-                        "ticket": self.ticket,
-                        "browser_key": b64u_encode(self.public_key),
-                        "wait_secret": b64u_encode(self._wait_secret),
-                    }
-                )
-            )
-            wait = _Wait(self, ws)
             await wait.started()
             yield wait
         finally:
-            await ws.close()
+            await wait.close()
 
     async def login(self, http: aiohttp.ClientSession) -> LoginOutcome:
         """Connect, then wait for the outcome (the caller shows the QR code).
