@@ -160,10 +160,10 @@ class _Waiter:
         """Tell the browser where the ticket stands; True when nothing more will come."""
         state = state_at(t, self.network.clock())
         if state is TicketState.ISSUED:
-            await self.send("waiting", expires_at=t.expires_ms)
+            await self.send("waiting", expires_at=t.expires_ms, node=self.network.node_id)
             return False
         if state is TicketState.SCANNED:
-            await self.send("waiting", expires_at=t.expires_ms)
+            await self.send("waiting", expires_at=t.expires_ms, node=self.network.node_id)
             await self.send("scanned")
             return False
         if state is TicketState.AUTHENTICATED:
