@@ -68,6 +68,8 @@ class HealthWatcher:
         self._up: dict[str, bool] = dict.fromkeys(self.probes, True)
         self._serving = True
         self._task: asyncio.Task[None] | None = None
+        # Pings that timed out and have not finished yet, by dependency.
+        self._pending: dict[str, asyncio.Future[bool]] = {}
 
     def is_serving(self) -> bool:
         return self._serving
@@ -84,17 +86,32 @@ class HealthWatcher:
         return False, "unreachable: " + ", ".join(down)
 
     async def _ask(self, name: str, probe: Probe) -> bool:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return bool(await probe())
-        except TimeoutError:
+        """One ping in its own task. A ping that times out is cancelled but not
+        awaited: a driver cleaning up a stalled connection can ignore the
+        cancellation for as long as the stall lasts, and the watcher must keep
+        reporting meanwhile. Until that ping ends, the dependency counts as
+        down and no second ping piles up behind it."""
+        previous = self._pending.get(name)
+        if previous is not None:
+            if not previous.done():
+                return False
+            del self._pending[name]
+            if not previous.cancelled():
+                previous.exception()  # retrieved: the outcome is stale, not reported
+        task = asyncio.ensure_future(probe())
+        done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+        if not done:
+            task.cancel()
+            self._pending[name] = task
             if self._up.get(name, True):
                 log.warning("%s ping timed out after %g s", name, self.timeout_s)
             return False
-        except Exception as err:
+        err = None if task.cancelled() else task.exception()
+        if err is not None:
             if self._up.get(name, True):
                 log.warning("%s ping failed (%s)", name, type(err).__name__)
             return False
+        return bool(task.result())
 
     async def check(self) -> bool:
         """Ping every dependency once, apply the result; True when serving."""
@@ -139,3 +156,11 @@ class HealthWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        stuck = list(self._pending.values())
+        self._pending.clear()
+        if stuck:
+            # Closing the store and the directory (the node does, next) ends them.
+            await asyncio.wait(stuck, timeout=self.timeout_s)
+            for each in stuck:
+                if each.done() and not each.cancelled():
+                    each.exception()

@@ -5,9 +5,11 @@ state store becoming unreachable, and SERVING again once it answers."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
@@ -17,8 +19,14 @@ from grpc_health.v1._async import HealthServicer
 
 from authnet.health import HealthWatcher, probe_of
 from authnet.node import PASSKEY_SERVICE, SP_SERVICE
+from authnet.rpc_status import CODE_KEY
+from authnet.sdk.credentials import SpCredentials
 from authnet.state.memory import MemoryState
 from authnet.testing import TestNetwork
+from authnet.v1 import sp_pb2, sp_pb2_grpc
+from tests.directory.proxy import TcpProxy
+from tests.pgdb import postgres_database
+from tests.redisdb import RedisServer
 
 INTERVAL = 0.2
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -196,3 +204,123 @@ async def test_watcher_follows_the_directory_too_and_tolerates_old_stores() -> N
 def test_bad_intervals_are_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         HealthWatcher({}, [], interval_s=0)
+
+
+async def raw_get_ticket(net: TestNetwork, creds: SpCredentials) -> grpc.aio.AioRpcError:
+    """One GetTicket without the SDK (which would retry it on another node); its error."""
+    credentials = grpc.ssl_channel_credentials(
+        creds.ca_pem, private_key=creds.key_pem, certificate_chain=creds.certificate_pem
+    )
+    async with grpc.aio.secure_channel(net.addresses.sp, credentials) as channel:
+        stub = sp_pb2_grpc.ServiceProviderStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetTicket(sp_pb2.GetTicketRequest(), timeout=10)
+    return refused.value
+
+
+async def scrape_text(net: TestNetwork) -> str:
+    async with aiohttp.ClientSession() as http, http.get(net.addresses.metrics_url) as r:
+        return await r.text()
+
+
+class ThreadedProxy:
+    """TcpProxy on its own event loop in a thread: the node runs its
+    migrations with a blocking driver, which would starve a proxy sharing the
+    node's loop."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxy = asyncio.run_coroutine_threadsafe(
+            TcpProxy(host, port).start(), self.loop
+        ).result(10)
+        self.port = self.proxy.port
+
+    def _do(self, what: Callable[[], None]) -> None:
+        async def run() -> None:
+            what()
+
+        asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def drop(self) -> None:
+        self._do(self.proxy.drop)
+
+    def stall(self) -> None:
+        self._do(self.proxy.stall)
+
+    def restore(self) -> None:
+        self._do(self.proxy.restore)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+async def test_health_follows_a_real_redis_and_postgresql(tmp_path: Path) -> None:
+    """The real stores: a private redis-server frozen and killed, and the
+    shared PostgreSQL cut off behind a proxy. Each outage turns the node
+    NOT_SERVING naming what is unreachable; each recovery turns it back,
+    without restarting the node."""
+    limit = 2 * INTERVAL + 1.0  # two intervals, plus a ping that runs into its timeout
+    with RedisServer() as redis_server, postgres_database("authnet_health") as db_url:
+        parts = urlsplit(db_url)
+        proxy = ThreadedProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+        try:
+            via_proxy = db_url.replace(f":{parts.port}/", f":{proxy.port}/")
+            async with (
+                TestNetwork(
+                    tmp_path,
+                    state_url=redis_server.url,
+                    state_prefix="authnet-health-test:",
+                    database_url=via_proxy,
+                    health_interval_s=INTERVAL,
+                    health_timeout_s=0.3,
+                ) as net,
+                grpc.aio.secure_channel(
+                    net.addresses.passkey, grpc.ssl_channel_credentials(net.ca_pem)
+                ) as channel,
+            ):
+                stub = health_pb2_grpc.HealthStub(channel)
+                assert await check(stub, PASSKEY_SERVICE) == SERVING
+                creds = await net.add_sp()
+
+                async def outage(why: str) -> None:
+                    await until(lambda: status_is(stub, PASSKEY_SERVICE, NOT_SERVING), limit)
+                    assert await check(stub) == NOT_SERVING
+                    assert await readyz(net) == (503, f"unreachable: {why}\n")
+
+                async def recovered() -> None:
+                    await until(lambda: status_is(stub, PASSKEY_SERVICE, SERVING), limit + 2)
+                    assert await check(stub) == SERVING
+                    assert await readyz(net) == (200, "ok\n")
+
+                redis_server.freeze()  # connections stay open, nothing answers
+                await outage("state")
+                redis_server.thaw()
+                await recovered()
+
+                redis_server.kill()  # connections reset, nothing listens
+                await outage("state")
+                redis_server.start()  # same port, empty: the node reconnects by itself
+                await recovered()
+
+                proxy.drop()
+                await outage("directory")
+                # A call meanwhile fails as retryable and counts as a directory error.
+                refused = await raw_get_ticket(net, creds)
+                assert refused.code() is grpc.StatusCode.UNAVAILABLE
+                metadata = dict(refused.trailing_metadata() or ())
+                assert metadata.get(CODE_KEY) == "directory_unavailable"
+                assert "authnet_directory_errors_total 1.0" in await scrape_text(net)
+                proxy.restore()
+                await recovered()
+
+                proxy.stall()  # a black hole: the ping runs into its timeout
+                await outage("directory")
+                proxy.restore()
+                await recovered()
+        finally:
+            proxy.close()

@@ -231,3 +231,21 @@ async def test_login_outcome_labels_are_bounded() -> None:
         "ticket_expired": 2,  # the unregistered subclass counts as its registered base
         "internal": 1,
     }
+
+
+def test_count_error_sorts_unavailable_backends() -> None:
+    """What the gateway calls on its error path (gRPC calls are counted by the
+    interceptor): state and directory outages, subclasses included; others not."""
+    m = NodeMetrics(node_id="n")
+    for err in (
+        errors.StateUnavailable(),
+        errors.StateRecordUnreadable(),
+        errors.DirectoryUnavailable(),
+        errors.NetworkUnavailable(),
+        errors.TicketExpired(),
+        RuntimeError("x"),
+    ):
+        m.count_error(err)
+    text = m.exposition().decode()
+    assert "authnet_state_errors_total 2.0" in text
+    assert "authnet_directory_errors_total 1.0" in text
