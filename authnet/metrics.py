@@ -251,6 +251,9 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, metrics: NodeMetrics) -> None:
         self.metrics = metrics
+        # method path -> (the servicer's handler, its timed wrapper): built once
+        # per method, not per call (the login path makes four calls).
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -261,6 +264,14 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or handler.unary_unary is None:
             return handler
         full: str = handler_call_details.method
+        cached = self._wrapped.get(full)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._timed(full, handler)
+        self._wrapped[full] = (handler, wrapped)
+        return wrapped
+
+    def _timed(self, full: str, handler: Any) -> Any:
         service, _, method = full.lstrip("/").rpartition("/")
         inner = handler.unary_unary
         metrics = self.metrics
