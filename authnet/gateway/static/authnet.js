@@ -12,7 +12,10 @@
 //     // tell the backend `ticket` (it calls GetPUID); use `kc` (a ClientKey) locally
 //
 // `getTicket` returns the SP backend's ticket JSON:
-//     {ticket, spid, gateway_url, passkey_address, ttl_seconds, expires_at_unix_ms}
+//     {ticket, spid, gateway_url, gateway_urls, passkey_address, ttl_seconds,
+//      expires_at_unix_ms}
+// `gateway_urls` (optional; every gateway of the network, gateway_url first)
+// is where the page resumes its wait when a connection breaks.
 // The SPID comes from the SP (it knows it from its certificate), never from the
 // network: the sealed Kc is bound to it, so a relay cannot make the page accept
 // a key made for another SP.
@@ -48,8 +51,33 @@ const ADDRESS_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[1-9][0-9]{0,4}$/;
 const B64U_RE = /^[A-Za-z0-9_-]*$/;
 
-const MAX_RECONNECTS = 3;
-const RECONNECT_DELAY_MS = 500;
+// Resuming a wait (authnet/sdk/browser.py, _Wait._resume): after a connection
+// breaks, at most this many connections, each to the next gateway in turn, with
+// a pause after each full round (100 ms, doubling, at most 1 s). A node that
+// stops or dies costs the page one reconnect, not the login.
+const RESUME_ATTEMPTS = 8;
+const RESUME_PAUSE_MS = 100;
+const RESUME_PAUSE_MAX_MS = 1000;
+// A gateway answers a hello at once; one that does not within this long (a host
+// that is gone drops packets, and a browser may try to connect for minutes) is
+// given up for the next.
+const ANSWER_TIMEOUT_MS = 5000;
+// A connection that answered and then lived this long worked: when it breaks,
+// the count of attempts starts over. (One that breaks sooner does not reset
+// it, so a node that answers and drops every connection is not hammered.)
+const STABLE_MS = 1000;
+// More gateways than this in a ticket is not a network, it is a mistake.
+const MAX_GATEWAYS = 64;
+// Gateway error codes that mean "this node cannot serve you now" (its state
+// store or database is unreachable, it is overloaded), not "no": the wait
+// resumes on another gateway, as after a broken connection.
+const RESUMABLE_CODES = new Set([
+  "unavailable",
+  "overloaded",
+  "state_unavailable",
+  "state_record_unreadable",
+  "directory_unavailable",
+]);
 
 const te = new TextEncoder();
 
@@ -486,6 +514,9 @@ export const DEFAULT_MESSAGES = Object.freeze({
     "The key your phone sent could not be opened: it was altered on the way or made for " +
     "another page. Nothing was used.",
   network_unavailable: "Cannot reach the authnet network.",
+  gateway_unavailable:
+    "Lost the connection to the authnet network and could not reconnect. Check your " +
+    "connection, then try again.",
   ticket_unavailable: "Could not get a login code from this site.",
   unsupported: "This browser cannot do the cryptography the login needs (WebCrypto X25519).",
   cancelled: "Login cancelled.",
@@ -506,6 +537,7 @@ function checkTicketJson(t) {
     checkTicket(t.ticket);
     parseSpid(t.spid);
     websocketUrl(t.gateway_url);
+    checkGatewayUrls(t.gateway_urls);
   } catch (e) {
     throw new AuthnetError("ticket_unavailable", `getTicket returned a bad ticket: ${e.message}`);
   }
@@ -518,6 +550,28 @@ function checkTicketJson(t) {
   return t;
 }
 
+// `gateway_urls` is optional (older networks send only gateway_url) and may be
+// empty; when present, every entry must be an http(s) URL like gateway_url,
+// since the page sends its wait secret to each.
+function checkGatewayUrls(urls) {
+  if (urls === undefined || urls === null) return;
+  if (!Array.isArray(urls) || urls.length > MAX_GATEWAYS) {
+    const text = `gateway_urls must be a list of at most ${MAX_GATEWAYS} URLs`;
+    throw new AuthnetError("malformed", text);
+  }
+  for (const url of urls) {
+    if (typeof url !== "string") {
+      throw new AuthnetError("malformed", "gateway_urls must hold URL strings");
+    }
+    websocketUrl(url);
+  }
+}
+
+/** Where a ticket's wait may go: gateway_url, then the other gateways, each once. */
+function gatewaysOf(t) {
+  return [...new Set([t.gateway_url, ...(t.gateway_urls ?? [])])];
+}
+
 /**
  * The login widget. Events (CustomEvent, fields in `detail`):
  *   waiting        {payload, expiresAt}   a QR code is showing (again after each refresh)
@@ -526,9 +580,13 @@ function checkTicketJson(t) {
  *   rejected       {code, message}        declined on the phone ("Try again" shown)
  *   expired        {code, message, scanned}  scanned but not confirmed in time ("Try
  *                                         again" shown); unscanned codes refresh themselves
- *   error          {code, message}        sealed_key_invalid, network_unavailable,
+ *   error          {code, message}        sealed_key_invalid, gateway_unavailable (the
+ *                                         connection broke and no gateway answered),
  *                                         ticket_unavailable, unsupported, malformed, or
  *                                         the gateway's code (e.g. already_delivered)
+ * A connection that breaks before the outcome is resumed on the next gateway of
+ * the ticket's gateway_urls with the same ticket, key and wait secret: the QR
+ * code stays, and no event repeats (one "scanned", one "authenticated").
  * After rejected, expired and error the widget shows why and a "Try again" button;
  * `start()` stays pending until a login succeeds or `cancel()` is called.
  * Markup: div.authnet-login[data-state] > div.authnet-qr (an <svg role="img">),
@@ -788,14 +846,8 @@ export class AuthnetLogin extends EventTarget {
     att.final = true;
     for (const id of att.timers) clearTimeout(id);
     att.timers.clear();
-    if (att.ws) {
-      const ws = att.ws;
-      att.ws = null;
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
-        ws.close(1000);
-      }
-    }
+    // Answered, failed, cancelled or replaced: this close must not resume.
+    this.#drop(att);
   }
 
   async #begin() {
@@ -806,7 +858,13 @@ export class AuthnetLogin extends EventTarget {
       final: false, // no more events wanted (answered, failed or replaced)
       scanned: false,
       shown: false, // the QR code is on screen
-      failures: 0, // consecutive connection losses
+      delivered: false, // "authenticated" was handled (Kc is opened once)
+      gateways: [], // where the wait may go: gateway_url first
+      gateway: 0, // index of the gateway the current connection goes to
+      resumes: 0, // connections opened since one last worked (STABLE_MS)
+      answered: false, // the current connection's gateway sent an event
+      answeredAt: 0,
+      deadline: 0, // Date.now() past which the ticket is surely expired
     };
     this.#attempt = att;
     this.#clearQr();
@@ -821,6 +879,10 @@ export class AuthnetLogin extends EventTarget {
       }
       if (this.#stale(att)) return;
       att.ticket = checkTicketJson(json);
+      att.gateways = gatewaysOf(att.ticket);
+      // The page's own clock plus the TTL, not expires_at_unix_ms: the page's
+      // clock may be off from the network's by minutes.
+      att.deadline = Date.now() + att.ticket.ttl_seconds * 1000;
       let keyPair;
       let publicKey;
       try {
@@ -844,18 +906,25 @@ export class AuthnetLogin extends EventTarget {
     this.#timer(att, this.#refreshFactor * att.ticket.ttl_seconds * 1000, () => {
       if (!att.scanned && !att.final) this.#begin();
     });
-    this.#connect(att);
+    this.#connect(att, 0);
   }
 
-  #connect(att) {
+  // Open a connection to gateway `index` and send the hello: the same on every
+  // connection of the attempt, so that a repeat resumes the wait at any node.
+  #connect(att, index) {
+    att.gateway = index;
     let ws;
     try {
-      ws = new WebSocket(websocketUrl(att.ticket.gateway_url));
+      ws = new WebSocket(websocketUrl(att.gateways[index]));
     } catch {
       this.#lost(att);
       return;
     }
     att.ws = ws;
+    att.answered = false;
+    att.answerTimer = this.#timer(att, ANSWER_TIMEOUT_MS, () => {
+      if (att.ws === ws && !att.answered) this.#lost(att);
+    });
     ws.onopen = () => {
       ws.send(
         JSON.stringify({
@@ -871,23 +940,65 @@ export class AuthnetLogin extends EventTarget {
       if (att.ws === ws && !att.final && !this.#stale(att)) this.#onEvent(att, m.data);
     };
     ws.onclose = () => {
-      if (att.ws === ws && !att.final && !this.#stale(att)) {
-        att.ws = null;
-        this.#lost(att);
-      }
+      if (att.ws === ws && !att.final && !this.#stale(att)) this.#lost(att);
     };
   }
 
-  // The connection dropped before a final event: resume (same ticket, key and
-  // wait secret) a few times, then give up.
+  // Close the attempt's connection without resuming (its handlers go first,
+  // so its close event cannot call #lost).
+  #drop(att) {
+    if (att.answerTimer !== undefined) {
+      clearTimeout(att.answerTimer);
+      att.timers.delete(att.answerTimer);
+      att.answerTimer = undefined;
+    }
+    const ws = att.ws;
+    if (!ws) return;
+    att.ws = null;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
+      ws.close(1000);
+    }
+  }
+
+  // The connection broke (or never answered) before the outcome: resume on the
+  // next gateway with the same hello, pausing after each full round, at most
+  // RESUME_ATTEMPTS times and never past the ticket's expiry. The QR code and
+  // the state on show stay as they are meanwhile.
   #lost(att) {
-    att.failures += 1;
-    if (att.failures > MAX_RECONNECTS) {
-      const err = new AuthnetError("network_unavailable", this.#messages.network_unavailable);
+    this.#drop(att);
+    if (att.answered && Date.now() - att.answeredAt >= STABLE_MS) att.resumes = 0;
+    att.answered = false;
+    if (att.resumes >= RESUME_ATTEMPTS) {
+      const err = new AuthnetError("gateway_unavailable", this.#messages.gateway_unavailable);
       this.#fail(att, "error", err);
       return;
     }
-    this.#timer(att, RECONNECT_DELAY_MS * att.failures, () => this.#connect(att));
+    const left = att.deadline - Date.now();
+    if (left <= 0) {
+      this.#expired(att, new AuthnetError("ticket_expired", this.#messages.ticket_expired));
+      return;
+    }
+    const n = att.gateways.length;
+    const attempt = att.resumes;
+    att.resumes += 1;
+    const next = (att.gateway + 1) % n;
+    if (attempt > 0 && attempt % n === 0) {
+      const pause = Math.min(RESUME_PAUSE_MAX_MS, RESUME_PAUSE_MS * 2 ** (attempt / n - 1));
+      this.#timer(att, Math.min(pause, left), () => this.#connect(att, next));
+    } else {
+      this.#connect(att, next);
+    }
+  }
+
+  // The gateway answered this connection with an event: it works.
+  #answered(att) {
+    if (att.answered) return;
+    att.answered = true;
+    att.answeredAt = Date.now();
+    clearTimeout(att.answerTimer);
+    att.timers.delete(att.answerTimer);
+    att.answerTimer = undefined;
   }
 
   #onEvent(att, data) {
@@ -901,7 +1012,9 @@ export class AuthnetLogin extends EventTarget {
     const msg = this.#messages;
     switch (kind) {
       case "waiting":
-        att.failures = 0;
+        // Also the first event of every resumed connection: it neither redraws
+        // the QR code nor takes a "scanned" on show back.
+        this.#answered(att);
         if (!att.shown) {
           att.shown = true;
           this.#showQr(att.payload);
@@ -910,6 +1023,7 @@ export class AuthnetLogin extends EventTarget {
         }
         return;
       case "scanned":
+        this.#answered(att);
         if (!att.scanned) {
           att.scanned = true;
           this.#clearQr();
@@ -922,11 +1036,16 @@ export class AuthnetLogin extends EventTarget {
         // from the mailbox, so a connection that dies first leaves it there for
         // a resumed one. (Sent before opening: a key that does not open will
         // not open on a second delivery either.)
+        this.#answered(att);
         try {
           att.ws?.send(JSON.stringify({ type: "ack" }));
         } catch {
           // already closed: the key stays in the mailbox until the ticket ends
         }
+        // A repeat (a resumed connection whose gateway never saw the first
+        // ack) is acknowledged, and that is all: Kc is opened and delivered once.
+        if (att.delivered) return;
+        att.delivered = true;
         this.#finish(att, ev);
         return;
       case "rejected": {
@@ -939,6 +1058,11 @@ export class AuthnetLogin extends EventTarget {
         return;
       case "error": {
         const err = new AuthnetError(String(ev.code || "error"), String(ev.message || msg.error));
+        // This node cannot serve the wait now; another may.
+        if (RESUMABLE_CODES.has(err.code)) {
+          this.#lost(att);
+          return;
+        }
         // A resumed connection learns of a finished ticket as an error.
         if (err.code === "ticket_rejected") this.#fail(att, "rejected", err);
         else if (err.code === "ticket_expired") this.#expired(att, err);
