@@ -2,7 +2,9 @@
 accounts and their tokens, and the SPs' per-user data containers.
 
 `Directory` is the interface the servers use; `SqlDirectory` implements it on
-SQLAlchemy Core (SQLite embedded by default). The user id is network-internal:
+SQLAlchemy Core, on SQLite (embedded, the default) or PostgreSQL (what the
+nodes of a cluster share). A call that cannot reach the database raises
+`DirectoryUnavailable` (retryable). The user id is network-internal:
 no record here is ever sent to an SP or a token except through the PUID PRF.
 """
 
@@ -99,6 +101,10 @@ class Directory(Protocol):
         now_ms: int,
     ) -> int:
         """Compare-and-set; raises VersionConflict(current_version=...)."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the database answers now; for health checks, never raises."""
         ...
 
     async def close(self) -> None: ...

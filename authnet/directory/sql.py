@@ -1,11 +1,11 @@
-"""Directory on SQLAlchemy Core. SQLite is the embedded default.
+"""Directory on SQLAlchemy Core, on SQLite (the embedded default) or PostgreSQL.
 
-SQLite statements here take tens of microseconds, so they run inline on the
-event loop rather than hopping to a thread (which would cost more than the
-query). A server-database implementation (PostgreSQL) would use an async
-driver behind the same interface. The schema is created and upgraded only by
-the Alembic migrations in `authnet/migrations`; `METADATA` mirrors it for
-queries, and a test checks the two agree.
+Each operation is written once, as a function of a synchronous `Connection`
+(`_get_sp`, `_revoke_token`, ...); the backend (`authnet.directory.backends`)
+runs it inline on SQLite, or through an asyncio engine and a pool on
+PostgreSQL. The schema is created and upgraded only by the Alembic migrations
+in `authnet/migrations`; `METADATA` mirrors it for queries, and a test checks
+the two agree on both databases.
 """
 
 from __future__ import annotations
@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine, Row
 
 from authnet.directory import DataContainer, ServiceProvider, SpCertificate, TokenRecord
+from authnet.directory.backends import (
+    Backend,
+    PoolOptions,
+    PostgresBackend,
+    SqliteBackend,
+    is_postgres,
+    make_engine,
+)
 from authnet.errors import LastToken, MalformedInput, VersionConflict
+
+__all__ = ["METADATA", "PoolOptions", "SqlDirectory", "make_engine", "sqlite_url"]
 
 METADATA = sa.MetaData()
 
@@ -46,7 +54,7 @@ sp_certificates = sa.Table(
         nullable=False,
         index=True,
     ),
-    sa.Column("serial", sa.String(40), nullable=False),
+    sa.Column("serial", sa.String(64), nullable=False),
     sa.Column("not_after_ms", sa.BigInteger, nullable=False),
     sa.Column("revoked_ms", sa.BigInteger, nullable=True),
 )
@@ -100,23 +108,6 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=5000")
-            cur.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
 def _sp(row: Row[Any]) -> ServiceProvider:
     return ServiceProvider(
         spid=row.spid,
@@ -154,213 +145,312 @@ def _token(row: Row[Any]) -> TokenRecord:
     )
 
 
+# The login path's statements, run by the backend as hot statements.
 _TOKEN_FIELDS = tuple(tokens.columns.keys())
-# The token lookup of the login path, compiled once to SQLite's SQL.
-_TOKEN_BY_ID = str(
-    tokens.select()
+TOKEN_BY_ID = tokens.select().where(tokens.c.token_id == sa.bindparam("token_id"))
+TOUCH_TOKEN = (
+    tokens.update()
     .where(tokens.c.token_id == sa.bindparam("token_id"))
-    .compile(dialect=sqlite_dialect.dialect())
+    .where(
+        sa.or_(
+            tokens.c.last_used_ms.is_(None),
+            tokens.c.last_used_ms < sa.bindparam("stale_before"),
+        )
+    )
+    .values(last_used_ms=sa.bindparam("used_ms"))
 )
 
 
+# --- the operations, each a function of a connection ---------------------------
+
+
+def _add_sp(c: Connection, sp: ServiceProvider) -> None:
+    c.execute(
+        service_providers.insert().values(
+            spid=sp.spid,
+            name=sp.name,
+            display_name=sp.display_name,
+            origins=json.dumps(list(sp.origins)),
+            created_ms=sp.created_ms,
+            disabled_ms=sp.disabled_ms,
+        )
+    )
+
+
+def _get_sp(c: Connection, where: Any) -> ServiceProvider | None:
+    row = c.execute(service_providers.select().where(where)).first()
+    return _sp(row) if row else None
+
+
+def _list_sps(c: Connection) -> list[ServiceProvider]:
+    rows = c.execute(service_providers.select().order_by(service_providers.c.created_ms))
+    return [_sp(r) for r in rows]
+
+
+def _set_sp_disabled(c: Connection, spid: bytes, disabled_ms: int | None) -> None:
+    c.execute(
+        service_providers.update()
+        .where(service_providers.c.spid == spid)
+        .values(disabled_ms=disabled_ms)
+    )
+
+
+def _add_sp_certificate(c: Connection, cert: SpCertificate) -> None:
+    c.execute(
+        sp_certificates.insert().values(
+            fingerprint=cert.fingerprint,
+            spid=cert.spid,
+            serial=str(cert.serial),
+            not_after_ms=cert.not_after_ms,
+            revoked_ms=cert.revoked_ms,
+        )
+    )
+
+
+def _sp_for_certificate(
+    c: Connection, fingerprint: bytes
+) -> tuple[ServiceProvider, SpCertificate] | None:
+    row = c.execute(
+        sa.select(sp_certificates, service_providers)
+        .join(service_providers, service_providers.c.spid == sp_certificates.c.spid)
+        .where(sp_certificates.c.fingerprint == fingerprint)
+    ).first()
+    return (_sp(row), _cert(row)) if row else None
+
+
+def _list_sp_certificates(c: Connection, spid: bytes) -> list[SpCertificate]:
+    rows = c.execute(sp_certificates.select().where(sp_certificates.c.spid == spid))
+    return [_cert(r) for r in rows]
+
+
+def _revoke_sp_certificate(c: Connection, fingerprint: bytes, revoked_ms: int) -> bool:
+    res = c.execute(
+        sp_certificates.update()
+        .where(sp_certificates.c.fingerprint == fingerprint)
+        .where(sp_certificates.c.revoked_ms.is_(None))
+        .values(revoked_ms=revoked_ms)
+    )
+    return bool(res.rowcount)
+
+
+def _insert_token(c: Connection, t: TokenRecord) -> None:
+    try:
+        c.execute(
+            tokens.insert().values(
+                token_id=t.token_id,
+                user_id=t.user_id,
+                kind=t.kind,
+                algorithm=t.algorithm,
+                public_key=t.public_key,
+                label=t.label,
+                created_ms=t.created_ms,
+                sign_count=t.sign_count,
+                credential_id=t.credential_id,
+            )
+        )
+    except sa.exc.IntegrityError:
+        raise MalformedInput("this public key is already enrolled") from None
+
+
+def _create_account(c: Connection, user_id: bytes, first_token: TokenRecord, now_ms: int) -> None:
+    c.execute(accounts.insert().values(user_id=user_id, created_ms=now_ms))
+    _insert_token(c, first_token)
+
+
+def _get_token(c: Connection, where: Any) -> TokenRecord | None:
+    row = c.execute(tokens.select().where(where)).first()
+    return _token(row) if row else None
+
+
+def _list_tokens(c: Connection, user_id: bytes) -> list[TokenRecord]:
+    rows = c.execute(
+        tokens.select().where(tokens.c.user_id == user_id).order_by(tokens.c.created_ms)
+    )
+    return [_token(r) for r in rows]
+
+
+def _revoke_token(c: Connection, token_id: bytes, revoked_ms: int) -> None:
+    row = c.execute(tokens.select().where(tokens.c.token_id == token_id)).first()
+    if row is None or row.revoked_ms is not None:
+        return
+    # Two revocations of an account's last two tokens must not both see the
+    # other one active: on PostgreSQL the account row is locked until commit
+    # (SQLite has one writer at a time, and renders no FOR UPDATE).
+    c.execute(
+        sa.select(accounts.c.user_id).where(accounts.c.user_id == row.user_id).with_for_update()
+    )
+    active = c.execute(
+        sa.select(sa.func.count())
+        .select_from(tokens)
+        .where(tokens.c.user_id == row.user_id)
+        .where(tokens.c.revoked_ms.is_(None))
+    ).scalar_one()
+    if active <= 1:
+        raise LastToken()
+    c.execute(
+        tokens.update()
+        .where(tokens.c.token_id == token_id)
+        .where(tokens.c.revoked_ms.is_(None))
+        .values(revoked_ms=revoked_ms)
+    )
+
+
+def _advance_sign_count(c: Connection, token_id: bytes, count: int) -> bool:
+    res = c.execute(
+        tokens.update()
+        .where(tokens.c.token_id == token_id)
+        .where(
+            sa.or_(
+                tokens.c.sign_count < count,
+                sa.and_(tokens.c.sign_count == 0, sa.literal(count) == 0),
+            )
+        )
+        .values(sign_count=count)
+    )
+    return bool(res.rowcount)
+
+
+def _container_where(spid: bytes, user_id: bytes, name: str) -> Any:
+    return sa.and_(
+        data_containers.c.spid == spid,
+        data_containers.c.user_id == user_id,
+        data_containers.c.name == name,
+    )
+
+
+def _read_data(c: Connection, spid: bytes, user_id: bytes, name: str) -> DataContainer:
+    row = c.execute(
+        sa.select(data_containers.c.data, data_containers.c.version).where(
+            _container_where(spid, user_id, name)
+        )
+    ).first()
+    if row is None:
+        return DataContainer(data=b"", version=0)
+    return DataContainer(data=row.data, version=row.version)
+
+
+def _write_data(
+    c: Connection,
+    spid: bytes,
+    user_id: bytes,
+    name: str,
+    data: bytes,
+    expected_version: int,
+    now_ms: int,
+) -> bool:
+    """Whether the compare-and-set took. A racing first write raises
+    IntegrityError (the primary key), out of the aborted transaction."""
+    if expected_version == 0:
+        c.execute(
+            data_containers.insert().values(
+                spid=spid, user_id=user_id, name=name, version=1, data=data, updated_ms=now_ms
+            )
+        )
+        return True
+    res = c.execute(
+        data_containers.update()
+        .where(_container_where(spid, user_id, name))
+        .where(data_containers.c.version == expected_version)
+        .values(version=expected_version + 1, data=data, updated_ms=now_ms)
+    )
+    return res.rowcount == 1
+
+
 class SqlDirectory:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        # The login path reads one token row twice per login. On SQLite, a
-        # dedicated DB-API connection answers that in microseconds, where a
-        # pooled SQLAlchemy round trip costs a hundred or more; everything
-        # else goes through SQLAlchemy Core.
-        self._fast: Any = None
-        if engine.dialect.name == "sqlite":
-            self._fast = engine.raw_connection()
-            # Autocommit: every lookup sees the latest committed rows (a revocation
-            # takes effect at once) without a transaction to end.
-            self._fast.driver_connection.isolation_level = None
+    def __init__(self, backend: Backend) -> None:
+        self._db = backend
+        # The login path reads one token row twice per login, and now and then
+        # writes its last-used time: one round trip each (see backends).
+        self._token_by_id = backend.hot(TOKEN_BY_ID)
+        self._touch = backend.hot(TOUCH_TOKEN)
         # When each token's last_used_ms was last written, so the login path
         # writes it at most once per TOUCH_GRANULARITY_MS.
         self._touched: dict[bytes, int] = {}
 
     @classmethod
-    def open(cls, url: str) -> SqlDirectory:
-        """Open a database already migrated to head (see authnet.migrations.upgrade)."""
-        return cls(make_engine(url))
+    def open(cls, url: str, options: PoolOptions | None = None) -> SqlDirectory:
+        """Open a database already migrated to head (see authnet.migrations.upgrade):
+        `sqlite:///path`, or `postgresql://user@host:port/db` (any PostgreSQL
+        driver named in the URL; the directory runs on asyncpg), with `options`
+        sizing the PostgreSQL pool."""
+        if is_postgres(url):
+            return cls(PostgresBackend(url, options or PoolOptions()))
+        return cls(SqliteBackend(make_engine(url)))
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self._db.dialect
 
     @property
     def engine(self) -> Engine:
-        return self._engine
+        """A synchronous engine on the same database, for inspection and tests
+        (on PostgreSQL, not the one the directory's calls go through)."""
+        return self._db.sync_engine()
 
-    def _tx(self) -> Any:
-        return self._engine.begin()
-
-    def _ro(self) -> Connection:
-        return self._engine.connect()
+    async def ping(self) -> bool:
+        """Whether the database answers now (health checks)."""
+        return await self._db.ping()
 
     # --- service providers ----------------------------------------------------
 
     async def add_sp(self, sp: ServiceProvider) -> None:
-        with self._tx() as c:
-            c.execute(
-                service_providers.insert().values(
-                    spid=sp.spid,
-                    name=sp.name,
-                    display_name=sp.display_name,
-                    origins=json.dumps(list(sp.origins)),
-                    created_ms=sp.created_ms,
-                    disabled_ms=sp.disabled_ms,
-                )
-            )
+        await self._db.write(_add_sp, sp)
 
     async def get_sp(self, spid: bytes) -> ServiceProvider | None:
-        with self._ro() as c:
-            row = c.execute(
-                service_providers.select().where(service_providers.c.spid == spid)
-            ).first()
-        return _sp(row) if row else None
+        return await self._db.read(_get_sp, service_providers.c.spid == spid)
 
     async def find_sp(self, name: str) -> ServiceProvider | None:
-        with self._ro() as c:
-            row = c.execute(
-                service_providers.select().where(service_providers.c.name == name)
-            ).first()
-        return _sp(row) if row else None
+        return await self._db.read(_get_sp, service_providers.c.name == name)
 
     async def list_sps(self) -> list[ServiceProvider]:
-        with self._ro() as c:
-            rows = c.execute(service_providers.select().order_by(service_providers.c.created_ms))
-            return [_sp(r) for r in rows]
+        return await self._db.read(_list_sps)
 
     async def set_sp_disabled(self, spid: bytes, disabled_ms: int | None) -> None:
-        with self._tx() as c:
-            c.execute(
-                service_providers.update()
-                .where(service_providers.c.spid == spid)
-                .values(disabled_ms=disabled_ms)
-            )
+        await self._db.write(_set_sp_disabled, spid, disabled_ms)
 
     async def add_sp_certificate(self, cert: SpCertificate) -> None:
-        with self._tx() as c:
-            c.execute(
-                sp_certificates.insert().values(
-                    fingerprint=cert.fingerprint,
-                    spid=cert.spid,
-                    serial=str(cert.serial),
-                    not_after_ms=cert.not_after_ms,
-                    revoked_ms=cert.revoked_ms,
-                )
-            )
+        await self._db.write(_add_sp_certificate, cert)
 
     async def sp_for_certificate(
         self, fingerprint: bytes
     ) -> tuple[ServiceProvider, SpCertificate] | None:
-        with self._ro() as c:
-            row = c.execute(
-                sa.select(sp_certificates, service_providers)
-                .join(service_providers, service_providers.c.spid == sp_certificates.c.spid)
-                .where(sp_certificates.c.fingerprint == fingerprint)
-            ).first()
-        return (_sp(row), _cert(row)) if row else None
+        return await self._db.read(_sp_for_certificate, fingerprint)
 
     async def list_sp_certificates(self, spid: bytes) -> list[SpCertificate]:
-        with self._ro() as c:
-            rows = c.execute(sp_certificates.select().where(sp_certificates.c.spid == spid))
-            return [_cert(r) for r in rows]
+        return await self._db.read(_list_sp_certificates, spid)
 
     async def revoke_sp_certificate(self, fingerprint: bytes, revoked_ms: int) -> bool:
-        with self._tx() as c:
-            res = c.execute(
-                sp_certificates.update()
-                .where(sp_certificates.c.fingerprint == fingerprint)
-                .where(sp_certificates.c.revoked_ms.is_(None))
-                .values(revoked_ms=revoked_ms)
-            )
-            return bool(res.rowcount)
+        return await self._db.write(_revoke_sp_certificate, fingerprint, revoked_ms)
 
     # --- accounts and tokens --------------------------------------------------
 
-    @staticmethod
-    def _insert_token(c: Connection, t: TokenRecord) -> None:
-        try:
-            c.execute(
-                tokens.insert().values(
-                    token_id=t.token_id,
-                    user_id=t.user_id,
-                    kind=t.kind,
-                    algorithm=t.algorithm,
-                    public_key=t.public_key,
-                    label=t.label,
-                    created_ms=t.created_ms,
-                    sign_count=t.sign_count,
-                    credential_id=t.credential_id,
-                )
-            )
-        except sa.exc.IntegrityError:
-            raise MalformedInput("this public key is already enrolled") from None
-
     async def create_account(self, user_id: bytes, first_token: TokenRecord, now_ms: int) -> None:
-        with self._tx() as c:
-            c.execute(accounts.insert().values(user_id=user_id, created_ms=now_ms))
-            self._insert_token(c, first_token)
+        await self._db.write(_create_account, user_id, first_token, now_ms)
 
     async def add_token(self, token: TokenRecord) -> None:
-        with self._tx() as c:
-            self._insert_token(c, token)
+        await self._db.write(_insert_token, token)
 
     async def get_token(self, token_id: bytes) -> TokenRecord | None:
-        if self._fast is not None:
-            raw = self._fast.driver_connection.execute(_TOKEN_BY_ID, (token_id,)).fetchone()
-            if raw is None:
-                return None
-            return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
-        with self._ro() as c:
-            row = c.execute(tokens.select().where(tokens.c.token_id == token_id)).first()
-        return _token(row) if row else None
+        raw = await self._token_by_id.fetchrow(token_id=token_id)
+        if raw is None:
+            return None
+        return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
 
     async def token_for_credential(self, credential_id: bytes) -> TokenRecord | None:
-        with self._ro() as c:
-            row = c.execute(tokens.select().where(tokens.c.credential_id == credential_id)).first()
-        return _token(row) if row else None
+        return await self._db.read(_get_token, tokens.c.credential_id == credential_id)
 
     async def list_tokens(self, user_id: bytes) -> list[TokenRecord]:
-        with self._ro() as c:
-            rows = c.execute(
-                tokens.select().where(tokens.c.user_id == user_id).order_by(tokens.c.created_ms)
-            )
-            return [_token(r) for r in rows]
+        return await self._db.read(_list_tokens, user_id)
 
     async def revoke_token(self, token_id: bytes, revoked_ms: int) -> None:
-        with self._tx() as c:
-            row = c.execute(tokens.select().where(tokens.c.token_id == token_id)).first()
-            if row is None or row.revoked_ms is not None:
-                return
-            active = c.execute(
-                sa.select(sa.func.count())
-                .select_from(tokens)
-                .where(tokens.c.user_id == row.user_id)
-                .where(tokens.c.revoked_ms.is_(None))
-            ).scalar_one()
-            if active <= 1:
-                raise LastToken()
-            c.execute(
-                tokens.update().where(tokens.c.token_id == token_id).values(revoked_ms=revoked_ms)
-            )
+        await self._db.write(_revoke_token, token_id, revoked_ms)
 
     async def advance_sign_count(self, token_id: bytes, count: int) -> bool:
         """Store a FIDO2 authenticator's new signature counter if it moved
         forward (or both are 0: the authenticator keeps none). False when it did
         not: the credential may have been cloned."""
-        with self._tx() as c:
-            res = c.execute(
-                tokens.update()
-                .where(tokens.c.token_id == token_id)
-                .where(
-                    sa.or_(
-                        tokens.c.sign_count < count,
-                        sa.and_(tokens.c.sign_count == 0, sa.literal(count) == 0),
-                    )
-                )
-                .values(sign_count=count)
-            )
-            return bool(res.rowcount)
+        return await self._db.write(_advance_sign_count, token_id, count)
 
     async def touch_token(self, token_id: bytes, used_ms: int) -> None:
         if used_ms - self._touched.get(token_id, -TOUCH_GRANULARITY_MS) < TOUCH_GRANULARITY_MS:
@@ -368,39 +458,14 @@ class SqlDirectory:
         if len(self._touched) > 100_000:
             self._touched.clear()
         self._touched[token_id] = used_ms
-        with self._tx() as c:
-            c.execute(
-                tokens.update()
-                .where(tokens.c.token_id == token_id)
-                .where(
-                    sa.or_(
-                        tokens.c.last_used_ms.is_(None),
-                        tokens.c.last_used_ms < used_ms - TOUCH_GRANULARITY_MS,
-                    )
-                )
-                .values(last_used_ms=used_ms)
-            )
+        await self._touch.execute(
+            token_id=token_id, used_ms=used_ms, stale_before=used_ms - TOUCH_GRANULARITY_MS
+        )
 
     # --- data containers ------------------------------------------------------
 
-    @staticmethod
-    def _container_where(spid: bytes, user_id: bytes, name: str) -> Any:
-        return sa.and_(
-            data_containers.c.spid == spid,
-            data_containers.c.user_id == user_id,
-            data_containers.c.name == name,
-        )
-
     async def read_data(self, spid: bytes, user_id: bytes, name: str) -> DataContainer:
-        with self._ro() as c:
-            row = c.execute(
-                sa.select(data_containers.c.data, data_containers.c.version).where(
-                    self._container_where(spid, user_id, name)
-                )
-            ).first()
-        if row is None:
-            return DataContainer(data=b"", version=0)
-        return DataContainer(data=row.data, version=row.version)
+        return await self._db.read(_read_data, spid, user_id, name)
 
     async def write_data(
         self,
@@ -412,28 +477,10 @@ class SqlDirectory:
         now_ms: int,
     ) -> int:
         try:
-            with self._tx() as c:
-                if expected_version == 0:
-                    # The primary key makes a racing first write fail here.
-                    c.execute(
-                        data_containers.insert().values(
-                            spid=spid,
-                            user_id=user_id,
-                            name=name,
-                            version=1,
-                            data=data,
-                            updated_ms=now_ms,
-                        )
-                    )
-                    return 1
-                res = c.execute(
-                    data_containers.update()
-                    .where(self._container_where(spid, user_id, name))
-                    .where(data_containers.c.version == expected_version)
-                    .values(version=expected_version + 1, data=data, updated_ms=now_ms)
-                )
-                if res.rowcount == 1:
-                    return expected_version + 1
+            if await self._db.write(
+                _write_data, spid, user_id, name, data, expected_version, now_ms
+            ):
+                return expected_version + 1
         except sa.exc.IntegrityError:
             pass  # someone else wrote version 1 first
         current = (await self.read_data(spid, user_id, name)).version
@@ -443,7 +490,4 @@ class SqlDirectory:
         )
 
     async def close(self) -> None:
-        if self._fast is not None:
-            self._fast.close()
-            self._fast = None
-        self._engine.dispose()
+        await self._db.close()
