@@ -3,12 +3,15 @@ request by signature; see authnet.protocol.messages for what they sign."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from authnet.errors import RateLimited
 from authnet.network import Network, TokenProof
 from authnet.protocol.factors import format_factors
 from authnet.protocol.proofs import Assertion, Proof
 from authnet.protocol.sealing import SealedKey
+from authnet.ratelimit import RateLimiter, address_key, peer_host
 from authnet.server.guard import rpc
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 
@@ -35,11 +38,22 @@ def _proof(p: passkey_pb2.TokenProof) -> TokenProof:
 
 
 class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
-    def __init__(self, network: Network) -> None:
+    """`challenges`: how often one client address may call GetChallenge on this
+    node. Anyone may call it (no credential is needed to enrol), and each call
+    keeps a challenge in the shared state until it expires, so without a limit
+    one client could fill the state store."""
+
+    def __init__(self, network: Network, *, challenges: RateLimiter | None = None) -> None:
         self.network = network
+        if challenges is None:
+            challenges = RateLimiter(rate_per_s=20.0, burst=40)
+        self.challenges = challenges
 
     @rpc
     async def GetChallenge(self, request: passkey_pb2.GetChallengeRequest, context: Any) -> Any:
+        wait_ms = self.challenges.take(address_key(peer_host(context.peer())), time.monotonic())
+        if wait_ms:
+            raise RateLimited(retry_after_ms=wait_ms)
         challenge, until = await self.network.get_challenge(int(request.purpose))
         return passkey_pb2.GetChallengeResponse(
             challenge=challenge,
