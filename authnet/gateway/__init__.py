@@ -34,6 +34,7 @@ from authnet.errors import (
     TicketRejected,
 )
 from authnet.gateway import webauthn_api
+from authnet.gateway.limits import parse_json
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
@@ -226,16 +227,28 @@ class _Waiter:
 
 
 def _is_ack(data: str) -> bool:
-    try:
-        msg = json.loads(data)
-    except ValueError:
-        return False
+    """Whether the browser's reply acknowledges the sealed Kc; MalformedInput
+    when it is not JSON at all (or nested absurdly deep)."""
+    msg = parse_json(data, what="ack")
     return isinstance(msg, dict) and msg.get("type") == "ack"
+
+
+class _BrowserSocket(web.WebSocketResponse):
+    """A waiting browser's websocket. aiohttp (3.14) re-arms the heartbeat
+    timer whenever data arrives, even after the socket was closed: the
+    browser's close frame, which always comes after ours, scheduled a ping 20 s
+    later whose timer held the closed response, its request and buffers
+    (about 10 KB) until it fired. A closed socket arms no timer, so its memory
+    is freed as soon as the handler returns."""
+
+    def _reset_heartbeat(self) -> None:
+        if not self.closed:
+            super()._reset_heartbeat()
 
 
 async def wait_handler(request: web.Request) -> web.WebSocketResponse:
     network = request.app[NETWORK_KEY]
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_FRAME)
+    ws = _BrowserSocket(heartbeat=20.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     waiter = _Waiter(network, ws)
     sockets = request.app[SOCKETS_KEY]
@@ -252,9 +265,9 @@ async def wait_handler(request: web.Request) -> web.WebSocketResponse:
             await waiter.error(MalformedInput("expected a JSON text frame"))
             return ws
         try:
-            hello = json.loads(msg.data)
-        except ValueError:
-            await waiter.error(MalformedInput("hello is not JSON"))
+            hello = parse_json(msg.data, what="hello")
+        except MalformedInput as err:
+            await waiter.error(err)
             return ws
         if not isinstance(hello, dict) or hello.get("type") != "hello" or hello.get("v") != 1:
             await waiter.error(MalformedInput('expected {"type": "hello", "v": 1, ...}'))
@@ -278,7 +291,8 @@ async def wait_handler(request: web.Request) -> web.WebSocketResponse:
 
 
 def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.Application:
-    app = web.Application()
+    # No request body the gateway accepts is larger (aiohttp's default is 1 MiB).
+    app = web.Application(client_max_size=webauthn_api.MAX_BODY)
     app[NETWORK_KEY] = network
     app[PROXIES_KEY] = trusted_proxies
     files = _static_files()

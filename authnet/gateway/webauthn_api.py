@@ -20,7 +20,7 @@ status that says what kind of failure it was.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -28,7 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from authnet.errors import AuthnetError, MalformedInput, PermissionDenied
+from authnet.errors import AuthnetError, MalformedInput, PayloadTooLarge, PermissionDenied
+from authnet.gateway.limits import check_json_depth, parse_json
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket
@@ -37,9 +38,12 @@ from authnet.protocol.proofs import Assertion
 log = logging.getLogger("authnet.gateway")
 
 MAX_BODY = 16 * 1024
+# Seconds a client has to send the whole body once its headers arrived.
+BODY_TIMEOUT_S = 10.0
 
 STATUS = {
     "malformed": 400,
+    "too_large": 413,
     "challenge_invalid": 400,
     "signature_invalid": 400,
     "permission_denied": 403,
@@ -63,6 +67,26 @@ def _field(body: dict[str, Any], name: str, *, length: int | None = None) -> byt
     if not isinstance(value, str):
         raise MalformedInput(f"{name} is required (base64url)")
     return b64u_decode(value, field=name, length=length)
+
+
+def _client_data(body: dict[str, Any]) -> bytes:
+    """client_data_json, which the WebAuthn library parses as JSON in turn."""
+    raw = _field(body, "client_data_json")
+    check_json_depth(raw.decode("utf-8", "replace"), what="client_data_json")
+    return raw
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, read up to MAX_BODY bytes whatever the headers claim: a
+    chunked body has no Content-Length to check in advance."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise PayloadTooLarge(f"requests are limited to {MAX_BODY} bytes", limit=MAX_BODY)
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"requests are limited to {MAX_BODY} bytes", limit=MAX_BODY)
+    return bytes(body)
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
@@ -103,7 +127,7 @@ async def _login(net: Network, body: dict[str, Any], origin: str) -> dict[str, A
         assertion=Assertion(
             credential_id=_field(body, "credential_id"),
             authenticator_data=_field(body, "authenticator_data"),
-            client_data_json=_field(body, "client_data_json"),
+            client_data_json=_client_data(body),
             signature=_field(body, "signature"),
         ),
         client_key=_flag(body, "client_key"),
@@ -129,7 +153,7 @@ async def _enrol(net: Network, body: dict[str, Any], origin: str) -> dict[str, A
     token_id = await net.webauthn_enrol(
         challenge=_field(body, "challenge", length=32),
         label=_text(body, "label"),
-        client_data_json=_field(body, "client_data_json"),
+        client_data_json=_client_data(body),
         attestation_object=_field(body, "attestation_object"),
         origin=origin,
     )
@@ -157,21 +181,34 @@ def _endpoint(network: Network, handler: Handler, *, cross_origin: bool) -> Any:
                 raise PermissionDenied("browsers send an Origin header; this request had none")
             if request.content_type != "application/json":
                 raise MalformedInput("send application/json")
-            if request.content_length is not None and request.content_length > MAX_BODY:
-                raise MalformedInput(f"requests are limited to {MAX_BODY} bytes")
             try:
-                body = json.loads(await request.text())
-            except (ValueError, UnicodeDecodeError):
-                raise MalformedInput("the body is not JSON") from None
+                async with asyncio.timeout(BODY_TIMEOUT_S):
+                    raw = await _read_body(request)
+            except TimeoutError:
+                late = web.json_response(
+                    {
+                        "code": MalformedInput.code,
+                        "message": f"send the request body within {BODY_TIMEOUT_S:g} seconds",
+                    },
+                    status=408,
+                    headers=headers,
+                )
+                late.force_close()
+                return late
+            body = parse_json(raw, what="the body")
             if not isinstance(body, dict):
                 raise MalformedInput("the body must be a JSON object")
             result = await handler(network, body, origin)
         except AuthnetError as e:
-            return web.json_response(
+            refused = web.json_response(
                 {"code": e.code, "message": e.message},
                 status=STATUS.get(e.code, 400),
                 headers=headers,
             )
+            if isinstance(e, PayloadTooLarge):
+                # The rest of the body is not worth reading: end the connection.
+                refused.force_close()
+            return refused
         return web.json_response(result, headers=headers)
 
     return serve
