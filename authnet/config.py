@@ -70,6 +70,31 @@ class Config:
     # "" means <data_dir>/authnet.log; "-" means stderr only.
     log_file: str = ""
     extra_hostnames: tuple[str, ...] = field(default=())
+    # --- operations (authnet.metrics, authnet.health, authnet.logs) ---
+    # Prometheus /metrics and /readyz on bind_host; 0 binds a free port, -1 turns it off.
+    metrics_port: int = 7490
+    # How often the node pings the state store and the directory, and how long
+    # it waits for an answer, before its gRPC health turns NOT_SERVING.
+    health_interval_s: float = 1.0
+    health_timeout_s: float = 0.5
+    # "text" (one line per event, for people) or "json" (one object per line).
+    log_format: str = "text"
+    # This node's name in logs, metrics and answers; "" means <hostname>-<pid>-<4 hex>.
+    node_id: str = ""
+    # --- abuse limits (authnet.gateway.limits, authnet.ratelimit) ---
+    # Seconds a client has to send a request's headers once connected, and a
+    # keep-alive connection may sit idle between requests.
+    gateway_header_timeout_s: float = 10.0
+    gateway_idle_timeout_s: float = 30.0
+    # Open gateway connections (waiting browsers included) per client address
+    # (IPv6: per /64; trusted_proxies are exempt) and in all; 0 in all means
+    # the process's file-descriptor limit less a reserve for the gRPC ports.
+    gateway_max_connections_per_address: int = 64
+    gateway_max_connections: int = 0
+    # GetChallenge calls per second per client address, per node, and the burst
+    # allowed above it; a rate of 0 turns the limit off.
+    challenge_rate_per_s: float = 20.0
+    challenge_burst: int = 40
 
     @property
     def db_url(self) -> str:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from authnet import pki
+from authnet.config import ConfigError
 from authnet.puid import MASTER_SECRET_BYTES, DirectedIdentity
 
 
@@ -68,6 +69,15 @@ class DataDir:
             pki.CertificateAuthority.create(network_name).save(self.ca_key, self.ca_cert)
             created.append(f"certificate authority {self.ca_cert}")
         if not self.server_cert.exists() or not self._server_covers(hostnames):
+            if not self.ca_key.exists():
+                # A node that joined a cluster has the cluster's certificate but no
+                # CA key: it cannot issue itself another one.
+                raise ConfigError(
+                    f"the server certificate {self.server_cert} does not cover "
+                    f"{', '.join(hostnames)}, and this node has no CA key to issue one: "
+                    "add the name with `authnet cluster init --hostname NAME` on the machine "
+                    "with the CA key, then make a new bundle and join again"
+                )
             key, cert = self.ca().issue_server(hostnames)
             pki.write_private(self.server_key, pki.key_pem(key))
             self.server_cert.write_bytes(pki.cert_pem(cert))
@@ -94,6 +104,12 @@ class DataDir:
         return DirectedIdentity.from_master(self.master_secret())
 
     def ca(self) -> pki.CertificateAuthority:
+        if not self.ca_key.exists():
+            raise ConfigError(
+                f"{self.path} has no CA key (a node that joined a cluster has none): "
+                "register SPs and issue certificates on the machine that ran "
+                "`authnet cluster init`"
+            )
         return pki.CertificateAuthority.load(self.ca_key, self.ca_cert)
 
     def server_identity(self) -> ServerIdentity:

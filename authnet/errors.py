@@ -20,6 +20,10 @@ class AuthnetError(Exception):
 
     code: ClassVar[str] = "error"
     default_message: ClassVar[str] = "authnet error"
+    # Whether the same call may succeed if sent again unchanged (later, or to
+    # another node): true for the network being unreachable or overloaded,
+    # never for a refusal of what the call asked.
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None, **detail: Any) -> None:
         self.message = message or self.default_message
@@ -237,6 +241,67 @@ class Declined(AuthnetError):
 class NetworkUnavailable(AuthnetError):
     code = "unavailable"
     default_message = "the authnet network could not be reached"
+    retryable = True
+
+
+class Overloaded(NetworkUnavailable):
+    """The node had more calls than it could take and dropped this one before
+    running it (gRPC's own backlog limit answers CANCELLED; the SDK reports it
+    as this). Retryable at once on another node, or on this one shortly."""
+
+    code = "overloaded"
+    default_message = "the network node is overloaded: retry shortly, or on another node"
+
+
+class RateLimited(AuthnetError):
+    """This client address asked this node too often. Retryable after
+    `detail["retry_after_ms"]` milliseconds; sending it again sooner is refused
+    again."""
+
+    code = "rate_limited"
+    default_message = "too many requests from this address: slow down"
+    retryable = True
+
+    def __init__(self, message: str | None = None, **detail: Any) -> None:
+        retry_after_ms = int(detail.get("retry_after_ms", 1000))
+        detail["retry_after_ms"] = retry_after_ms
+        super().__init__(
+            message or f"too many requests from this address: retry in {retry_after_ms} ms",
+            **detail,
+        )
+
+    @property
+    def retry_after_ms(self) -> int:
+        return int(self.detail["retry_after_ms"])
+
+
+class StateUnavailable(NetworkUnavailable):
+    """The node could not reach its shared state store (Redis), or a command to
+    it timed out. Retryable, on this node or another: the node reconnects by
+    itself once the store answers again. A command that timed out may still
+    have been applied, so the caller cannot assume it was not."""
+
+    code = "state_unavailable"
+    default_message = "the network's state store is unreachable; try again"
+
+
+class StateRecordUnreadable(StateUnavailable):
+    """A record in the shared state store is not in a format this node reads:
+    written by a node of another version during a rolling upgrade, or damaged.
+    Another node (of that version) may read it, so it is retryable too."""
+
+    code = "state_record_unreadable"
+    default_message = "this node cannot read a record in the network's state store; try again"
+
+
+class DirectoryUnavailable(NetworkUnavailable):
+    """The node could not reach its directory database (PostgreSQL), or a query
+    to it timed out. Retryable, on this node or another: the node's pool
+    reconnects by itself once the database answers again. A write that timed
+    out may still have been committed, so the caller cannot assume it was not."""
+
+    code = "directory_unavailable"
+    default_message = "the network's directory database is unreachable; try again"
 
 
 ALL_ERRORS: tuple[type[AuthnetError], ...] = tuple(

@@ -48,6 +48,7 @@ from authnet.errors import (
     TokenRevoked,
     TokenUnknown,
 )
+from authnet.metrics import AUTHENTICATED, REJECTED, NodeMetrics, counts_login
 from authnet.protocol import messages
 from authnet.protocol.encoding import b64u_encode
 from authnet.protocol.factors import Factor, Factors, format_factors, parse_factors
@@ -218,6 +219,7 @@ class Network:
         webauthn_rp_id: str = "localhost",
         clock: Callable[[], int] = now_ms,
         node_id: str = "",
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.directory = directory
         self.state = state
@@ -230,6 +232,8 @@ class Network:
         self.gateway_urls: tuple[str, ...] = (gateway_url,) if gateway_url else ()
         # Which node this is; every answer names it.
         self.node_id = node_id
+        # Login outcomes are counted here (counts_login), whichever API ended them.
+        self.metrics = metrics or NodeMetrics(node_id=node_id)
         self.data_max_bytes = data_max_bytes
         self.sp_cache_seconds = sp_cache_seconds
         self.clock = clock
@@ -277,6 +281,19 @@ class Network:
             raise TicketNotFound()
         self._sp_cache.put(spid, sp, now + self.sp_cache_seconds)
         return sp
+
+    async def _touch_after_login(self, token_id: bytes) -> None:
+        """Record a token's last use once its login has committed. Best effort:
+        the browser may already hold Kc and the SP the PUID, so a failure here
+        must not turn the committed login into an error for the token; it is
+        logged (the error's type only: a driver's message can quote parameters)."""
+        try:
+            await self.directory.touch_token(token_id, self.clock())
+        except Exception as exc:
+            log.warning(
+                "token last-used time not recorded, the login stands: %s",
+                getattr(exc, "code", None) or type(exc).__name__,
+            )
 
     async def _active_token(self, token_id: bytes) -> TokenRecord:
         token = await self.directory.get_token(check_id(token_id, field="token_id"))
@@ -677,6 +694,7 @@ class Network:
             expires_ms=t.expires_ms,
         )
 
+    @counts_login(AUTHENTICATED)
     async def complete_auth(
         self,
         ticket: str,
@@ -750,14 +768,19 @@ class Network:
         await self.state.publish(
             t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
         )
-        await self.directory.touch_token(token_id, self.clock())
+        await self._touch_after_login(token_id)
+        try:
+            sp_name = (await self._sp(t.spid)).name
+        except Exception:  # the login stands: name the SP by its id in the log
+            sp_name = t.spid.hex()[:16]
         log.info(
             "ticket authenticated sp=%s tag=%s factors=%s",
-            (await self._sp(t.spid)).name,
+            sp_name,
             ticket_tag(t.th),
             format_factors(proven) or "-",
         )
 
+    @counts_login(REJECTED)
     async def decline_auth(
         self, ticket: str, *, token_id: bytes, nonce: bytes, proof: Proof
     ) -> None:
@@ -835,6 +858,7 @@ class Network:
             timeout_ms=max(0, min(WEBAUTHN_TIMEOUT_MS, t.expires_ms - now)),
         )
 
+    @counts_login(AUTHENTICATED)
     async def webauthn_login(
         self,
         ticket: str,
@@ -890,7 +914,7 @@ class Network:
         await self.state.publish(
             t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
         )
-        await self.directory.touch_token(token.token_id, self.clock())
+        await self._touch_after_login(token.token_id)
         log.info(
             "ticket authenticated in the browser sp=%s tag=%s factors=%s",
             sp.name,

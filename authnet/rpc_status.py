@@ -46,6 +46,9 @@ _STATUS: dict[type[e.AuthnetError], grpc.StatusCode] = {
     e.LockHeld: grpc.StatusCode.ABORTED,
     e.LockNotHeld: grpc.StatusCode.FAILED_PRECONDITION,
     e.NetworkUnavailable: grpc.StatusCode.UNAVAILABLE,
+    e.DirectoryUnavailable: grpc.StatusCode.UNAVAILABLE,
+    e.StateUnavailable: grpc.StatusCode.UNAVAILABLE,
+    e.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -78,6 +81,17 @@ _TRANSPORT = {
 }
 
 
+_OVERLOAD = {
+    grpc.StatusCode.CANCELLED: (
+        "the network node dropped the call before answering it (overloaded, or"
+        " shutting down): retry shortly, or on another node"
+    ),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (
+        "the network node is out of capacity for this call: retry shortly, or on another node"
+    ),
+}
+
+
 def from_rpc_error(err: grpc.RpcError) -> e.AuthnetError:
     """The AuthnetError a failed call stands for (clients only)."""
     code: grpc.StatusCode = err.code()
@@ -92,9 +106,17 @@ def from_rpc_error(err: grpc.RpcError) -> e.AuthnetError:
             detail = {}
     if isinstance(error_code, str) and error_code in e.BY_CODE:
         return e.BY_CODE[error_code](details or None, **detail)
+    hint = f" ({details})" if details else ""
     if code in _TRANSPORT:
-        hint = f" ({details})" if details else ""
         return e.NetworkUnavailable(_TRANSPORT[code] + hint)
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+        return e.PayloadTooLarge(f"the message is larger than the network accepts{hint}")
+    if code in _OVERLOAD:
+        # Statuses with no authnet code come from gRPC itself. A call the
+        # caller did not cancel comes back CANCELLED when the server's gRPC
+        # backlog is full (grpc.server.max_pending_requests: it drops calls
+        # the node has not picked up yet) or the node is shutting down.
+        return e.Overloaded(_OVERLOAD[code] + hint)
     if code is grpc.StatusCode.UNAUTHENTICATED:
         return e.NotAuthenticated(details or None)
     return e.AuthnetError(f"{code.name}: {details}" if details else code.name)

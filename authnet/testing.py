@@ -36,6 +36,7 @@ class TestNetwork:
             sp_port=0,
             passkey_port=0,
             gateway_port=0,
+            metrics_port=0,
             log_file=str(root / "authnet.log"),
             sp_cache_seconds=0.0,
         )
@@ -48,7 +49,7 @@ class TestNetwork:
         # Everything the network logs, at every level, goes to the log file, so
         # tests can read it (and scan it for secrets).
         self._log_handler = logging.FileHandler(self.log_path, encoding="utf-8")
-        self._log_handler.setFormatter(logging.Formatter(logs.FORMAT))
+        self._log_handler.setFormatter(logs.formatter(self.config.log_format))
         logger = logging.getLogger("authnet")
         self._old_level = logger.level
         logger.setLevel(logging.DEBUG)
@@ -105,3 +106,96 @@ class TestNetwork:
 
     def sync_sp_client(self, creds: SpCredentials) -> SPClient:
         return SPClient(creds)
+
+
+class TestCluster:
+    """Several nodes of one network in this process, for tests of the cluster.
+
+        async with TestCluster(tmp_path, nodes=2, state_url="redis://...") as c:
+            creds = await c.add_sp("shop")
+            async with c.sp_client(creds) as sp:   # knows every node's address
+                ...
+            await c.nodes[0].node.stop()           # a node goes away
+
+    The nodes share one data directory (CA, PUID key, server certificate), one
+    directory database (`database_url`, default SQLite in the data directory)
+    and one state store: a Redis URL that each node connects to on its own, or
+    one `state` object handed to every node (which then does not close it).
+    Each node has its own ports; every node advertises every gateway, and the
+    first node's PassKey address as the one QR codes carry (a real cluster
+    advertises one name for all of them).
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        nodes: int = 2,
+        state: StateStore | None = None,
+        state_url: str = "",
+        database_url: str = "",
+        **config: Any,
+    ) -> None:
+        if state is None and not state_url:
+            raise ValueError("nodes of a cluster must share state: pass state= or state_url=")
+        self.root = root
+        self.nodes = [
+            TestNetwork(
+                root / f"node{i}",
+                state=state,
+                data_dir=root / "network",
+                state_url=state_url,
+                database_url=database_url,
+                **config,
+            )
+            for i in range(nodes)
+        ]
+
+    async def __aenter__(self) -> TestCluster:
+        started: list[TestNetwork] = []
+        try:
+            for net in self.nodes:
+                await net.__aenter__()
+                started.append(net)
+        except BaseException:
+            for net in reversed(started):
+                await net.__aexit__(None, None, None)
+            raise
+        urls = [net.addresses.gateway_url for net in self.nodes]
+        for net in self.nodes:
+            own = net.addresses.gateway_url
+            net.network.gateway_urls = (own, *(u for u in urls if u != own))
+            # Like a cluster's one public name: every node's QR codes name the
+            # same PassKey address (tokens know the others, see passkey_addresses).
+            net.network.passkey_address = self.nodes[0].addresses.passkey
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for net in reversed(self.nodes):
+            if net.node.network is not None:
+                await net.__aexit__(et, ev, tb)
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.nodes[0].ca_pem
+
+    @property
+    def sp_addresses(self) -> list[str]:
+        return [net.addresses.sp for net in self.nodes]
+
+    @property
+    def passkey_addresses(self) -> list[str]:
+        return [net.addresses.passkey for net in self.nodes]
+
+    async def add_sp(
+        self, name: str = "hello", display_name: str = "Hello SP", origins: list[str] | None = None
+    ) -> SpCredentials:
+        return await self.nodes[0].add_sp(name, display_name, origins)
+
+    def sp_client(self, creds: SpCredentials, **kw: Any) -> AsyncSPClient:
+        """An SP client that knows every node (it fails over between them)."""
+        return AsyncSPClient(creds, address=self.sp_addresses, **kw)

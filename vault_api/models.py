@@ -157,6 +157,9 @@ class TicketOut(Response):
     ticket: str
     spid: str
     gateway_url: str
+    # Every gateway of the network, gateway_url first: where the page resumes
+    # its wait when a connection to one node breaks.
+    gateway_urls: list[str]
     passkey_address: str
     ttl_seconds: int
     expires_at_unix_ms: int

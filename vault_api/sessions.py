@@ -170,6 +170,7 @@ class SessionService:
             ticket=t.ticket,
             spid=self.sp.spid.hex(),
             gateway_url=t.gateway_url,
+            gateway_urls=list(t.gateway_urls),
             passkey_address=t.passkey_address,
             ttl_seconds=t.ttl_seconds,
             expires_at_unix_ms=t.expires_at_unix_ms,

@@ -68,6 +68,7 @@ async def ticket(request: web.Request) -> web.Response:
             "ticket": t.ticket,
             "spid": sp.spid.hex(),
             "gateway_url": t.gateway_url,
+            "gateway_urls": list(t.gateway_urls),
             "passkey_address": t.passkey_address,
             "ttl_seconds": t.ttl_seconds,
             "expires_at_unix_ms": t.expires_at_unix_ms,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from authnet.protocol.encoding import b64u_encode
@@ -15,10 +16,17 @@ DEFAULT_LABEL = "phone"
 
 
 class PhoneApp:
-    def __init__(self, store: PhoneKeyStore, *, pin: str | None = None) -> None:
+    def __init__(
+        self, store: PhoneKeyStore, *, pin: str | None = None, nodes: Sequence[str] = ()
+    ) -> None:
+        """`nodes`: other PassKey addresses of the network (a cluster's nodes),
+        tried when the enrolled one fails with a retryable error."""
         self.store = store
         self._pin = pin
         self._token: PhonePassKey | None = None
+        self.nodes = tuple(nodes)
+        # The node that gave the last answer of the last scan (for the demo).
+        self.last_node = ""
 
     @classmethod
     def create(cls, path: Path, *, label: str = DEFAULT_LABEL, pin: str | None = None) -> PhoneApp:
@@ -36,7 +44,7 @@ class PhoneApp:
         return self._token
 
     def api(self, enrolment: Enrolment) -> PassKeyApi:
-        return PassKeyApi(enrolment.network, ca_pem=enrolment.ca_pem.encode())
+        return PassKeyApi([enrolment.network, *self.nodes], ca_pem=enrolment.ca_pem.encode())
 
     async def enrol(
         self, network: str, ca_pem: bytes, *, backup_of: PhoneApp | None = None
@@ -93,9 +101,12 @@ class PhoneApp:
         if self._token is None and self.store.has_pin and self._pin is None:
             self._token = self.store.unlock(None)  # locked; flow.login asks for the PIN
         async with self.api(e) as api:
-            return await flow.login(
-                api, self.token, e.token_id, payload, confirm=confirm, ask_pin=ask_pin
-            )
+            try:
+                return await flow.login(
+                    api, self.token, e.token_id, payload, confirm=confirm, ask_pin=ask_pin
+                )
+            finally:
+                self.last_node = api.last_node
 
     def token_id_text(self, network: str | None = None) -> str:
         return b64u_encode(self.enrolment(network).token_id)

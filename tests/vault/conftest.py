@@ -2,25 +2,22 @@
 `net`), the vault's API served by uvicorn on a real socket in the test's
 event loop, on SQLite and on PostgreSQL, and logged-in clients.
 
-PostgreSQL: the server at 127.0.0.1:5432 (trust auth, user postgres), or the
-libpq DSN in VAULT_TEST_POSTGRES. Each test creates its own database and
-drops it afterwards. If PostgreSQL is not reachable the tests fail (they do
-not skip): the vault claims to support it.
+PostgreSQL: tests/pgdb.py (the server at 127.0.0.1:5432, or the libpq DSN in
+AUTHNET_TEST_POSTGRES or VAULT_TEST_POSTGRES). Each test creates its own
+database and drops it afterwards. If PostgreSQL is not reachable the tests
+fail (they do not skip): the vault claims to support it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 import pytest_asyncio
 import uvicorn
@@ -30,14 +27,12 @@ from authnet.sdk.credentials import SpCredentials
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
 from tests.helpers import make_phone
+from tests.pgdb import postgres_database
 from tests.vault.driver import VaultClient
 from vault_api import migrations
 from vault_api.app import create_app
 from vault_api.config import Settings
 
-POSTGRES_DSN = os.environ.get(
-    "VAULT_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-)
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -54,32 +49,12 @@ class Clock:
         self.offset_ms += int(seconds * 1000)
 
 
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as e:
-        pytest.fail(
-            f"PostgreSQL is not reachable ({POSTGRES_DSN}): {e}. The vault tests run on "
-            "PostgreSQL too; start it or set VAULT_TEST_POSTGRES.",
-            pytrace=False,
-        )
-    name = f"vault_test_{secrets.token_hex(6)}"
-    info = admin.info
-    try:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'vault.db'}"
         return
-    with postgres_database() as url:
+    with postgres_database("vault_test", driver="psycopg") as url:
         yield url
 
 
