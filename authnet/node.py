@@ -204,7 +204,7 @@ class Node:
         )
         await self.health.start()
 
-        app = make_app(network, trusted_proxies=cfg.trusted_proxies)
+        app = make_app(network, trusted_proxies=cfg.trusted_proxies, ready=self.health.describe)
         self.metrics.watch_websockets(app[SOCKETS_KEY])
         limits = ConnectionLimits.from_config(cfg)
         self._runner = web.AppRunner(

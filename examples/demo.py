@@ -136,8 +136,9 @@ async def run(
         nets, other_passkeys = await _network(root, where, stack)
         net, last = nets[0], nets[-1]
         for each in nets:
+            who = "network" if where.embedded else f"node {each.network.node_id}"
             say(
-                f"node {each.network.node_id} up: SP API {each.addresses.sp} (mTLS), PassKey API "
+                f"{who} up: SP API {each.addresses.sp} (mTLS), PassKey API "
                 f"{each.addresses.passkey}, gateway {each.addresses.gateway_url}"
             )
         if not where.embedded:

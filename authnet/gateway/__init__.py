@@ -20,6 +20,7 @@ import ipaddress
 import json
 import logging
 import weakref
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -290,7 +291,14 @@ async def wait_handler(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.Application:
+def make_app(
+    network: Network,
+    *,
+    trusted_proxies: tuple[str, ...] = (),
+    ready: Callable[[], tuple[bool, str]] | None = None,
+) -> web.Application:
+    """`ready`: the node's health (serving?, why not); /healthz answers 503
+    while the node cannot reach its state store or directory."""
     # No request body the gateway accepts is larger (aiohttp's default is 1 MiB).
     app = web.Application(client_max_size=webauthn_api.MAX_BODY)
     app[NETWORK_KEY] = network
@@ -314,6 +322,9 @@ def make_app(network: Network, *, trusted_proxies: tuple[str, ...] = ()) -> web.
         )
 
     async def healthz(_: web.Request) -> web.Response:
+        ok, why = ready() if ready is not None else (True, "")
+        if not ok:
+            return web.Response(status=503, text=f"not serving: {why}\n")
         return web.Response(text="ok\n")
 
     async def index(_: web.Request) -> web.Response:

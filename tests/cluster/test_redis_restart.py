@@ -10,6 +10,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -72,9 +73,13 @@ async def test_redis_restart_under_load(tmp_path: Path) -> None:
                 # While Redis is away the nodes say so to health checks.
                 redis.kill()
                 await asyncio.sleep(1.0)
-                for node in c.nodes:
-                    status = await _health(node.addresses.passkey, c.ca_pem)
-                    assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+                async with aiohttp.ClientSession() as http:
+                    for node in c.nodes:
+                        status = await _health(node.addresses.passkey, c.ca_pem)
+                        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+                        async with http.get(f"{node.addresses.gateway_url}/healthz") as r:
+                            assert r.status == 503
+                            assert "state" in await r.text()
                 redis.start()
                 await asyncio.sleep(1.0)
                 for node in c.nodes:
