@@ -61,8 +61,15 @@ async def test_complete_auth_twice(net: TestNetwork, sp: AsyncSPClient, phone: P
             payload=s.payload, request=s.request, token=s.token, token_id=s.token_id
         )
         await s.api.complete_auth(r)
+        # The same answer again (its first reply was lost): success, nothing changes.
+        await s.api.complete_auth(r)
+        # Another answer (ECDSA signatures are randomised) is refused.
+        other = handshake.respond(
+            payload=s.payload, request=s.request, token=s.token, token_id=s.token_id
+        )
+        assert other.proof.signature != r.proof.signature
         with pytest.raises(errors.TicketStateInvalid, match="already authenticated"):
-            await s.api.complete_auth(r)
+            await s.api.complete_auth(other)
         with pytest.raises(errors.TicketStateInvalid):
             await s.api.begin_auth(
                 ticket=s.ticket.ticket,
