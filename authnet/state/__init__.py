@@ -5,7 +5,12 @@ Every network node serving the same users must see the same state, so this is
 an interface with one operation per atomic step, each of which maps to one
 Redis command or script: compare-and-set by version (WATCH/MULTI or a Lua
 check), GETDEL, PUBLISH/SUBSCRIBE, SET NX PX. `MemoryState` is the embedded
-single-node implementation.
+single-node implementation, `RedisState` (authnet.state.redis) the shared one
+for a cluster; `open_state` picks one from a URL. Both pass the one
+conformance suite, tests/state/test_conformance.py.
+
+A store that cannot answer raises `authnet.errors.StateUnavailable`: never a
+guess such as None for a ticket it could not read.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import enum
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from authnet.tickets import Ticket
 
@@ -73,4 +78,35 @@ class StateStore(Protocol):
 
     async def release_lock(self, key: str, holder: str) -> bool: ...
 
+    async def ping(self) -> bool:
+        """True when the store answers (health checks); never raises."""
+        ...
+
     async def close(self) -> None: ...
+
+
+MEMORY_URLS: Final = ("", "memory", "memory://")
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+
+
+def open_state(url: str, *, prefix: str = "authnet:") -> StateStore:
+    """The store a URL names: "" / "memory" / "memory://" for the embedded
+    single-node MemoryState, `redis://`, `rediss://` (TLS) or `unix://` for
+    RedisState with every key under `prefix`. Nothing connects yet."""
+    if url in MEMORY_URLS:
+        from authnet.state.memory import MemoryState
+
+        return MemoryState()
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme in REDIS_SCHEMES:
+        # Imported here: redis-py takes ~0.7 s to import, which a single-node
+        # network (and every CLI command) should not pay.
+        from authnet.state.redis import RedisState
+
+        return RedisState.from_url(url, prefix=prefix)
+    # The URL itself is not repeated: it may carry a password.
+    shown = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+    raise ValueError(
+        f"unknown state store URL ({shown}): use '' or 'memory://' for the embedded "
+        "store, or redis://host:port/db, rediss://host:port/db or unix:///path?db=N for Redis"
+    )

@@ -166,6 +166,9 @@ class MemoryState:
         del self._locks[key]
         return True
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         self._subs.clear()
 
