@@ -10,8 +10,16 @@ data directory, SQLite, in-memory ticket state); its CPU time is read from
 
     .venv/bin/python bench/login.py --concurrency 32 --seconds 10
 
-Prints one JSON object. `--profile` also samples the server with py-spy
-and adds where its CPU time goes.
+Prints one JSON object. `server_cpu_us_per_login` (the server processes' CPU
+over the measured phase, per completed login) is the figure to compare across
+changes: unlike logins/s it hardly depends on how much CPU the load generator
+leaves the server on a shared machine. `floor_verify_us` is one ECDSA P-256
+verification measured in the same run, the least work a login can cost the
+server, and `cpu_x_floor` the ratio of the two. `started`, `completed` and
+`lost_logins` (started - completed: logins that failed or whose client gave
+up) count the logins begun in the measured phase; `retried` counts retries on
+another node (none yet: there is one node). `--profile` also samples the
+server with py-spy and adds where its CPU time goes.
 """
 
 # ruff: noqa: E402  (the imports below come after the sys.path fix)
@@ -36,6 +44,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -52,23 +62,64 @@ from tokens.phone import PhoneKeyStore, PhonePassKey
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU of these processes (all their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICK
 
 
-def ecdsa_verify_us(n: int = 3000) -> float:
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU of each of a process's threads, summed by thread name (`comm`: the
+    event loop's thread is "python", grpc's are "event_engine", ...)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = "main" if task.name == str(pid) else comm
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def floor_verify_us(batches: int = 5, n: int = 600) -> float:
+    """One ECDSA P-256 verification (SHA-256), in this thread's CPU time (as the
+    server's figure is CPU time, so time spent descheduled on a busy machine
+    counts in neither), the median over a few batches."""
     key = ec.generate_private_key(ec.SECP256R1())
     msg = b"authnet benchmark" * 8
     sig = key.sign(msg, ec.ECDSA(hashes.SHA256()))
     pub = key.public_key()
-    t = time.perf_counter()
-    for _ in range(n):
-        pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
-    return (time.perf_counter() - t) / n * 1e6
+    pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+    runs = []
+    for _ in range(batches):
+        t = time.thread_time()
+        for _ in range(n):
+            pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+        runs.append((time.thread_time() - t) / n * 1e6)
+    return statistics.median(runs)
 
 
-def start_server(data_dir: Path, log_level: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+@dataclass(frozen=True, kw_only=True)
+class NodeAddresses:
+    """Where one node answers, as `authnet serve` printed it."""
+
+    sp: str
+    passkey: str
+    gateway: str
+
+
+def start_node(
+    data_dir: Path, extra_args: Sequence[str], *, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], NodeAddresses]:
+    """`authnet serve` on free ports in a child process, with `extra_args`
+    appended to its command line (`--log-level info`, later a cluster's
+    state and database URLs) and `env` added to its environment; returns
+    once it printed its addresses."""
     cmd = [
         sys.executable,
         "-m",
@@ -82,31 +133,40 @@ def start_server(data_dir: Path, log_level: str) -> tuple[subprocess.Popen[str],
         "0",
         "--gateway-port",
         "0",
-        "--log-level",
-        log_level,
+        # Metrics on, as a node runs by default, on a free port.
+        "--metrics-port",
+        "0",
+        *extra_args,
     ]
-    env = {**os.environ, "AUTHNET_LOG_FILE": str(data_dir / "authnet.log")}
+    child_env = {**os.environ, "AUTHNET_LOG_FILE": str(data_dir / "authnet.log"), **(env or {})}
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env
     )
-    addresses: dict[str, str] = {}
+    found: dict[str, str] = {}
+    patterns = {
+        "sp": r"\s+SP API \(mTLS\)\s+(\S+)",
+        "passkey": r"\s+PassKey API \(TLS\)\s+(\S+)",
+        "gateway": r"\s+Browser gateway\s+(\S+)",
+    }
     assert proc.stdout is not None
     deadline = time.time() + 30
     for line in proc.stdout:
-        if m := re.match(r"\s+PassKey API \(TLS\)\s+(\S+)", line):
-            addresses["passkey"] = m.group(1)
-        if line.startswith("Stop with Ctrl-C"):
+        for name, pattern in patterns.items():
+            if m := re.match(pattern, line):
+                found[name] = m.group(1)
+        if line.startswith("Stop with Ctrl-C") or time.time() > deadline:
             break
-        if time.time() > deadline:
-            break
-    if "passkey" not in addresses:
+    if set(found) != set(patterns):
         proc.kill()
-        raise SystemExit("the server did not start")
-    return proc, addresses
+        raise SystemExit(f"the server did not start (it printed {sorted(found)} of its addresses)")
+    return proc, NodeAddresses(**found)
 
 
-def start_profiler(pid: int, seconds: float, root: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the server for the measured phase (raw folded stacks)."""
+def start_profiler(
+    pid: int, seconds: float, root: Path, *, rate: int = 100, native: bool = False
+) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server for the measured phase (raw folded stacks,
+    one root frame per thread; `native` adds C frames, at a higher cost)."""
     # The locked dev dependencies install py-spy next to this interpreter;
     # the virtual environment's bin/ need not be on PATH.
     beside = Path(sys.executable).parent / "py-spy"
@@ -123,7 +183,11 @@ def start_profiler(pid: int, seconds: float, root: Path) -> subprocess.Popen[byt
             str(int(seconds)),
             "--format",
             "raw",
-            "--nonblocking",
+            # --native must pause the process to unwind its C stacks.
+            *(["--native"] if native else ["--nonblocking"]),
+            "--threads",
+            "--rate",
+            str(rate),
             "--output",
             str(root / "profile.txt"),
         ],
@@ -133,38 +197,60 @@ def start_profiler(pid: int, seconds: float, root: Path) -> subprocess.Popen[byt
 
 
 class Loadgen:
-    def __init__(self, creds: SpCredentials, passkey: str, phones: int, root: Path) -> None:
+    """Logins against one or more nodes: each login takes its SP and PassKey
+    addresses round-robin from the lists given (one of each today)."""
+
+    def __init__(
+        self,
+        creds: SpCredentials,
+        *,
+        passkey_addresses: Sequence[str],
+        sp_addresses: Sequence[str],
+        phones: int,
+        root: Path,
+    ) -> None:
+        if not passkey_addresses or not sp_addresses:
+            raise ValueError("the load generator needs at least one PassKey and one SP address")
         self.creds = creds
-        self.passkey = passkey
+        self.passkey_addresses = list(passkey_addresses)
+        self.sp_addresses = list(sp_addresses)
         self.root = root
         self.n_phones = phones
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
-        self.done = 0
+        self.started = 0
+        self.completed = 0
+        self.retried = 0
+        self._next = 0
 
     async def setup(self) -> None:
-        self.sp = AsyncSPClient(self.creds)
-        self.api = PassKeyApi(self.passkey, ca_pem=self.creds.ca_pem)
+        self.sps = [AsyncSPClient(self.creds, address=a) for a in self.sp_addresses]
+        self.apis = [PassKeyApi(a, ca_pem=self.creds.ca_pem) for a in self.passkey_addresses]
         connector = aiohttp.TCPConnector(limit=0)
         self.http = aiohttp.ClientSession(connector=connector)
         self.phones: list[tuple[PhonePassKey, bytes]] = []
         for i in range(self.n_phones):
             token = PhoneKeyStore.create(self.root / f"phone{i}.json", label=f"p{i}").unlock()
-            token_id, _, _ = await flow.enrol(self.api, token, label=f"p{i}")
+            token_id, _, _ = await flow.enrol(self.apis[0], token, label=f"p{i}")
             self.phones.append((token, token_id))
 
     async def close(self) -> None:
         await self.http.close()
-        await self.api.close()
-        await self.sp.close()
+        for api in self.apis:
+            await api.close()
+        for sp in self.sps:
+            await sp.close()
 
     async def login(self, phone: tuple[PhonePassKey, bytes]) -> None:
         token, token_id = phone
-        t = await self.sp.get_ticket(auth_types="c")
-        session = BrowserSession.for_ticket(t, self.sp.spid)
+        k, self._next = self._next, self._next + 1
+        sp = self.sps[k % len(self.sps)]
+        api = self.apis[k % len(self.apis)]
+        t = await sp.get_ticket(auth_types="c")
+        session = BrowserSession.for_ticket(t, sp.spid)
         async with session.waiting(self.http) as wait:
             payload = session.payload()
-            request = await self.api.begin_auth(
+            request = await api.begin_auth(
                 ticket=t.ticket,
                 token_id=token_id,
                 browser_key_hash=browser_key_hash(payload.browser_key),
@@ -172,25 +258,36 @@ class Loadgen:
             response = handshake.respond(
                 payload=payload, request=request, token=token, token_id=token_id
             )
-            await self.api.complete_auth(response)
+            await api.complete_auth(response)
             outcome = await wait.result()
-        who = await self.sp.get_puid(t.ticket, finalize=True)
+        who = await sp.get_puid(t.ticket, finalize=True)
         if outcome.kc is None or not who.puid:
             raise RuntimeError("login finished without Kc or PUID")
+
+    async def measured_login(self, phone: tuple[PhonePassKey, bytes], t0: float) -> None:
+        """One counted login; its latency runs from `t0`. A failure is a lost
+        login, counted by error type and reported, never hidden."""
+        self.started += 1
+        try:
+            await self.login(phone)
+        except Exception as e:
+            name = type(e).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+            return
+        self.latencies.append((time.perf_counter() - t0) * 1000)
+        self.completed += 1
 
     async def worker(self, i: int, until: float, record: bool) -> None:
         phone = self.phones[i % len(self.phones)]
         while time.perf_counter() < until:
-            t0 = time.perf_counter()
+            if record:
+                await self.measured_login(phone, time.perf_counter())
+                continue
             try:
                 await self.login(phone)
-            except Exception as e:  # counted and reported, never hidden
+            except Exception as e:  # warm-up: counted, so a broken server still shows
                 name = type(e).__name__
                 self.errors[name] = self.errors.get(name, 0) + 1
-                continue
-            if record:
-                self.latencies.append((time.perf_counter() - t0) * 1000)
-                self.done += 1
 
     async def run_open(self, rate: float, concurrency: int, seconds: float) -> float:
         """Open loop: logins start at `rate` per second on a fixed schedule, at most
@@ -201,14 +298,7 @@ class Loadgen:
 
         async def one(i: int, scheduled: float) -> None:
             async with gate:
-                try:
-                    await self.login(self.phones[i % len(self.phones)])
-                except Exception as e:  # counted and reported, never hidden
-                    name = type(e).__name__
-                    self.errors[name] = self.errors.get(name, 0) + 1
-                    return
-            self.latencies.append((time.perf_counter() - scheduled) * 1000)
-            self.done += 1
+                await self.measured_login(self.phones[i % len(self.phones)], scheduled)
 
         tasks = []
         for i in range(int(rate * seconds)):
@@ -235,20 +325,39 @@ def percentile(values: list[float], q: float) -> float:
 async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="authnet-bench-") as tmp:
         root = Path(tmp)
-        proc, addresses = start_server(root / "network", ns.log_level)
+        server_env = dict(pair.partition("=")[::2] for pair in ns.server_env)
+        proc, addresses = start_node(
+            root / "network", ["--log-level", ns.log_level], env=server_env
+        )
+        server_pids = [proc.pid]
         try:
             creds = SpCredentials.load(root / "network" / "sps" / "demo")
-            gen = Loadgen(creds, addresses["passkey"], ns.concurrency, root)
+            gen = Loadgen(
+                creds,
+                passkey_addresses=[addresses.passkey],
+                sp_addresses=[addresses.sp],
+                phones=ns.concurrency,
+                root=root,
+            )
             await gen.setup()
             await gen.run(ns.concurrency, ns.warmup, record=False)
-            profiler = start_profiler(proc.pid, ns.seconds, root) if ns.profile else None
-            cpu0, loadgen0 = cpu_seconds(proc.pid), time.process_time()
+            warmup_errors, gen.errors = gen.errors, {}
+            profiler = None
+            if ns.profile:
+                profiler = start_profiler(
+                    proc.pid, ns.seconds, root, rate=ns.profile_rate, native=ns.profile_native
+                )
+            cpu0, loadgen0 = cpu_seconds(server_pids), time.process_time()
+            threads0 = thread_cpu_seconds(proc.pid)
             if ns.rate:
                 elapsed = await gen.run_open(ns.rate, ns.concurrency, ns.seconds)
             else:
                 elapsed = await gen.run(ns.concurrency, ns.seconds, record=True)
-            cpu1, loadgen1 = cpu_seconds(proc.pid), time.process_time()
+            cpu1, loadgen1 = cpu_seconds(server_pids), time.process_time()
+            threads1 = thread_cpu_seconds(proc.pid)
             await gen.close()
+            # Measured while the server idles, in the same run and machine state.
+            floor = floor_verify_us()
             profile = None
             if profiler is not None:
                 await asyncio.to_thread(profiler.wait, 60)
@@ -258,25 +367,42 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    n = gen.done
+    n = gen.completed
+    per_login = (cpu1 - cpu0) / n * 1e6 if n else None
+    lat = gen.latencies
     result: dict[str, Any] = {
         "benchmark": "login",
         "mode": f"open loop at {ns.rate:g}/s" if ns.rate else "closed loop",
+        "nodes": len(server_pids),
         "concurrency": ns.concurrency,
         "seconds": round(elapsed, 2),
+        "started": gen.started,
+        "completed": n,
+        "retried": gen.retried,
+        "lost_logins": gen.started - n,
         "logins": n,
         "errors": gen.errors,
+        "warmup_errors": warmup_errors,
         "logins_per_s": round(n / elapsed, 1),
-        "p50_ms": round(percentile(gen.latencies, 0.50), 2) if n else None,
-        "p90_ms": round(percentile(gen.latencies, 0.90), 2) if n else None,
-        "p99_ms": round(percentile(gen.latencies, 0.99), 2) if n else None,
-        "max_ms": round(max(gen.latencies), 2) if n else None,
-        "mean_ms": round(statistics.fmean(gen.latencies), 2) if n else None,
-        "server_cpu_us_per_login": round((cpu1 - cpu0) / n * 1e6, 1) if n else None,
+        "p50_ms": round(percentile(lat, 0.50), 2) if n else None,
+        "p90_ms": round(percentile(lat, 0.90), 2) if n else None,
+        "p99_ms": round(percentile(lat, 0.99), 2) if n else None,
+        "max_ms": round(max(lat), 2) if n else None,
+        "mean_ms": round(statistics.fmean(lat), 2) if n else None,
+        "server_cpu_us_per_login": round(per_login, 1) if per_login is not None else None,
+        "floor_verify_us": round(floor, 1),
+        "cpu_x_floor": round(per_login / floor, 2) if per_login is not None else None,
         "server_cpu_utilisation": round((cpu1 - cpu0) / elapsed, 3),
+        # The first node's CPU by thread ("main" runs the event loop): threads
+        # that come and go within the phase are missed.
+        "server_thread_cpu_us_per_login": {
+            name: round((sec - threads0.get(name, 0.0)) / n * 1e6, 1)
+            for name, sec in sorted(threads1.items())
+            if n and sec > threads0.get(name, 0.0)
+        },
         "loadgen_cpu_us_per_login": round((loadgen1 - loadgen0) / n * 1e6, 1) if n else None,
-        "ecdsa_p256_verify_us": round(ecdsa_verify_us(), 1),
         "server_log_level": ns.log_level,
+        "server_env": server_env,
         "server_loop": ns.server_loop,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -333,8 +459,20 @@ def main() -> None:
         "default: closed loop, every worker starts its next login at once",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set this in the server's environment only (repeatable), e.g. to compare "
+        "GRPC_EXPERIMENTS settings",
+    )
     p.add_argument("--profile", action="store_true", help="sample the server with py-spy")
     p.add_argument("--profile-out", type=Path, help="keep py-spy's raw samples here")
+    p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    p.add_argument(
+        "--profile-native", action="store_true", help="py-spy --native: C frames as well"
+    )
     p.add_argument(
         "--server-loop",
         default="uvloop",

@@ -41,15 +41,30 @@ def bench(name: str, *args: str) -> dict[str, Any]:
 def test_login_bench_completes_logins_and_measures_the_server(args: list[str], mode: str) -> None:
     r = bench("login", "--seconds", "0.6", "--warmup", "0.2", *args)
     assert r["mode"] == mode
+    assert r["nodes"] == 1
     assert r["errors"] == {}
-    assert r["logins"] >= 5
+    # Every login begun in the measured phase is accounted for: none failed,
+    # none was retried (one node: nowhere to retry), and the counts agree.
+    assert r["completed"] == r["logins"] >= 5
+    assert r["completed"] <= r["started"]
+    assert r["lost_logins"] == r["started"] - r["completed"] == 0
+    assert r["retried"] == 0
     assert r["logins_per_s"] > 0
     assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
     # A login costs the server at least one ECDSA verification, and some CPU
     # is always spent by both sides.
-    assert r["server_cpu_us_per_login"] > r["ecdsa_p256_verify_us"] > 0
+    assert r["server_cpu_us_per_login"] > r["floor_verify_us"] > 0
+    assert r["cpu_x_floor"] == pytest.approx(
+        r["server_cpu_us_per_login"] / r["floor_verify_us"], rel=0.01
+    )
+    assert r["cpu_x_floor"] > 1
     assert r["loadgen_cpu_us_per_login"] > 0
     assert 0 < r["server_cpu_utilisation"] <= r["cpus"]
+    # The event loop's thread does most of the server's work; the threads'
+    # shares cannot add up to more than the process's total.
+    threads = r["server_thread_cpu_us_per_login"]
+    assert threads["main"] > 0
+    assert sum(threads.values()) <= r["server_cpu_us_per_login"] * 1.01
 
 
 def test_floors_bench_sums_its_parts() -> None:
@@ -64,6 +79,13 @@ def test_floors_bench_sums_its_parts() -> None:
         "grpc_unary_call_server_cpu_us",
         "websocket_session_server_cpu_us",
         "network_logic_cpu_us_per_login",
-        "ecdsa_p256_verify_us",
+        "floor_verify_us",
     ):
         assert r[key] > 0, key
+    assert r["sum_x_floor"] == pytest.approx(r["sum_of_floors_us"] / r["floor_verify_us"], rel=0.01)
+
+
+def test_floors_bench_passes_grpc_options_to_its_grpc_floor() -> None:
+    r = bench("floors", "--calls", "100", "--only-grpc", "--grpc-option", "grpc.http2.bdp_probe=0")
+    assert r["grpc_options"] == ["grpc.http2.bdp_probe=0"]
+    assert r["grpc_unary_call_server_cpu_us"] > 0
