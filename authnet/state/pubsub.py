@@ -13,9 +13,12 @@ Pub/Sub is at-most-once, and a lost connection loses whatever was published
 meanwhile. Every current subscription on a lost connection therefore fails:
 its `next_event` raises `StateUnavailable` (after the events it already
 received), and its caller subscribes again and re-reads state. A connection
-counts as lost on any error, and when a health-check PING, sent after
-`health_check_s` of silence, gets no reply within `reply_timeout_s`, so a
-silently dead path is noticed too. redis-py's own PubSub would re-subscribe
+counts as lost on any error, and when it stays silent past a PING: the reader
+PINGs after `health_check_s` of silence, or after `reply_timeout_s` while it
+owes replies (SUBSCRIBE confirmations), and gives up when `reply_timeout_s`
+more passes without a word. So a silently dead path is noticed too, while a
+long backlog of confirmations (thousands of browsers reconnecting at once)
+is not mistaken for one: it keeps the connection talking. redis-py's own PubSub would re-subscribe
 on reconnect without a word, hiding exactly that gap; that is why the hub
 drives its connection itself. The next `subscription` opens a new connection.
 (authnet.state.redis says why at-most-once is enough for the gateway.)
@@ -83,13 +86,14 @@ class _Queue:
 class _Channel:
     """A channel as this node is subscribed to it."""
 
-    __slots__ = ("name", "queues", "ready")
+    __slots__ = ("link", "name", "queues", "ready")
 
-    def __init__(self, name: bytes, ready: asyncio.Future[bool]) -> None:
+    def __init__(self, name: bytes, link: _Link) -> None:
         self.name = name
+        self.link = link
         self.queues: set[_Queue] = set()
         # True once Redis confirmed the SUBSCRIBE; False if the connection died first.
-        self.ready = ready
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
 
 class _Link:
@@ -188,7 +192,10 @@ class EventHub:
             # `alive` as well as cancellation ends the loop: a cancel that meets
             # the read's own timeout can come out as that timeout.
             while link.alive:
-                timeout = self._reply_timeout_s if awaiting_pong else self._health_check_s
+                # Owing replies (a PONG, SUBSCRIBE confirmations), silence is
+                # suspicious after the reply timeout, else after the health check.
+                owed = awaiting_pong or bool(self._pending)
+                timeout = self._reply_timeout_s if owed else self._health_check_s
                 # push_request: with RESP3 (redis-py's default when the server
                 # speaks it) messages are pushes, which a plain read hands to a
                 # handler instead of returning.
@@ -197,8 +204,10 @@ class EventHub:
                 )
                 if msg is None:  # silence for `timeout`
                     if awaiting_pong:
-                        await self._lost(link, "no reply to a health-check PING")
+                        await self._lost(link, "no reply to a PING")
                         return
+                    # Ask before giving up: the silence may be this node's busy
+                    # event loop (the read timed out with the reply waiting).
                     link.send("PING")
                     awaiting_pong = True
                     continue
@@ -287,19 +296,13 @@ class EventHub:
                 raise StateUnavailable()
             channel = self._channels.get(name)  # another subscriber may have won
             if channel is None:
-                channel = _Channel(name, asyncio.get_running_loop().create_future())
+                channel = _Channel(name, link)
                 self._channels[name] = channel
                 self._pending.setdefault(name, deque()).append(channel.ready)
                 link.send("SUBSCRIBE", name)
         channel.queues.add(q)
         try:
-            if not channel.ready.done():
-                # asyncio.wait leaves the shared future alone on timeout or cancel.
-                await asyncio.wait({channel.ready}, timeout=self._reply_timeout_s)
-            if not channel.ready.done():
-                raise StateUnavailable(
-                    "the network's state store did not confirm a subscription in time; try again"
-                )
+            await self._confirmed(channel)
             if channel.ready.cancelled() or not channel.ready.result():
                 raise StateUnavailable(
                     "lost the connection to the network's state store while subscribing; try again"
@@ -308,6 +311,18 @@ class EventHub:
             self._leave(channel, q)
             raise
         return channel
+
+    async def _confirmed(self, channel: _Channel) -> None:
+        """Wait for the SUBSCRIBE's confirmation, however long a backlog of
+        replies ahead of it takes (10,000 browsers reconnecting at once): the
+        reader resolves it, True on the confirmation, False when it finds the
+        connection stalled or lost (see `_read`)."""
+        link = channel.link
+        while not channel.ready.done() and link.alive:
+            # asyncio.wait leaves the shared future alone on timeout or cancel.
+            await asyncio.wait({channel.ready}, timeout=self._reply_timeout_s)
+        if not channel.ready.done():  # its link was lost without resolving it
+            channel.ready.set_result(False)
 
     def _leave(self, channel: _Channel, q: _Queue) -> None:
         channel.queues.discard(q)
