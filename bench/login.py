@@ -17,8 +17,12 @@ leaves the server on a shared machine. `floor_verify_us` is one ECDSA P-256
 verification measured in the same run, the least work a login can cost the
 server, and `cpu_x_floor` the ratio of the two. `started`, `completed` and
 `lost_logins` (started - completed: logins that failed or whose client gave
-up) count the logins begun in the measured phase; `retried` counts retries on
-another node (none yet: there is one node). `--profile` also samples the
+up) count the logins begun in the measured phase; `retried` counts calls sent again to
+another node and browser waits resumed on another gateway.
+`--nodes N --state redis://... [--database postgresql://...]` runs N node
+processes on one data directory sharing that Redis and database, and adds
+the Redis and PostgreSQL server processes' CPU to `server_cpu_us_per_login`;
+`--kill-node-after S` kill -9s the first node S seconds into the run. `--profile` also samples the
 server with py-spy and adds where its CPU time goes.
 """
 
@@ -62,13 +66,36 @@ from tokens.phone import PhoneKeyStore, PhonePassKey
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU of these processes (all their threads), from /proc."""
-    total = 0
+def cpu_seconds(pids: Sequence[int], last: dict[int, float] | None = None) -> float:
+    """User + system CPU of these processes (all their threads), from /proc.
+    `last` remembers each one's figure, so a process that died (a killed node)
+    counts with what it had used when it was last read."""
+    total = 0.0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / TICK
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        except (OSError, IndexError):
+            used = (last or {}).get(pid, 0.0)
+        if last is not None:
+            last[pid] = used
+        total += used
+    return total
+
+
+def service_pids(names: Sequence[str]) -> list[int]:
+    """Processes of these programs (redis-server, postgres: every backend)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if any(comm.startswith(n) for n in names):
+            found.append(int(entry.name))
+    return found
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -162,6 +189,31 @@ def start_node(
     return proc, NodeAddresses(**found)
 
 
+def register_sp(root: Path, database: str | None) -> SpCredentials:
+    """A new SP for this run (`authnet sp add`): a database shared between runs
+    already has the demo SP, registered under another run's CA."""
+    name = f"bench-{os.getpid()}-{int(time.time())}"
+    env = {**os.environ, **({"AUTHNET_DATABASE_URL": database} if database else {})}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "authnet.cli",
+            "--data-dir",
+            str(root / "network"),
+            "sp",
+            "add",
+            name,
+            "--out",
+            str(root / name),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    return SpCredentials.load(root / name)
+
+
 def start_profiler(
     pid: int, seconds: float, root: Path, *, rate: int = 100, native: bool = False
 ) -> subprocess.Popen[bytes]:
@@ -222,10 +274,22 @@ class Loadgen:
         self.completed = 0
         self.retried = 0
         self._next = 0
+        # Every gateway, for browsers to resume on (a cluster's nodes).
+        self.gateways: list[str] = []
+
+    @staticmethod
+    def _rotations(items: list[str]) -> list[list[str]]:
+        """Each node's list first, then the others: clients spread over the
+        nodes, and each fails over to the rest (authnet.sdk.failover)."""
+        return [items[i:] + items[:i] for i in range(len(items))]
 
     async def setup(self) -> None:
-        self.sps = [AsyncSPClient(self.creds, address=a) for a in self.sp_addresses]
-        self.apis = [PassKeyApi(a, ca_pem=self.creds.ca_pem) for a in self.passkey_addresses]
+        self.sps = [
+            AsyncSPClient(self.creds, address=a) for a in self._rotations(self.sp_addresses)
+        ]
+        self.apis = [
+            PassKeyApi(a, ca_pem=self.creds.ca_pem) for a in self._rotations(self.passkey_addresses)
+        ]
         connector = aiohttp.TCPConnector(limit=0)
         self.http = aiohttp.ClientSession(connector=connector)
         self.phones: list[tuple[PhonePassKey, bytes]] = []
@@ -247,7 +311,13 @@ class Loadgen:
         sp = self.sps[k % len(self.sps)]
         api = self.apis[k % len(self.apis)]
         t = await sp.get_ticket(auth_types="c")
-        session = BrowserSession.for_ticket(t, sp.spid)
+        session = BrowserSession(
+            ticket=t.ticket,
+            spid=sp.spid,
+            gateway_url=t.gateway_url,
+            passkey_address=t.passkey_address,
+            gateway_urls=[*t.gateway_urls, *self.gateways],
+        )
         async with session.waiting(self.http) as wait:
             payload = session.payload()
             request = await api.begin_auth(
@@ -260,6 +330,7 @@ class Loadgen:
             )
             await api.complete_auth(response)
             outcome = await wait.result()
+            self.retried += wait.reconnects
         who = await sp.get_puid(t.ticket, finalize=True)
         if outcome.kc is None or not who.puid:
             raise RuntimeError("login finished without Kc or PUID")
@@ -326,19 +397,37 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="authnet-bench-") as tmp:
         root = Path(tmp)
         server_env = dict(pair.partition("=")[::2] for pair in ns.server_env)
-        proc, addresses = start_node(
-            root / "network", ["--log-level", ns.log_level], env=server_env
+        args = ["--log-level", ns.log_level]
+        if ns.state:
+            args += ["--state", ns.state]
+            server_env.setdefault("AUTHNET_STATE_PREFIX", f"authnet-bench:{os.getpid()}:")
+        if ns.database:
+            args += ["--database", ns.database]
+        procs: list[subprocess.Popen[str]] = []
+        nodes: list[NodeAddresses] = []
+        for i in range(ns.nodes):
+            # One data directory for all (one machine); each node its own log.
+            env = {**server_env, "AUTHNET_LOG_FILE": str(root / f"node{i}.log")}
+            proc, addresses = start_node(root / "network", args, env=env)
+            procs.append(proc)
+            nodes.append(addresses)
+        proc = procs[0]
+        server_pids = [p.pid for p in procs]
+        # The state store's and the database's server processes count too.
+        service_names = (["redis-server"] if ns.state else []) + (
+            ["postgres"] if ns.database else []
         )
-        server_pids = [proc.pid]
+        killer: asyncio.Task[None] | None = None
         try:
-            creds = SpCredentials.load(root / "network" / "sps" / "demo")
+            creds = register_sp(root, ns.database)
             gen = Loadgen(
                 creds,
-                passkey_addresses=[addresses.passkey],
-                sp_addresses=[addresses.sp],
+                passkey_addresses=[n.passkey for n in nodes],
+                sp_addresses=[n.sp for n in nodes],
                 phones=ns.concurrency,
                 root=root,
             )
+            gen.gateways = [n.gateway for n in nodes]
             await gen.setup()
             await gen.run(ns.concurrency, ns.warmup, record=False)
             warmup_errors, gen.errors = gen.errors, {}
@@ -347,14 +436,29 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
                 profiler = start_profiler(
                     proc.pid, ns.seconds, root, rate=ns.profile_rate, native=ns.profile_native
                 )
-            cpu0, loadgen0 = cpu_seconds(server_pids), time.process_time()
+            services = service_pids(service_names)
+            seen: dict[int, float] = {}
+            cpu0, loadgen0 = cpu_seconds(server_pids, seen), time.process_time()
+            services0 = cpu_seconds(services)
             threads0 = thread_cpu_seconds(proc.pid)
+            retried0 = sum(x.retried for x in [*gen.sps, *gen.apis]) + gen.retried
+            if ns.kill_node_after is not None:
+                victim = procs[0]
+
+                async def kill() -> None:
+                    await asyncio.sleep(ns.kill_node_after)
+                    cpu_seconds(server_pids, seen)  # its last figure, before it dies
+                    victim.kill()
+
+                killer = asyncio.ensure_future(kill())
             if ns.rate:
                 elapsed = await gen.run_open(ns.rate, ns.concurrency, ns.seconds)
             else:
                 elapsed = await gen.run(ns.concurrency, ns.seconds, record=True)
-            cpu1, loadgen1 = cpu_seconds(server_pids), time.process_time()
-            threads1 = thread_cpu_seconds(proc.pid)
+            cpu1, loadgen1 = cpu_seconds(server_pids, seen), time.process_time()
+            services1 = cpu_seconds(services)
+            threads1 = thread_cpu_seconds(proc.pid) if proc.poll() is None else threads0
+            retried = sum(x.retried for x in [*gen.sps, *gen.apis]) + gen.retried - retried0
             await gen.close()
             # Measured while the server idles, in the same run and machine state.
             floor = floor_verify_us()
@@ -365,20 +469,28 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
                 if ns.profile_out:
                     ns.profile_out.write_bytes((root / "profile.txt").read_bytes())
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            if killer is not None:
+                killer.cancel()
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=10)
     n = gen.completed
-    per_login = (cpu1 - cpu0) / n * 1e6 if n else None
+    nodes_cpu = cpu1 - cpu0
+    services_cpu = services1 - services0
+    per_login = (nodes_cpu + services_cpu) / n * 1e6 if n else None
     lat = gen.latencies
     result: dict[str, Any] = {
         "benchmark": "login",
         "mode": f"open loop at {ns.rate:g}/s" if ns.rate else "closed loop",
         "nodes": len(server_pids),
+        "state": "redis" if ns.state else "memory",
+        "database": "postgresql" if ns.database else "sqlite",
+        "killed_node_after_s": ns.kill_node_after,
         "concurrency": ns.concurrency,
         "seconds": round(elapsed, 2),
         "started": gen.started,
         "completed": n,
-        "retried": gen.retried,
+        "retried": retried,
         "lost_logins": gen.started - n,
         "logins": n,
         "errors": gen.errors,
@@ -392,7 +504,10 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_us_per_login": round(per_login, 1) if per_login is not None else None,
         "floor_verify_us": round(floor, 1),
         "cpu_x_floor": round(per_login / floor, 2) if per_login is not None else None,
-        "server_cpu_utilisation": round((cpu1 - cpu0) / elapsed, 3),
+        "server_cpu_utilisation": round((nodes_cpu + services_cpu) / elapsed, 3),
+        # Of server_cpu_us_per_login: the node processes, and Redis + PostgreSQL.
+        "nodes_cpu_us_per_login": round(nodes_cpu / n * 1e6, 1) if n else None,
+        "services_cpu_us_per_login": round(services_cpu / n * 1e6, 1) if n else None,
         # The first node's CPU by thread ("main" runs the event loop): threads
         # that come and go within the phase are missed.
         "server_thread_cpu_us_per_login": {
@@ -458,6 +573,21 @@ def main() -> None:
         help="open loop: start this many logins per second (at most --concurrency at once); "
         "default: closed loop, every worker starts its next login at once",
     )
+    p.add_argument("--nodes", type=int, default=1, help="node processes (a cluster)")
+    p.add_argument(
+        "--state",
+        metavar="URL",
+        help="shared state, redis://...; needed for --nodes > 1",
+    )
+    p.add_argument(
+        "--database", metavar="URL", help="the nodes' directory, postgresql://... (default SQLite)"
+    )
+    p.add_argument(
+        "--kill-node-after",
+        type=float,
+        metavar="SECONDS",
+        help="kill -9 the first node this long into the measured phase",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     p.add_argument(
         "--server-env",
@@ -480,6 +610,12 @@ def main() -> None:
         help="event loop of the server process",
     )
     ns = p.parse_args()
+    if ns.nodes < 1:
+        p.error("--nodes must be at least 1")
+    if ns.nodes > 1 and not ns.state:
+        p.error("--nodes > 1 needs --state redis://... (the nodes share no memory)")
+    if ns.kill_node_after is not None and ns.nodes < 2:
+        p.error("--kill-node-after needs --nodes 2 or more")
     os.environ["AUTHNET_EVENT_LOOP"] = ns.server_loop
     import uvloop  # the load generator always runs on uvloop, to leave the server room
 
