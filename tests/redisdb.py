@@ -131,6 +131,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        """The same server over its Unix socket."""
+        return f"unix://{self.dir / 'redis.sock'}?db=0"
+
     def start(self) -> None:
         assert self.proc is None, "already running"
         self.proc = subprocess.Popen(
@@ -148,6 +153,8 @@ class RedisServer:
                 str(self.dir),
                 "--logfile",
                 str(self.dir / "redis.log"),
+                "--unixsocket",
+                str(self.dir / "redis.sock"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

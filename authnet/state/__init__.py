@@ -79,7 +79,8 @@ class StateStore(Protocol):
     async def release_lock(self, key: str, holder: str) -> bool: ...
 
     async def ping(self) -> bool:
-        """True when the store answers (health checks); never raises."""
+        """True when the store answers, False when it cannot be reached (for
+        health checks: unlike every other method, no StateUnavailable)."""
         ...
 
     async def close(self) -> None: ...

@@ -190,14 +190,17 @@ class RedisState:
         `socket_timeout_s` bounds every command (and the wait for a pooled
         connection when all `max_connections` are busy); `health_check_s` is
         how long a connection may sit idle before it is PINGed before use."""
+        # TCP keepalive, so the kernel also notices a peer that vanished
+        # (a Unix socket has no such option, and redis-py refuses it there).
+        tcp = {} if url.lower().startswith("unix:") else {"socket_keepalive": True}
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
             timeout=socket_timeout_s,
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=connect_timeout_s,
-            socket_keepalive=True,
             health_check_interval=health_check_s,
+            **tcp,
             # Never retried: see "Failures" in the module docstring.
             retry=Retry(NoBackoff(), 0),
         )

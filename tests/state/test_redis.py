@@ -400,6 +400,20 @@ async def test_open_state_redis(url: str) -> None:
     await state.close()  # nothing connected yet, nothing to fail
 
 
+async def test_open_state_over_a_unix_socket_works(server: RedisServer) -> None:
+    state = open_state(server.unix_url, prefix="net-u:")
+    try:
+        assert await state.ping() is True
+        t = ticket()
+        await exercise(state, t)
+        assert await state.get_ticket(t.th) == t
+        async with state.subscribe(t.th) as sub:
+            await state.publish(t.th, EVENT)
+            assert await asyncio.wait_for(sub.next_event(), 2) == EVENT
+    finally:
+        await state.close()
+
+
 @pytest.mark.parametrize(
     "url", ["postgresql://u:hunter2@db/x", "http://u:hunter2@h/", "127.0.0.1:6379", "redis:/x"]
 )
