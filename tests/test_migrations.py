@@ -129,17 +129,24 @@ def test_an_upgrade_waits_while_another_node_holds_the_lock() -> None:
         try:
             holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
             proc = _upgrade_process(url)
-            time.sleep(3.0)
-            assert proc.poll() is None, proc.communicate()[1][-1500:]
+            deadline = time.monotonic() + 60
+            while True:  # until it waits on the lock (start-up is slow on a busy machine)
+                assert proc.poll() is None, proc.communicate()[1][-1500:]
+                waiting = holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                ).fetchone()
+                if waiting == (1,):
+                    break
+                assert time.monotonic() < deadline, "the upgrade never waited on the lock"
+                time.sleep(0.05)
+            time.sleep(0.5)
+            assert proc.poll() is None  # still waiting
             tables = holder.execute(
                 "SELECT count(*) FROM pg_tables WHERE tablename = 'alembic_version'"
             ).fetchone()
-            assert tables == (0,)  # it has not started migrating
-            waiting = holder.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            ).fetchone()
-            assert waiting == (1,)  # it waits on the lock
+            assert tables == (0,)  # and it has not started migrating
             holder.execute("SELECT pg_advisory_unlock(%s)", (migrations.MIGRATION_LOCK_KEY,))
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err[-1500:]

@@ -159,6 +159,19 @@ TOUCH_TOKEN = (
     )
     .values(last_used_ms=sa.bindparam("used_ms"))
 )
+TOKEN_BY_CREDENTIAL = tokens.select().where(tokens.c.credential_id == sa.bindparam("credential_id"))
+# Forward only, or 0 while both are 0 (the authenticator keeps no counter).
+ADVANCE_SIGN_COUNT = (
+    tokens.update()
+    .where(tokens.c.token_id == sa.bindparam("token_id"))
+    .where(
+        sa.or_(
+            tokens.c.sign_count < sa.bindparam("count"),
+            sa.and_(tokens.c.sign_count == 0, sa.bindparam("count", type_=sa.BigInteger) == 0),
+        )
+    )
+    .values(sign_count=sa.bindparam("count"))
+)
 
 
 # --- the operations, each a function of a connection ---------------------------
@@ -257,11 +270,6 @@ def _create_account(c: Connection, user_id: bytes, first_token: TokenRecord, now
     _insert_token(c, first_token)
 
 
-def _get_token(c: Connection, where: Any) -> TokenRecord | None:
-    row = c.execute(tokens.select().where(where)).first()
-    return _token(row) if row else None
-
-
 def _list_tokens(c: Connection, user_id: bytes) -> list[TokenRecord]:
     rows = c.execute(
         tokens.select().where(tokens.c.user_id == user_id).order_by(tokens.c.created_ms)
@@ -293,21 +301,6 @@ def _revoke_token(c: Connection, token_id: bytes, revoked_ms: int) -> None:
         .where(tokens.c.revoked_ms.is_(None))
         .values(revoked_ms=revoked_ms)
     )
-
-
-def _advance_sign_count(c: Connection, token_id: bytes, count: int) -> bool:
-    res = c.execute(
-        tokens.update()
-        .where(tokens.c.token_id == token_id)
-        .where(
-            sa.or_(
-                tokens.c.sign_count < count,
-                sa.and_(tokens.c.sign_count == 0, sa.literal(count) == 0),
-            )
-        )
-        .values(sign_count=count)
-    )
-    return bool(res.rowcount)
 
 
 def _container_where(spid: bytes, user_id: bytes, name: str) -> Any:
@@ -359,10 +352,14 @@ def _write_data(
 class SqlDirectory:
     def __init__(self, backend: Backend) -> None:
         self._db = backend
-        # The login path reads one token row twice per login, and now and then
-        # writes its last-used time: one round trip each (see backends).
-        self._token_by_id = backend.hot(TOKEN_BY_ID)
-        self._touch = backend.hot(TOUCH_TOKEN)
+        # The login path reads one token row twice per login (a WebAuthn login
+        # finds it by credential id and advances its counter), and now and
+        # then writes its last-used time: one round trip each (see backends).
+        self._token_by_id = backend.hot(TOKEN_BY_ID, idempotent=True)
+        self._token_by_credential = backend.hot(TOKEN_BY_CREDENTIAL, idempotent=True)
+        self._touch = backend.hot(TOUCH_TOKEN, idempotent=True)
+        # Not idempotent: run twice, the second finds the count not advanced.
+        self._advance = backend.hot(ADVANCE_SIGN_COUNT, idempotent=False)
         # When each token's last_used_ms was last written, so the login path
         # writes it at most once per TOUCH_GRANULARITY_MS.
         self._touched: dict[bytes, int] = {}
@@ -438,7 +435,10 @@ class SqlDirectory:
         return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
 
     async def token_for_credential(self, credential_id: bytes) -> TokenRecord | None:
-        return await self._db.read(_get_token, tokens.c.credential_id == credential_id)
+        raw = await self._token_by_credential.fetchrow(credential_id=credential_id)
+        if raw is None:
+            return None
+        return TokenRecord(**dict(zip(_TOKEN_FIELDS, raw, strict=True)))
 
     async def list_tokens(self, user_id: bytes) -> list[TokenRecord]:
         return await self._db.read(_list_tokens, user_id)
@@ -450,7 +450,7 @@ class SqlDirectory:
         """Store a FIDO2 authenticator's new signature counter if it moved
         forward (or both are 0: the authenticator keeps none). False when it did
         not: the credential may have been cloned."""
-        return await self._db.write(_advance_sign_count, token_id, count)
+        return bool(await self._advance.execute(token_id=token_id, count=count))
 
     async def touch_token(self, token_id: bytes, used_ms: int) -> None:
         if used_ms - self._touched.get(token_id, -TOUCH_GRANULARITY_MS) < TOUCH_GRANULARITY_MS:

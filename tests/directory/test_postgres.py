@@ -79,12 +79,14 @@ def through(postgres_url: str, port: int) -> str:
 
 
 def calls(d: SqlDirectory, token_id: bytes) -> dict[str, Callable[[], Awaitable[Any]]]:
-    """One call of each path: hot statements, reads, writes."""
+    """One call of each kind: hot statements (reads, idempotent and not), reads, writes."""
     spid, user = secrets.token_bytes(16), secrets.token_bytes(16)
     return {
         "get_token": lambda: d.get_token(token_id),
         # Minutes apart, so the directory does not skip it as too recent.
         "touch_token": lambda: d.touch_token(token_id, next(LATER)),
+        "token_for_credential": lambda: d.token_for_credential(token_id),
+        "advance_sign_count": lambda: d.advance_sign_count(token_id, next(LATER)),
         "get_sp": lambda: d.get_sp(spid),
         "list_tokens": lambda: d.list_tokens(user),
         "read_data": lambda: d.read_data(spid, user, "c"),
@@ -186,6 +188,13 @@ async def test_connections_cut_while_idle_are_replaced_without_an_error(
         proxy.restore()
         await assert_serving(d, token)
         assert await d.read_data(secrets.token_bytes(16), token.user_id, "c") is not None
+        # A statement that is not retried (it is not idempotent) does not meet a
+        # connection the server closed while it was idle either.
+        await d.advance_sign_count(token.token_id, 1)
+        proxy.drop()
+        proxy.restore()
+        await asyncio.sleep(0.1)  # the closed sockets are noticed
+        assert await d.advance_sign_count(token.token_id, 2) is True
     finally:
         await d.close()
 
