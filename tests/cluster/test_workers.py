@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from authnet import errors
 from authnet.sdk import AsyncSPClient, BrowserSession, SpCredentials
 from tests.cluster.processes import PATTERNS
 from tests.redisdb import delete_prefix, ensure_redis, unique_prefix
@@ -101,12 +102,21 @@ async def _nodes_seen(creds: SpCredentials, gateway: str, n: int) -> list[str]:
                 gateway_url=gateway,
                 passkey_address=t.passkey_address,
             )
-            connector = aiohttp.TCPConnector(force_close=True)
-            async with (
-                aiohttp.ClientSession(connector=connector) as own,
-                session.waiting(own) as wait,
-            ):
-                seen.extend(wait.nodes)
+            # Right after a worker dies, a connection the kernel had queued for it
+            # is reset: a client tries again, as the SDKs and the page do.
+            for attempt in range(10):
+                connector = aiohttp.TCPConnector(force_close=True)
+                try:
+                    async with (
+                        aiohttp.ClientSession(connector=connector) as own,
+                        session.waiting(own) as wait,
+                    ):
+                        seen.extend(wait.nodes)
+                    break
+                except errors.NetworkUnavailable:
+                    if attempt == 9:
+                        raise
+                    await asyncio.sleep(0.2)
     return seen
 
 
