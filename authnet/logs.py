@@ -72,6 +72,23 @@ def formatter(log_format: str = "text", *, node_id: str = "") -> logging.Formatt
     raise ConfigError(f"log_format must be one of {', '.join(FORMATS)}, not {log_format!r}")
 
 
+class _FormatOnce(logging.Formatter):
+    """Formats each record once for every handler that shares this formatter
+    (stderr and the log file), keeping the line on the record."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        done = record.__dict__.get("_authnet_line")
+        if done is not None and done[0] is self:
+            return str(done[1])
+        line = self.inner.format(record)
+        record.__dict__["_authnet_line"] = (self, line)
+        return line
+
+
 def setup(
     level: str = "info",
     path: Path | None = None,
@@ -80,7 +97,15 @@ def setup(
     log_format: str = "text",
     node_id: str = "",
 ) -> None:
-    fmt = formatter(log_format, node_id=node_id)
+    fmt = _FormatOnce(formatter(log_format, node_id=node_id))
+    # A node logs a line per login. Neither format shows the calling file and
+    # line, the thread or the process, so the records skip finding them (the
+    # logging HOWTO's "Optimization"): a line costs about a third less. Only
+    # `authnet serve` calls setup, so these process-wide switches stay there.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger("authnet")
     root.setLevel(level.upper())
     for h in list(root.handlers):
