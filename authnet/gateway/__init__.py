@@ -249,14 +249,21 @@ class _BrowserSocket(web.WebSocketResponse):
 
 async def wait_handler(request: web.Request) -> web.WebSocketResponse:
     network = request.app[NETWORK_KEY]
-    ws = _BrowserSocket(heartbeat=20.0, max_msg_size=MAX_FRAME)
+    # No permessage-deflate, although every browser offers it: the frames are a
+    # few hundred bytes, and once negotiated each session holds a deflate and
+    # an inflate context (about 83 + 36 KiB of touched memory, against a
+    # budget of 30 KiB per waiting browser) and spends about 175 us more CPU
+    # (705 -> 530 us per session, measured with a client that offers it).
+    ws = _BrowserSocket(heartbeat=20.0, max_msg_size=MAX_FRAME, compress=False)
     await ws.prepare(request)
     waiter = _Waiter(network, ws)
     sockets = request.app[SOCKETS_KEY]
     sockets.add(ws)
     try:
         try:
-            msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+            # A timeout scope, not wait_for: no task per session to run the read.
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                msg = await ws.receive()
         except TimeoutError:
             await waiter.error(MalformedInput("no hello within 10 seconds"))
             return ws
