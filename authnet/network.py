@@ -90,6 +90,13 @@ CAS_RETRIES = 8
 PURPOSE_ENROL = 1
 PURPOSE_WEBAUTHN_LOGIN = 4
 WEBAUTHN_TIMEOUT_MS = 120_000
+# At most this long (and never longer than sp_cache_seconds) a node answers a
+# login step from a token record it read before, instead of reading it again:
+# a login reads its token in BeginAuth, CompleteAuth and GetPUID, a lookup
+# each (a round trip to the database in a cluster). A revocation made on this
+# node takes effect on it at once (it drops the record); other nodes see it
+# within this time. Account operations (enrol, list, revoke) always read afresh.
+TOKEN_CACHE_S = 1.0
 
 
 def now_ms() -> int:
@@ -177,6 +184,9 @@ class _Lru:
         while len(self._d) > self._size:
             self._d.popitem(last=False)
 
+    def discard(self, key: object) -> None:
+        self._d.pop(key, None)
+
     def clear(self) -> None:
         self._d.clear()
 
@@ -241,6 +251,7 @@ class Network:
         self._cert_cache = _Lru(4096)
         self._sp_cache = _Lru(4096)
         self._key_cache = _Lru(65536)
+        self._token_cache = _Lru(65536)
 
     # --- helpers --------------------------------------------------------------
 
@@ -295,12 +306,31 @@ class Network:
                 getattr(exc, "code", None) or type(exc).__name__,
             )
 
-    async def _active_token(self, token_id: bytes) -> TokenRecord:
-        token = await self.directory.get_token(check_id(token_id, field="token_id"))
+    @property
+    def token_cache_seconds(self) -> float:
+        """How long a login step may rely on an active token's record read
+        before (0 when SP records are not cached either, as in tests)."""
+        return min(self.sp_cache_seconds, TOKEN_CACHE_S)
+
+    async def _active_token(self, token_id: bytes, *, fresh: bool = False) -> TokenRecord:
+        """The token's record if it is enrolled and not revoked. Login steps
+        may get a record this node read up to `token_cache_seconds` ago (only
+        active ones are kept); `fresh` reads the directory whatever the cache."""
+        check_id(token_id, field="token_id")
+        ttl = 0.0 if fresh else self.token_cache_seconds
+        now = time.monotonic()
+        if ttl > 0:
+            cached = self._token_cache.get(token_id, now)
+            if isinstance(cached, TokenRecord):
+                return cached
+        token = await self.directory.get_token(token_id)
         if token is None:
             raise TokenUnknown()
         if token.revoked_ms is not None:
+            self._token_cache.discard(token_id)
             raise TokenRevoked()
+        if ttl > 0:
+            self._token_cache.put(token_id, token, now + ttl)
         return token
 
     def _public_key(self, token: TokenRecord) -> ec.EllipticCurvePublicKey:
@@ -345,7 +375,7 @@ class Network:
         self, proof: TokenProof, purpose: int, message: Callable[[TokenRecord], bytes]
     ) -> TokenRecord:
         await self._take_challenge(proof.challenge, purpose)
-        token = await self._active_token(proof.token_id)
+        token = await self._active_token(proof.token_id, fresh=True)
         await self._verify(token, message(token), proof.proof)
         return token
 
@@ -607,7 +637,7 @@ class Network:
         if existing is not None:
             if existing.challenge != challenge:
                 raise ChallengeInvalid("the authorising token must sign the same challenge")
-            parent = await self._active_token(existing.token_id)
+            parent = await self._active_token(existing.token_id, fresh=True)
             await self._verify(
                 parent,
                 messages.add_token(
@@ -657,6 +687,7 @@ class Network:
         if victim is None or victim.user_id != token.user_id:
             raise TokenUnknown("no such token in this account")
         await self.directory.revoke_token(target, self.clock())
+        self._token_cache.discard(target)
         log.info("token revoked")
 
     # --- PassKey API: login ---------------------------------------------------
