@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/floors.py
 	$(VENV)/bin/python bench/tokens.py
 	$(VENV)/bin/python bench/vault.py
+	$(VENV)/bin/python bench/waiters.py
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py
