@@ -211,7 +211,10 @@ def _answer_hash(
 
 
 def _truncate(text: str, n: int) -> str:
-    return "".join(ch for ch in text[:n] if ch.isprintable())
+    head = text[:n]
+    if head.isprintable():  # nearly always: one C call, not one per character
+        return head
+    return "".join(ch for ch in head if ch.isprintable())
 
 
 class Network:

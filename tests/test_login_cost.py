@@ -2,7 +2,8 @@
 must not change what a login means. A cached token record still lets a
 revocation on this node end the token's sessions at once, and one made
 elsewhere within `token_cache_seconds`; the one-regex ticket check accepts
-and refuses exactly what decoding did; the gateway refuses permessage-deflate."""
+and refuses exactly what decoding did; the gateway refuses permessage-deflate;
+hints are truncated and factors spelled exactly as before."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authnet import errors
-from authnet.network import TOKEN_CACHE_S, now_ms
+from authnet.network import TOKEN_CACHE_S, _truncate, now_ms
+from authnet.protocol.factors import Factor, format_factors, parse_factors
 from authnet.protocol.ids import check_ticket, new_ticket
 from authnet.sdk.credentials import SpCredentials
 from authnet.sdk.sp_client import AsyncSPClient
@@ -171,3 +173,24 @@ async def test_a_revoked_token_is_refused_on_every_read(
         with pytest.raises(errors.TokenRevoked):
             await login(cached_sp, backup)
     assert (await cached_sp.get_puid((await login(cached_sp, phone)).ticket.ticket)).puid
+
+
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=300))
+def test_hint_truncation_keeps_exactly_the_printable_characters(text: str, n: int) -> None:
+    assert _truncate(text, n) == "".join(ch for ch in text[:n] if ch.isprintable())
+
+
+@pytest.mark.parametrize(
+    ("factors", "spelled"),
+    [
+        (frozenset(), ""),
+        (frozenset({Factor.PIN}), "p"),
+        (frozenset({Factor.CLIENT_KEY}), "c"),
+        (frozenset({Factor.CLIENT_KEY, Factor.PIN}), "pc"),
+        ({Factor.CLIENT_KEY, Factor.PIN}, "pc"),  # any iterable, not only frozensets
+        ([Factor.CLIENT_KEY, Factor.CLIENT_KEY], "c"),
+    ],
+)
+def test_factors_are_spelled_as_before(factors: Iterable[Factor], spelled: str) -> None:
+    assert format_factors(factors) == spelled
+    assert parse_factors(spelled) == frozenset(factors)

@@ -38,5 +38,19 @@ def parse_factors(text: str) -> Factors:
     return frozenset(out)
 
 
-def format_factors(factors: Iterable[Factor]) -> str:
+def _spell(factors: Iterable[Factor]) -> str:
     return "".join(f.value for f in sorted(set(factors), key=_ORDER.__getitem__))
+
+
+# Every set of factors, spelled: a login's answers spell them four times.
+_SPELLED: dict[Factors, str] = {
+    frozenset(s): _spell(s) for s in ((), (Factor.PIN,), (Factor.CLIENT_KEY,), tuple(Factor))
+}
+
+
+def format_factors(factors: Iterable[Factor]) -> str:
+    if isinstance(factors, frozenset):
+        spelled = _SPELLED.get(factors)
+        if spelled is not None:
+            return spelled
+    return _spell(factors)
