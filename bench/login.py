@@ -298,6 +298,10 @@ class Loadgen:
             token_id, _, _ = await flow.enrol(self.apis[0], token, label=f"p{i}")
             self.phones.append((token, token_id))
 
+    def client_retries(self) -> int:
+        """Calls the SP and PassKey clients sent again to another node."""
+        return sum(sp.retried for sp in self.sps) + sum(api.retried for api in self.apis)
+
     async def close(self) -> None:
         await self.http.close()
         for api in self.apis:
@@ -441,7 +445,7 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
             cpu0, loadgen0 = cpu_seconds(server_pids, seen), time.process_time()
             services0 = cpu_seconds(services)
             threads0 = thread_cpu_seconds(proc.pid)
-            retried0 = sum(x.retried for x in [*gen.sps, *gen.apis]) + gen.retried
+            retried0 = gen.client_retries() + gen.retried
             if ns.kill_node_after is not None:
                 victim = procs[0]
 
@@ -458,7 +462,7 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
             cpu1, loadgen1 = cpu_seconds(server_pids, seen), time.process_time()
             services1 = cpu_seconds(services)
             threads1 = thread_cpu_seconds(proc.pid) if proc.poll() is None else threads0
-            retried = sum(x.retried for x in [*gen.sps, *gen.apis]) + gen.retried - retried0
+            retried = gen.client_retries() + gen.retried - retried0
             await gen.close()
             # Measured while the server idles, in the same run and machine state.
             floor = floor_verify_us()
