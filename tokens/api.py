@@ -15,7 +15,7 @@ import grpc
 
 from authnet.protocol.ids import check_ticket
 from authnet.protocol.proofs import Proof, Registration
-from authnet.sdk.failover import AsyncNodes, RetryPolicy, addresses_of
+from authnet.sdk.failover import AsyncNodes, ReportsNodes, RetryPolicy, addresses_of
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 from tokens.handshake import AuthRequest, AuthResponse, DeclineResponse, auth_request
 from tokens.passkey import TokenDescription
@@ -51,7 +51,7 @@ class Purpose(enum.IntEnum):
     REVOKE_TOKEN = 3
 
 
-class PassKeyApi:
+class PassKeyApi(ReportsNodes[AsyncNodes]):
     """`address`: the node the QR code or the enrolment named, or several (a
     sequence, or a comma-separated string): a call that fails with a retryable
     error goes to the next node (`authnet.sdk.failover`)."""
@@ -75,16 +75,6 @@ class PassKeyApi:
             stub=passkey_pb2_grpc.PassKeyStub,
             policy=retry,
         )
-
-    @property
-    def last_node(self) -> str:
-        """The node that gave the last answer."""
-        return self._nodes.last_node
-
-    @property
-    def retried(self) -> int:
-        """How many calls were sent again to another node, so far."""
-        return self._nodes.retried
 
     async def _call(self, name: str, request: Any) -> Any:
         return await self._nodes.call(name, request, deadline_s=self.timeout, metadata=())

@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 
@@ -113,6 +113,26 @@ class _Nodes:
         return self.policy.schedule(len(self.addresses), self.current)
 
 
+NodesT = TypeVar("NodesT", bound="_Nodes")
+
+
+class ReportsNodes(Generic[NodesT]):
+    """For a client built on AsyncNodes or SyncNodes (its `_nodes`): which
+    node answered last, and how many calls it sent again."""
+
+    _nodes: NodesT
+
+    @property
+    def last_node(self) -> str:
+        """The node that gave the last answer."""
+        return self._nodes.last_node
+
+    @property
+    def retried(self) -> int:
+        """How many calls were sent again to another node, so far."""
+        return self._nodes.retried
+
+
 class AsyncNodes(_Nodes):
     # `deadline_s` is each try's gRPC deadline, not a bound on the whole call.
     async def close(self) -> None:
@@ -184,6 +204,7 @@ class SyncNodes(_Nodes):
 __all__ = [
     "REQUEST_ID_KEY",
     "AsyncNodes",
+    "ReportsNodes",
     "RetryPolicy",
     "SyncNodes",
     "addresses_of",

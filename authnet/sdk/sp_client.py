@@ -31,6 +31,7 @@ from authnet.sdk.credentials import SpCredentials
 from authnet.sdk.failover import (
     REQUEST_ID_KEY,
     AsyncNodes,
+    ReportsNodes,
     RetryPolicy,
     SyncNodes,
     addresses_of,
@@ -171,7 +172,7 @@ def _metadata() -> tuple[tuple[str, str], ...]:
     return ((REQUEST_ID_KEY, new_request_id()),)
 
 
-class SPClient(_Base):
+class SPClient(ReportsNodes[SyncNodes], _Base):
     """Blocking client. Thread-safe; keep one per process."""
 
     def __init__(
@@ -190,16 +191,6 @@ class SPClient(_Base):
             stub=sp_pb2_grpc.ServiceProviderStub,
             policy=retry,
         )
-
-    @property
-    def last_node(self) -> str:
-        """The node that gave the last answer."""
-        return self._nodes.last_node
-
-    @property
-    def retried(self) -> int:
-        """How many calls were sent again to another node, so far."""
-        return self._nodes.retried
 
     @classmethod
     def from_credentials(cls, folder: Path | str, **kw: Any) -> SPClient:
@@ -245,7 +236,7 @@ class SPClient(_Base):
         self.close()
 
 
-class AsyncSPClient(_Base):
+class AsyncSPClient(ReportsNodes[AsyncNodes], _Base):
     """asyncio client (grpc.aio). Create it inside the event loop that uses it."""
 
     def __init__(
@@ -264,16 +255,6 @@ class AsyncSPClient(_Base):
             stub=sp_pb2_grpc.ServiceProviderStub,
             policy=retry,
         )
-
-    @property
-    def last_node(self) -> str:
-        """The node that gave the last answer."""
-        return self._nodes.last_node
-
-    @property
-    def retried(self) -> int:
-        """How many calls were sent again to another node, so far."""
-        return self._nodes.retried
 
     @classmethod
     def from_credentials(cls, folder: Path | str, **kw: Any) -> AsyncSPClient:
