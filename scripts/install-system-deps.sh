@@ -2,15 +2,15 @@
 # Install the Debian packages authnet needs, when missing. Idempotent.
 # Fails loudly (non-zero, with the reason) when it cannot install them.
 #
-#   install-system-deps.sh build   what building the Python dependencies needs
-#                                  (pyscard compiles against PC/SC)
+#   install-system-deps.sh build   what building and running the Python dependencies need
+#                                  (pyscard compiles against PC/SC; pysodium loads libsodium)
 #   install-system-deps.sh test    what the test suite runs against: a real PC/SC
 #                                  stack with a virtual reader, SoftHSM2, Chromium
 set -euo pipefail
 
 case "${1:-test}" in
-  build) PACKAGES=(gcc libpcsclite-dev swig) ;;
-  test) PACKAGES=(gcc libpcsclite-dev swig pcscd vsmartcard-vpcd softhsm2 chromium fonts-dejavu-core) ;;
+  build) PACKAGES=(gcc libpcsclite-dev swig libsodium23) ;;
+  test) PACKAGES=(gcc libpcsclite-dev swig libsodium23 pcscd vsmartcard-vpcd softhsm2 chromium fonts-dejavu-core) ;;
   *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac
 
