@@ -109,7 +109,8 @@ class RelyingParty:
             auth_data = self._server_for(origins).register_complete(_state(message), response)
         except ValueError as e:
             raise SignatureInvalid(f"FIDO2 registration refused: {e}") from None
-        except (KeyError, TypeError, IndexError):
+        except (KeyError, TypeError, IndexError, RecursionError):
+            # RecursionError: client data JSON nested thousands deep (json.loads).
             raise MalformedInput("FIDO2 registration is malformed") from None
         credential = auth_data.credential_data
         if credential is None or credential.public_key.ALGORITHM != -7:
@@ -143,7 +144,7 @@ class RelyingParty:
             self._server_for(origins).authenticate_complete(_state(message), [stored], response)
         except ValueError as e:
             raise SignatureInvalid(f"FIDO2 assertion refused: {e}") from None
-        except (KeyError, TypeError, IndexError):
+        except (KeyError, TypeError, IndexError, RecursionError):
             raise MalformedInput("FIDO2 assertion is malformed") from None
         return Verified(
             sign_count=auth_data.counter,
