@@ -1,7 +1,7 @@
-"""Generate the gRPC stubs under authnet/v1/ from proto/authnet/v1/*.proto.
+"""Generate the gRPC stubs under authnet/v1/ and hardener/v1/ from proto/*/v1/*.proto.
 
 The stubs are committed so a clone runs without a code-generation step;
-tests/test_proto_stubs.py regenerates them into a temporary folder and fails
+tests/test_grpc_services.py regenerates them into a temporary folder and fails
 if the committed ones differ. Run `make proto` after editing a .proto file.
 """
 
@@ -13,13 +13,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
+# Each package's protos compile into <package>/v1/ (the hardener is its own
+# trust domain with its own API; it shares only this generator).
+PACKAGES = ("authnet", "hardener")
 
 
 def generate(out_dir: Path) -> list[Path]:
     """Write *_pb2.py, *_pb2.pyi and *_pb2_grpc.py(i) for every .proto into out_dir."""
     from grpc_tools import protoc  # dev dependency: only needed to regenerate
 
-    protos = sorted(PROTO_DIR.glob("authnet/v1/*.proto"))
+    protos = [p for pkg in PACKAGES for p in sorted(PROTO_DIR.glob(f"{pkg}/v1/*.proto"))]
     if not protos:
         raise SystemExit(f"no .proto files under {PROTO_DIR}")
     include = Path(protoc.__file__).parent / "_proto"
@@ -39,7 +42,7 @@ def generate(out_dir: Path) -> list[Path]:
     code = protoc.main(args)
     if code != 0:
         raise SystemExit(f"protoc failed with exit code {code}")
-    return sorted((out_dir / "authnet" / "v1").glob("*_pb2*.py*"))
+    return [p for pkg in PACKAGES for p in sorted((out_dir / pkg / "v1").glob("*_pb2*.py*"))]
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The hardener: an oblivious hardening service of its own (docs/hardener.md)."""
