@@ -1,11 +1,13 @@
 """Run a virtual card in a vpcd reader until interrupted.
 
     python -m simulators.smartcard --state card.json [--reader 0] [--otp-secret HEX]
-                                   [--firmware 5.7.1]
+                                   [--firmware 5.7.1] [--management-algorithm 3des]
 
 The state file is created on first use (PIN 123456, PUK 12345678, YubiKey's
 default management key: AES-192 on firmware 5.7 and later, Triple DES before)
-and resumed afterwards. The program prints one line
+and resumed afterwards. `--management-algorithm 3des` makes a new card whose
+default management key is Triple DES whatever the firmware (what Debian 12's
+yubico-piv-tool 2.2 can authenticate with). The program prints one line
 "inserted <reader port> serial <n>" once connected, removes the card and exits 0
 on SIGTERM or SIGINT, and exits 3 if the reader goes away (pcscd stopped).
 """
@@ -20,8 +22,15 @@ from pathlib import Path
 from types import FrameType
 
 from .card import VirtualCard
-from .state import CardStateError
+from .state import ALG_3DES, ALG_AES128, ALG_AES192, ALG_AES256, CardStateError
 from .vpcd import VPCD_HOST, VpcdError, VpcdLink, vpcd_port
+
+MANAGEMENT_ALGORITHMS = {
+    "3des": ALG_3DES,
+    "aes128": ALG_AES128,
+    "aes192": ALG_AES192,
+    "aes256": ALG_AES256,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         help="YubiKey firmware version to act as (new cards; default 5.7.1): before 5.7 the "
         "default management key is Triple DES, before 5.3 there is no GET METADATA",
     )
+    parser.add_argument(
+        "--management-algorithm",
+        choices=sorted(MANAGEMENT_ALGORITHMS),
+        help="algorithm of the default management key (new cards; default: AES-192 from "
+        "firmware 5.7, Triple DES before)",
+    )
     args = parser.parse_args(argv)
 
     options: dict[str, object] = {}
@@ -51,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --firmware is three numbers 0..255, e.g. 5.4.3", file=sys.stderr)
             return 2
         options["firmware"] = (int(parts[0]), int(parts[1]), int(parts[2]))
+    if args.management_algorithm:
+        options["management_algorithm"] = MANAGEMENT_ALGORITHMS[args.management_algorithm]
     try:
         if args.state is None:
             card = VirtualCard.create(**options)  # type: ignore[arg-type]

@@ -10,8 +10,9 @@ GENERATE ASYMMETRIC KEY PAIR (ECC P-256 in 9A, 9C, 9D and 9E), and YubiKey's
 GET VERSION (FD), GET SERIAL (F8), GET METADATA (F7, firmware 5.3 and later),
 SET MANAGEMENT KEY (FF), SET PIN RETRIES (FA) and RESET (FB).
 
-The card management key is Triple DES (algorithm 03) or AES-128/192/256 (08,
-0A, 0C; AES from firmware 5.4, as on YubiKeys), with YubiKey's well-known
+The card management key is Triple DES (algorithm 03, or 00, which SP 800-78-4
+table 6-2 also assigns to three-key Triple DES) or AES-128/192/256 (08, 0A, 0C;
+AES from firmware 5.4, as on YubiKeys), with YubiKey's well-known
 default value 010203040506070801020304050607080102030405060708: an AES-192 key
 on firmware 5.7 and later, the same bytes as a Triple-DES key before.
 
@@ -185,6 +186,7 @@ INS_GET_VERSION = 0xFD
 INS_SET_MANAGEMENT_KEY = 0xFF
 
 _CURVE = ec.SECP256R1()
+ALG_3DES_LEGACY = 0x00  # SP 800-78-4 table 6-2: '00' is Triple DES too
 
 
 def pad_pin(pin: bytes) -> bytes:
@@ -633,7 +635,12 @@ class PivApplet:
         self, apdu: CommandApdu, pending: tuple[int, bytes] | None
     ) -> bytes:
         mgmt = self._state().management_key
-        if apdu.p1 != mgmt.algorithm:
+        # SP 800-78-4 table 6-2: algorithm identifier 00 is three-key Triple DES
+        # in ECB, like 03 (both deprecated by SP 800-78-5). It is not "whatever the
+        # card has": OpenSC's GET CHALLENGE (00 87 00 9B 7C 02 81 00) gets a
+        # challenge from a Triple-DES card, 6A86 from an AES one.
+        algorithm = ALG_3DES if apdu.p1 == ALG_3DES_LEGACY else apdu.p1
+        if algorithm != mgmt.algorithm:
             raise SwError(SW_INCORRECT_P1P2, "algorithm does not match the management key")
         block = MANAGEMENT_BLOCK_SIZES[mgmt.algorithm]
         outer = _parse(apdu.data)

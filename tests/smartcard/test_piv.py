@@ -235,6 +235,59 @@ def test_management_key_algorithms(alg: int, size: int, firmware: tuple[int, int
     assert CardState.loads(card.snapshot().dumps()).management_key.algorithm == alg
 
 
+def test_algorithm_00_is_triple_des() -> None:
+    # SP 800-78-4 table 6-2: '00' and '03' are both three-key Triple DES - ECB.
+    # OpenSC's GET CHALLENGE sends exactly this APDU (card-piv.c piv_get_challenge).
+    card = VirtualCard.create(firmware=(5, 4, 3))  # factory key: Triple DES
+    c = Client(card.process)
+    c.select_piv()
+    out, sw = c.raw(bytes.fromhex("0087009B047C028100"))
+    assert sw == 0x9000
+    assert out[:4] == bytes.fromhex("7C0A8108")
+    challenge = out[4:]
+    # ...and answering it under 00 is an external authentication
+    response = tlv.tlv(0x7C, tlv.tlv(0x82, tdes_ecb(DEFAULT_MGMT, challenge)))
+    assert c.send(0x87, 0x00, 0x9B, response)[1] == 0x9000
+    c.generate(0x9A)
+    # mutual authentication under 00, and 03 then 00 (the same algorithm)
+    for first, second in ((0x00, 0x00), (0x03, 0x00), (0x00, 0x03)):
+        c.select_otp()
+        c.select_piv()
+        assert c.send(0x47, 0x00, 0x9C, bytes.fromhex("AC03800111"))[1] == 0x6982
+        witness = c.ok(0x87, first, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x80)))[4:]
+        host = os.urandom(8)
+        step2 = tlv.tlv(
+            0x7C,
+            tlv.tlv(0x80, tdes_ecb(DEFAULT_MGMT, witness, decrypt=True)) + tlv.tlv(0x81, host),
+        )
+        answer = c.ok(0x87, second, 0x9B, step2)
+        assert answer == tlv.tlv(0x7C, tlv.tlv(0x82, tdes_ecb(DEFAULT_MGMT, host)))
+        c.generate(0x9C)
+    # a wrong key under 00 is refused like under 03
+    out = c.ok(0x87, 0x00, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x81)))
+    bad = tlv.tlv(0x7C, tlv.tlv(0x82, tdes_ecb(bytes(range(24)), out[4:])))
+    assert c.send(0x87, 0x00, 0x9B, bad)[1] == 0x6982
+
+
+def test_algorithm_00_is_not_an_aes_key() -> None:
+    # 00 names Triple DES, not "the card's algorithm": an AES-192 card (YubiKey 5.7's
+    # default) refuses it as it refuses 03, and OpenSC then reports that the card
+    # has no random number generator (it retries once on 6A86, then gives up).
+    card = VirtualCard.create()
+    c = Client(card.process)
+    c.select_piv()
+    for _ in range(2):
+        assert c.raw(bytes.fromhex("0087009B047C028100"))[1] == 0x6A86
+    assert c.send(0x87, 0x00, 0x9B, tlv.tlv(0x7C, tlv.tlv(0x80)))[1] == 0x6A86
+    c.authenticate()  # the refusals left nothing behind
+    c.generate(0x9A)
+    # and a slot key's algorithm is never 00
+    assert c.verify(b"123456") == 0x9000
+    digest = os.urandom(32)
+    request = tlv.tlv(0x7C, tlv.tlv(0x82) + tlv.tlv(0x81, digest))
+    assert c.send(0x87, 0x00, 0x9A, request)[1] == 0x6A86
+
+
 def test_default_management_key_follows_the_firmware() -> None:
     for firmware, alg in (((5, 7, 1), 0x0A), ((5, 7, 0), 0x0A), ((5, 4, 3), 0x03)):
         c = Client(VirtualCard.create(firmware=firmware).process)
@@ -406,6 +459,34 @@ def test_pin_policy_never(piv: Client) -> None:
 
 
 # --- security status lifetime -----------------------------------------------------------
+
+
+def test_reselecting_piv_keeps_the_security_status(card: VirtualCard, piv: Client) -> None:
+    # SP 800-73-4 part 2 3.1.1: SELECT of the PIV application while it is selected
+    # (full or right-truncated AID) leaves every security status indicator unchanged;
+    # SELECT of an AID the card does not have leaves PIV selected and unchanged.
+    # A YubiKey 5 does the same (yubico-piv-tool NEWS 1.7.0: "just re-selecting PIV
+    # is a no-op on YK5"). VERIFY without data then answers 9000, not 63Cx.
+    piv.authenticate()
+    piv.generate(0x9A)
+    assert piv.verify(b"123456") == 0x9000
+    for aid in ("A000000308000010000100", "A0000003080000100001", "A000000308"):
+        assert piv.send(0xA4, 0x04, 0x00, bytes.fromhex(aid))[1] == 0x9000
+        assert piv.send(0x20, 0x00, 0x80)[1] == 0x9000  # "verification not needed"
+    assert piv.send(0xA4, 0x04, 0x00, bytes.fromhex("A000000527471117"))[1] == 0x6A82
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x9000
+    assert len(piv.sign(0x9A, os.urandom(32))) > 64  # the PIN still counts
+    piv.generate(0x9E)  # and so does the management key
+    # P1=FF resets the PIN status; then the empty VERIFY reports the tries left
+    assert piv.send(0x20, 0xFF, 0x80)[1] == 0x9000
+    piv.select_piv()
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x63C3
+    assert piv.verify(b"000000") == 0x63C2
+    piv.select_piv()
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x63C2  # the count, not a reset
+    assert piv.verify(b"123456") == 0x9000
+    piv.select_piv()
+    assert piv.send(0x20, 0x00, 0x80)[1] == 0x9000
 
 
 def test_security_status_follows_selection_and_power(card: VirtualCard, piv: Client) -> None:
