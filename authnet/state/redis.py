@@ -2,7 +2,9 @@
 
 Every method is one round trip: a plain command where one suffices (SET NX
 PXAT, GET, GETDEL, PUBLISH), a Lua script where a read must decide a write
-(the ticket's compare-and-set, the lock's release). Keys, all under `prefix`:
+(the ticket's compare-and-set, the lock's release). All commands of a node
+share one pipelined connection (`authnet.state.multiplex`). Keys, all under
+`prefix`:
 
     <prefix>t:<th>     ticket: 8-byte version, then the `codec.TICKETS` record
     <prefix>m:<th>     sealed Kc waiting for its browser
@@ -27,8 +29,9 @@ repeating it would turn a success into a wrong answer (a lost swap, mail that
 looks already taken). So an unreachable Redis, a refused connection or a
 command that exceeds `socket_timeout_s` raises `StateUnavailable` (retryable,
 gRPC UNAVAILABLE), never a raw redis error and never None for "not found".
-Connections are checked when taken from the pool and re-opened after a Redis
-restart, so the same RedisState serves again once Redis is back.
+A connection idle for `health_check_s` is PINGed before its next command, and
+a lost one is re-opened by the next command, so the same RedisState serves
+again once Redis is back.
 
 **Events.** PUBLISH on the ticket's channel; subscriptions go through one
 shared Pub/Sub connection per RedisState (`authnet.state.pubsub.EventHub`),
@@ -51,19 +54,15 @@ from __future__ import annotations
 import hashlib
 import struct
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from authnet.errors import StateUnavailable
 from authnet.state import Subscription, TicketEvent
 from authnet.state.codec import EVENTS, TICKETS
+from authnet.state.multiplex import CommandRefused, Multiplexer
 from authnet.state.pubsub import EventHub
 from authnet.tickets import Ticket
 
@@ -71,7 +70,6 @@ DEFAULT_PREFIX: Final = "authnet:"
 DEFAULT_SOCKET_TIMEOUT_S: Final = 1.0
 DEFAULT_CONNECT_TIMEOUT_S: Final = 1.0
 DEFAULT_HEALTH_CHECK_S: Final = 5.0
-DEFAULT_MAX_CONNECTIONS: Final = 64
 
 _VERSION = struct.Struct(">q")
 _UNTIL = struct.Struct(">q")
@@ -105,7 +103,7 @@ return 0
 
 class _Translate:
     """Turns every redis or socket failure into `StateUnavailable`, at the one
-    place where this store meets redis-py (a class, not @contextmanager: this
+    place where this store meets Redis (a class, not @contextmanager: this
     runs on every call of the login path)."""
 
     def __enter__(self) -> None:
@@ -114,15 +112,14 @@ class _Translate:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, StateUnavailable):
             return
-        if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
-            raise StateUnavailable() from exc
-        if isinstance(exc, RedisError):
+        if isinstance(exc, CommandRefused):
             # A refusal (out of memory, read-only replica after a failover, a
             # script error): still nothing this call can answer from.
-            what = type(exc).__name__
             raise StateUnavailable(
-                f"the network's state store refused the operation ({what}); try again"
-            ) from exc
+                f"the network's state store refused the operation ({exc.code}); try again"
+            ) from None
+        if isinstance(exc, RedisError | OSError):
+            raise StateUnavailable() from exc
 
 
 _translate: Final = _Translate()
@@ -134,6 +131,28 @@ def _pxat(until_ms: int) -> int:
     return max(1, until_ms)
 
 
+class _Script:
+    """A Lua script run by EVALSHA, loaded by EVAL when Redis does not know it
+    (a restarted or flushed Redis): NOSCRIPT means it did not run, so sending
+    it again cannot apply it twice."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source.encode()
+        self.sha = hashlib.sha1(self.source, usedforsecurity=False).hexdigest()
+
+    async def __call__(self, commands: Multiplexer, keys: list[bytes], args: list[Any]) -> Any:
+        try:
+            return await commands.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        except CommandRefused as refused:
+            if refused.code != "NOSCRIPT":
+                raise
+        return await commands.call("EVAL", self.source, len(keys), *keys, *args)
+
+
+_SWAP_SCRIPT: Final = _Script(_SWAP)
+_RELEASE_SCRIPT: Final = _Script(_RELEASE)
+
+
 # --- the store ------------------------------------------------------------------------
 
 
@@ -142,13 +161,12 @@ class RedisState:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        pool: ConnectionPool,
         *,
         prefix: str = DEFAULT_PREFIX,
         socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         health_check_s: float = DEFAULT_HEALTH_CHECK_S,
     ) -> None:
-        self._r = client
         self.prefix = prefix
         p = prefix.encode()
         self._tickets = p + b"t:"
@@ -156,19 +174,21 @@ class RedisState:
         self._challenges = p + b"c:"
         self._locks = p + b"l:"
         self._events = p + b"e:"
-        self._swap = client.register_script(_SWAP)
-        self._release = client.register_script(_RELEASE)
-        pool = client.connection_pool
+        self._pool = pool
 
-        async def events_connection() -> AbstractConnection:
-            # Outside the pool: it stays subscribed for the node's lifetime.
+        async def connection() -> AbstractConnection:
+            # The pool only describes connections (URL, TLS, AUTH, SELECT,
+            # timeouts); each one opened here stays open for the node's lifetime.
             conn: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
             with _translate:
                 await conn.connect()  # type: ignore[no-untyped-call]
             return conn
 
+        self._commands = Multiplexer(
+            connection, timeout_s=socket_timeout_s, health_check_s=health_check_s
+        )
         self._hub = EventHub(
-            events_connection,
+            connection,
             reply_timeout_s=socket_timeout_s,
             health_check_s=health_check_s,
         )
@@ -182,30 +202,24 @@ class RedisState:
         socket_timeout_s: float = DEFAULT_SOCKET_TIMEOUT_S,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         health_check_s: float = DEFAULT_HEALTH_CHECK_S,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> RedisState:
         """`redis://[user:password@]host:port/db`, `rediss://...` (TLS) or
         `unix:///path/to/socket?db=N`. Nothing connects until the first call.
 
-        `socket_timeout_s` bounds every command (and the wait for a pooled
-        connection when all `max_connections` are busy); `health_check_s` is
-        how long a connection may sit idle before it is PINGed before use."""
+        `socket_timeout_s` bounds every command (from when it is asked for to
+        its reply); `health_check_s` is how long a connection may sit idle
+        before it is PINGed before use."""
         # TCP keepalive, so the kernel also notices a peer that vanished
         # (a Unix socket has no such option, and redis-py refuses it there).
         tcp = {} if url.lower().startswith("unix:") else {"socket_keepalive": True}
-        pool = BlockingConnectionPool.from_url(
+        pool = ConnectionPool.from_url(
             url,
-            max_connections=max_connections,
-            timeout=socket_timeout_s,
             socket_timeout=socket_timeout_s,
             socket_connect_timeout=connect_timeout_s,
-            health_check_interval=health_check_s,
             **tcp,
-            # Never retried: see "Failures" in the module docstring.
-            retry=Retry(NoBackoff(), 0),
         )
         return cls(
-            aioredis.Redis(connection_pool=pool),
+            pool,
             prefix=prefix,
             socket_timeout_s=socket_timeout_s,
             health_check_s=health_check_s,
@@ -219,18 +233,20 @@ class RedisState:
 
     async def create_ticket(self, ticket: Ticket, *, keep_until_ms: int) -> None:
         with _translate:
-            created = await self._r.set(
+            created = await self._commands.call(
+                "SET",
                 self._tickets + ticket.th,
                 self._ticket_value(ticket),
-                nx=True,
-                pxat=_pxat(keep_until_ms),
+                "NX",
+                "PXAT",
+                _pxat(keep_until_ms),
             )
-        if not created:
+        if created is None:
             raise KeyError("ticket exists")
 
     async def get_ticket(self, th: bytes) -> Ticket | None:
         with _translate:
-            raw: bytes | None = cast(bytes | None, await self._r.get(self._tickets + th))
+            raw = await self._commands.call("GET", self._tickets + th)
         if raw is None:
             return None
         return TICKETS.decode(raw[_VERSION.size :])
@@ -239,9 +255,10 @@ class RedisState:
         if new.th != old.th:
             return False
         with _translate:
-            done = await self._swap(
-                keys=[self._tickets + old.th],
-                args=[_VERSION.pack(old.version), self._ticket_value(new), _pxat(keep_until_ms)],
+            done = await _SWAP_SCRIPT(
+                self._commands,
+                [self._tickets + old.th],
+                [_VERSION.pack(old.version), self._ticket_value(new), _pxat(keep_until_ms)],
             )
         return bool(done)
 
@@ -249,23 +266,23 @@ class RedisState:
 
     async def put_mail(self, th: bytes, sealed: bytes, *, keep_until_ms: int) -> None:
         with _translate:
-            await self._r.set(self._mail + th, sealed, pxat=_pxat(keep_until_ms))
+            await self._commands.call("SET", self._mail + th, sealed, "PXAT", _pxat(keep_until_ms))
 
     async def get_mail(self, th: bytes) -> bytes | None:
         with _translate:
-            raw = await self._r.get(self._mail + th)
-        return cast(bytes | None, raw)
+            raw: bytes | None = await self._commands.call("GET", self._mail + th)
+        return raw
 
     async def take_mail(self, th: bytes) -> bytes | None:
         with _translate:
-            raw = await self._r.getdel(self._mail + th)
-        return cast(bytes | None, raw)
+            raw: bytes | None = await self._commands.call("GETDEL", self._mail + th)
+        return raw
 
     # --- events ---------------------------------------------------------------
 
     async def publish(self, th: bytes, event: TicketEvent) -> None:
         with _translate:
-            await self._r.publish(self._events + th, EVENTS.encode(event))
+            await self._commands.call("PUBLISH", self._events + th, EVENTS.encode(event))
 
     def subscribe(self, th: bytes) -> AbstractAsyncContextManager[Subscription]:
         return self._hub.subscription(self._events + th)
@@ -278,11 +295,13 @@ class RedisState:
 
     async def put_challenge(self, key: bytes, purpose: int, *, keep_until_ms: int) -> None:
         with _translate:
-            await self._r.set(self._challenges + key, str(purpose), pxat=_pxat(keep_until_ms))
+            await self._commands.call(
+                "SET", self._challenges + key, purpose, "PXAT", _pxat(keep_until_ms)
+            )
 
     async def take_challenge(self, key: bytes) -> int | None:
         with _translate:
-            raw = await self._r.getdel(self._challenges + key)
+            raw = await self._commands.call("GETDEL", self._challenges + key)
         return None if raw is None else int(raw)
 
     # --- locks ----------------------------------------------------------------
@@ -291,19 +310,20 @@ class RedisState:
         value = _UNTIL.pack(until_ms) + hashlib.sha256(holder.encode()).digest()
         with _translate:
             # SET NX GET (Redis 7): sets and returns None, or returns the holder's record.
-            current = await self._r.set(
-                self._locks + key.encode(), value, nx=True, pxat=_pxat(until_ms), get=True
+            current = await self._commands.call(
+                "SET", self._locks + key.encode(), value, "NX", "PXAT", _pxat(until_ms), "GET"
             )
         if current is None:
             return None
-        held_until: int = _UNTIL.unpack(cast(bytes, current)[: _UNTIL.size])[0]
+        held_until: int = _UNTIL.unpack(current[: _UNTIL.size])[0]
         return held_until
 
     async def release_lock(self, key: str, holder: str) -> bool:
         with _translate:
-            done = await self._release(
-                keys=[self._locks + key.encode()],
-                args=[hashlib.sha256(holder.encode()).digest()],
+            done = await _RELEASE_SCRIPT(
+                self._commands,
+                [self._locks + key.encode()],
+                [hashlib.sha256(holder.encode()).digest()],
             )
         return bool(done)
 
@@ -312,11 +332,12 @@ class RedisState:
     async def ping(self) -> bool:
         """True when Redis answers a PING within the socket timeout."""
         try:
-            return bool(await self._r.ping())
-        except (RedisError, OSError):
+            with _translate:
+                return bool(await self._commands.call("PING") == b"PONG")
+        except StateUnavailable:
             return False
 
     async def close(self) -> None:
         await self._hub.close()
-        await self._r.aclose()
-        await self._r.connection_pool.disconnect()
+        await self._commands.close()
+        await self._pool.disconnect()
