@@ -114,7 +114,12 @@ class Pkcs11MasterKey:
         try:
             lib = pkcs11.lib(self.module)
             token = lib.get_token(token_label=self.token_label)
-            session = token.open(rw=True, user_pin=_read_pin(self.pin_file))
+            try:
+                session = token.open(rw=True, user_pin=_read_pin(self.pin_file))
+            except pkcs11.exceptions.UserAlreadyLoggedIn:
+                # Another session of this process is logged in (PKCS#11 logins
+                # are per application): a new session shares that login.
+                session = token.open(rw=True)
         except (pkcs11.exceptions.PKCS11Error, RuntimeError) as e:
             raise KeystoreError(
                 f"cannot open the PKCS#11 token {self.token_label!r} ({type(e).__name__})"

@@ -82,9 +82,10 @@ _TRANSPORT = {
     grpc.StatusCode.UNAVAILABLE: "the hardener could not be reached",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the hardener did not answer in time",
 }
-_TLS_HINT = (
-    "the TLS handshake failed: is this caller's certificate issued by this hardener's CA,"
-    " and the CA file the hardener's? (`hardener caller add NAME --out DIR`)"
+_REACH_HINT = (
+    "is the hardener running at this address? If it is, it refused the TLS handshake:"
+    " the caller's certificate must be one this hardener's CA issued"
+    " (`hardener caller add NAME --out DIR`), and ca.pem this hardener's CA"
 )
 
 
@@ -101,11 +102,9 @@ def from_rpc_error(err: grpc.RpcError) -> e.HardenerError:
                 break
             return error_from_detail(d)
     if code in _TRANSPORT:
-        low = details.lower()
-        tls = any(w in low for w in ("handshake", "ssl", "tls", "certificate"))
         return e.HardenerUnavailable(
             _TRANSPORT[code] + (f" ({details})" if details else ""),
-            hint=_TLS_HINT if tls else "",
+            hint=_REACH_HINT if code is grpc.StatusCode.UNAVAILABLE else "",
         )
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         return e.RateLimited(details or None)

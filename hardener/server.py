@@ -204,11 +204,16 @@ class HardenerServer:
         self.policy = policy or self.config.policy
         self.master = master_key or self.data.master_key(self.config)
         self.store = Store(self.data.db)
+        try:
+            keys = KeyRing.load(self.store, self.master)
+        except BaseException:
+            self.store.close()
+            raise
         self.audit = AuditLog(self.data.audit_log)
         self.store.on_commit = self.audit.flush
         self.service = HardenerService(
             store=self.store,
-            keys=KeyRing.load(self.store, self.master),
+            keys=keys,
             policy=self.policy,
             audit=self.audit,
             certificates=self.store.certificate_table(),
