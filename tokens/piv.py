@@ -25,8 +25,13 @@ without two Kc under one enrolment (protocol §6.1: Kc per token and SP):
 `provision()` (per kind: 9A and 9D for piv, 9C for otp) refuses slots that
 already hold keys unless forced, verifies the PIN and authenticates with the
 card management key before it changes anything, then generates the keys and
-stores a self-signed certificate for the authentication key in its PIV data
-object (5FC105 for 9A, 5FC10A for 9C), where standard middleware finds it.
+stores a self-signed certificate for every key it made in the slot's PIV data
+object (5FC105 for 9A, 5FC10A for 9C, 5FC10B for 9D), with the key usage a PIV
+issuer gives that slot (digitalSignature for 9A; digitalSignature and
+nonRepudiation for 9C; keyAgreement for 9D), so that standard middleware
+(OpenSC's PKCS#11 module lists a PIV key only beside its certificate) sees
+every key. Cards provisioned before 9D had a certificate keep working: only
+9A's (or 9C's) certificate is read, for the public key.
 
 The card management key (9B) may be Triple DES (algorithm 03, YubiKeys before
 firmware 5.7 and many PIV cards), AES-128 (08), AES-192 (0A, YubiKey 5.7 and
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -445,10 +451,40 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + length + content
 
 
+# The key usage a PIV issuer's certificate gives each slot's key (the FPKI
+# Common Policy profiles: PIV Authentication, Digital Signature, Key Management).
+_KEY_USAGE_FLAGS = {
+    "digital_signature": False,
+    "content_commitment": False,
+    "key_encipherment": False,
+    "data_encipherment": False,
+    "key_agreement": False,
+    "key_cert_sign": False,
+    "crl_sign": False,
+    "encipher_only": False,
+    "decipher_only": False,
+}
+KEY_USAGES = {
+    SLOT_AUTH: x509.KeyUsage(**{**_KEY_USAGE_FLAGS, "digital_signature": True}),
+    SLOT_SIGN: x509.KeyUsage(
+        **{**_KEY_USAGE_FLAGS, "digital_signature": True, "content_commitment": True}
+    ),
+    SLOT_KC: x509.KeyUsage(**{**_KEY_USAGE_FLAGS, "key_agreement": True}),
+}
+_SLOT_NAMES = {SLOT_AUTH: "authentication", SLOT_SIGN: "signature", SLOT_KC: "key agreement"}
+
+
 def _self_signed(
-    sign_digest: Callable[[bytes], bytes], public: ec.EllipticCurvePublicKey, common_name: str
+    sign_digest: Callable[[bytes], bytes],
+    public: ec.EllipticCurvePublicKey,
+    common_name: str,
+    key_usage: x509.KeyUsage,
+    *,
+    issuer: tuple[str, ec.EllipticCurvePublicKey] | None = None,
 ) -> bytes:
-    """A self-signed certificate for a card key, signed by the card.
+    """A self-signed certificate for a card key, signed by the card with that
+    key (as `ykman piv certificates generate` does, for any slot); with
+    `issuer` (its name and public key), signed by that other card key instead.
 
     cryptography signs certificates only with keys it holds, so the certificate
     is built with a throwaway key of the same algorithm, and its to-be-signed
@@ -456,15 +492,17 @@ def _self_signed(
     signed again by the card: Certificate = SEQUENCE(tbs, algorithm, BIT STRING).
     """
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    issuer_name, signer = (common_name, public) if issuer is None else issuer
     now = dt.datetime.now(dt.UTC)
     draft = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
         .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(key_usage, critical=True)
         .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
     )
     tbs = draft.tbs_certificate_bytes
@@ -472,7 +510,7 @@ def _self_signed(
     algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a8648ce3d040302")))  # ecdsa-with-SHA256
     der = _der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature))
     cert = x509.load_der_x509_certificate(der)
-    public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    signer.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
     return der
 
 
@@ -517,8 +555,8 @@ class PivPassKey:
         management_algorithm: int | None = None,
         force: bool = False,
     ) -> Self:
-        """Generate this kind's keys (piv: 9A and 9D; otp: 9C) and store the
-        authentication key's certificate. Nothing on the card changes unless
+        """Generate this kind's keys (piv: 9A and 9D; otp: 9C) and store a
+        certificate for each. Nothing on the card changes unless
         the slots are empty (or `force`), the PIN is right and the card accepts
         the management key. Returns the token, unlocked."""
         token = cls(config)
@@ -557,21 +595,36 @@ class PivPassKey:
         # Everything that can refuse comes before anything that changes the card.
         self.verify_pin(pin)
         algorithm = self.piv.authenticate_management(management_key, management_algorithm)
-        public: ec.EllipticCurvePublicKey | None = None
-        for slot in self.slots:
-            key = self.piv.generate(slot)
-            if slot == self.auth_slot:
-                public = key
-        assert public is not None
-        cert = _self_signed(
-            self._sign_digest, public, f"authnet {self.name.upper()} {self.config.label}"
-        )
+        publics = {slot: self.piv.generate(slot) for slot in self.slots}
+        names = {slot: f"authnet {self.name.upper()} {self.config.label}" for slot in publics}
+        for slot in publics:
+            if slot != self.auth_slot:
+                names[slot] += f" {_SLOT_NAMES[slot]}"
+        certificates = {}
+        for slot, public in publics.items():
+            sign = functools.partial(self._sign_slot_digest, slot)
+            try:
+                certificates[slot] = _self_signed(sign, public, names[slot], KEY_USAGES[slot])
+            except CardError as e:
+                # SP 800-73-4 gives an ECC key-management key (9D) only key
+                # agreement; a card that enforces it will not sign with it. Then
+                # the authentication key issues that key's certificate.
+                if slot == self.auth_slot or e.sw == SW_SECURITY_STATUS:
+                    raise
+                certificates[slot] = _self_signed(
+                    self._sign_digest,
+                    public,
+                    names[slot],
+                    KEY_USAGES[slot],
+                    issuer=(names[self.auth_slot], publics[self.auth_slot]),
+                )
         self.piv.select()
         self.piv.authenticate_management(management_key, algorithm)
-        self.piv.put_object(
-            CERTIFICATES[self.auth_slot], tlv(0x70, cert) + tlv(0x71, b"\x00") + tlv(0xFE)
-        )
-        self._public = spki(public)
+        for slot, cert in certificates.items():
+            self.piv.put_object(
+                CERTIFICATES[slot], tlv(0x70, cert) + tlv(0x71, b"\x00") + tlv(0xFE)
+            )
+        self._public = spki(publics[self.auth_slot])
 
     def _check_can_provision(self) -> None:
         """What else the kind needs of the card before provisioning (nothing here)."""
@@ -638,6 +691,12 @@ class PivPassKey:
 
     def _sign_digest(self, digest: bytes) -> bytes:
         return self._again_after_verify(lambda: self.piv.sign_digest(self.auth_slot, digest))
+
+    def _sign_slot_digest(self, slot: int, digest: bytes) -> bytes:
+        """A signature by `slot`'s key (its certificate's self-signature)."""
+        if slot == self.auth_slot:
+            return self._sign_digest(digest)
+        return self._again_after_verify(lambda: self.piv.sign_digest(slot, digest))
 
     def sign(self, message: bytes) -> bytes:
         self._require()
