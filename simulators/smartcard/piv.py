@@ -51,6 +51,7 @@ from .apdu import (
     SwError,
     sw_retries,
 )
+from .issuer import chuid_signature
 from .state import (
     ALG_3DES,
     ALG_AES192,
@@ -253,16 +254,15 @@ FASCN_NON_FEDERAL = encode_fascn()
 
 def default_objects() -> dict[int, bytes]:
     """What an issuer writes at personalization: CHUID (non-federal FASC-N, random
-    GUID, expiry 2030-01-01, empty issuer signature), CCC (random card identifier),
-    Discovery object (PIV AID, PIN usage policy 4000: the PIV PIN only) and an
-    empty key history."""
-    chuid = (
+    GUID, expiry 2030-01-01, signed by a throwaway issuer key: issuer.py), CCC
+    (random card identifier), Discovery object (PIV AID, PIN usage policy 4000:
+    the PIV PIN only) and an empty key history."""
+    signed = (
         t.tlv(0x30, FASCN_NON_FEDERAL)
         + t.tlv(0x34, secrets.token_bytes(16))
         + t.tlv(0x35, b"20300101")
-        + t.tlv(0x3E)
-        + t.tlv(0xFE)
     )
+    chuid = signed + t.tlv(0x3E, chuid_signature(signed)) + t.tlv(0xFE)
     card_id = bytes.fromhex("A000000116") + b"\xff\x02" + secrets.token_bytes(14)
     ccc = (
         t.tlv(0xF0, card_id)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from simulators.smartcard import CardState, VirtualCard, tlv
 from tests.smartcard.client import (
@@ -44,6 +48,38 @@ def test_application_property_template(client: Client) -> None:
 
 
 # --- data objects ------------------------------------------------------------------
+
+
+def _openssl_cms_verify(signature: bytes, content: bytes, tmp_path: Path) -> int:
+    (tmp_path / "sig.der").write_bytes(signature)
+    (tmp_path / "content").write_bytes(content)
+    done = subprocess.run(
+        [
+            *("openssl", "cms", "-verify", "-inform", "DER", "-in", str(tmp_path / "sig.der")),
+            *("-content", str(tmp_path / "content"), "-binary", "-noverify", "-out", os.devnull),
+        ],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    return done.returncode
+
+
+def test_the_chuid_is_signed(piv: Client, tmp_path: Path) -> None:
+    # SP 800-73-4 part 1 3.1.2: tag 3E is a CMS SignedData over the CHUID's TLVs
+    # before it, content detached, eContentType id-PIV-CHUIDSecurityObject, with
+    # the signer's certificate; checked here by OpenSSL, not by our own parser.
+    items = tlv.parse(piv.get_object(0x5FC102))
+    signed = b"".join(tlv.tlv(tag, value) for tag, value in items[:3])
+    signature = tlv.find(items, 0x3E) or b""
+    assert _openssl_cms_verify(signature, signed, tmp_path) == 0
+    forged = signed.replace(FASCN_NON_FEDERAL, bytes(len(FASCN_NON_FEDERAL)))
+    assert _openssl_cms_verify(signature, forged, tmp_path) != 0
+    # encapContentInfo: eContentType id-PIV-CHUIDSecurityObject, no eContent
+    assert bytes.fromhex("300A06086086480165030601") in signature
+    (cert,) = pkcs7.load_der_pkcs7_certificates(signature)  # the content signer
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert [o.dotted_string for o in eku] == ["2.16.840.1.101.3.6.7"]
 
 
 def test_personalized_objects(piv: Client) -> None:
