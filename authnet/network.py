@@ -271,13 +271,28 @@ class Network:
             raise TicketNotFound()
         return t
 
-    async def _transition(self, t: Ticket, step: Callable[[Ticket], Ticket | None]) -> Ticket:
-        """Apply a pure transition with compare-and-set, re-reading on a race."""
+    async def _transition(
+        self,
+        t: Ticket,
+        step: Callable[[Ticket], Ticket | None],
+        *,
+        mail: bytes | None = None,
+        event: EventKind | None = None,
+    ) -> Ticket:
+        """Apply a pure transition with compare-and-set, re-reading on a race.
+        `mail` (the sealed Kc) and `event` go with the swap that wins, in the
+        same atomic step (StateStore.swap_ticket): one round trip per step."""
         for _ in range(CAS_RETRIES):
             new = step(t)
             if new is None:
                 return t
-            if await self.state.swap_ticket(t, new, keep_until_ms=new.expires_ms + GRACE_MS):
+            if await self.state.swap_ticket(
+                t,
+                new,
+                keep_until_ms=new.expires_ms + GRACE_MS,
+                mail=mail,
+                event=None if event is None else TicketEvent(kind=event, at_ms=self.clock()),
+            ):
                 return new
             fresh = await self.state.get_ticket(t.th)
             if fresh is None:
@@ -712,9 +727,9 @@ class Network:
                 nonce=nonce,
                 now_ms=self.clock(),
             ),
+            event=EventKind.SCANNED,
         )
         sp = await self._sp(t.spid)
-        await self.state.publish(t.th, TicketEvent(kind=EventKind.SCANNED, at_ms=self.clock()))
         log.debug("ticket scanned sp=%s tag=%s", sp.name, ticket_tag(t.th))
         assert t.hints is not None
         return AuthChallenge(
@@ -783,10 +798,6 @@ class Network:
             proven.add(Factor.CLIENT_KEY)
         # Refuse before anything is stored: a refused answer leaves no mailbox entry.
         tk.check_factors(t, frozenset(proven))
-        if sealed is not None:
-            await self.state.put_mail(
-                t.th, sealed.enc + sealed.ciphertext, keep_until_ms=t.expires_ms + GRACE_MS
-            )
         t = await self._transition(
             t,
             lambda cur: tk.authenticate(
@@ -798,9 +809,10 @@ class Network:
                 now_ms=self.clock(),
                 answer_hash=answer,
             ),
-        )
-        await self.state.publish(
-            t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
+            # The sealed Kc is stored with the swap that authenticates, never
+            # without it, and before the event wakes the browser.
+            mail=None if sealed is None else sealed.enc + sealed.ciphertext,
+            event=EventKind.AUTHENTICATED,
         )
         await self._touch_after_login(token_id)
         try:
@@ -827,9 +839,10 @@ class Network:
             proof,
         )
         t = await self._transition(
-            t, lambda cur: tk.decline(cur, token_id=token_id, nonce=nonce, now_ms=self.clock())
+            t,
+            lambda cur: tk.decline(cur, token_id=token_id, nonce=nonce, now_ms=self.clock()),
+            event=EventKind.REJECTED,
         )
-        await self.state.publish(t.th, TicketEvent(kind=EventKind.REJECTED, at_ms=self.clock()))
         log.info("ticket rejected by token tag=%s", ticket_tag(t.th))
 
     # --- a page's own security-key login (WebAuthn in the browser) -----------
@@ -944,9 +957,7 @@ class Network:
                 proven=frozenset(proven),
                 now_ms=self.clock(),
             ),
-        )
-        await self.state.publish(
-            t.th, TicketEvent(kind=EventKind.AUTHENTICATED, at_ms=self.clock())
+            event=EventKind.AUTHENTICATED,
         )
         await self._touch_after_login(token.token_id)
         log.info(

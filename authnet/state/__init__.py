@@ -48,8 +48,21 @@ class StateStore(Protocol):
 
     async def get_ticket(self, th: bytes) -> Ticket | None: ...
 
-    async def swap_ticket(self, old: Ticket, new: Ticket, *, keep_until_ms: int) -> bool:
-        """Replace `old` by `new` iff the stored version is still old.version."""
+    async def swap_ticket(
+        self,
+        old: Ticket,
+        new: Ticket,
+        *,
+        keep_until_ms: int,
+        mail: bytes | None = None,
+        event: TicketEvent | None = None,
+    ) -> bool:
+        """Replace `old` by `new` iff the stored version is still old.version.
+        In the same atomic step, and only when the swap happens: leave `mail`
+        in the ticket's mailbox (kept as long as the ticket), then publish
+        `event` on its channel. So a login step is one round trip, a refused
+        or lost swap leaves no mail, and a waiter woken by the event finds the
+        new ticket and its mail."""
         ...
 
     # Mailbox: the sealed Kc waits here until the browser acknowledges it.

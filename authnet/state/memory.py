@@ -91,12 +91,24 @@ class MemoryState:
         t: Ticket | None = self._live(self._tickets, th)
         return t
 
-    async def swap_ticket(self, old: Ticket, new: Ticket, *, keep_until_ms: int) -> bool:
+    async def swap_ticket(
+        self,
+        old: Ticket,
+        new: Ticket,
+        *,
+        keep_until_ms: int,
+        mail: bytes | None = None,
+        event: TicketEvent | None = None,
+    ) -> bool:
         current: Ticket | None = self._live(self._tickets, old.th)
         if current is None or current.version != old.version or new.th != old.th:
             return False
         self._tickets[old.th] = (new, keep_until_ms)
         self._track(self._tickets, old.th, keep_until_ms)
+        if mail is not None:
+            await self.put_mail(old.th, mail, keep_until_ms=keep_until_ms)
+        if event is not None:
+            await self.publish(old.th, event)
         return True
 
     # --- mailbox --------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Every method is one round trip: a plain command where one suffices (SET NX
 PXAT, GET, GETDEL, PUBLISH), a Lua script where a read must decide a write
-(the ticket's compare-and-set, the lock's release). All commands of a node
+(the ticket's compare-and-set, which also leaves the mail and publishes the
+event of the step it records; the lock's release). All commands of a node
 share one pipelined connection (`authnet.state.multiplex`). Keys, all under
 `prefix`:
 
@@ -74,14 +75,24 @@ DEFAULT_HEALTH_CHECK_S: Final = 5.0
 _VERSION = struct.Struct(">q")
 _UNTIL = struct.Struct(">q")
 
-# KEYS[1] ticket; ARGV[1] the expected 8-byte version; ARGV[2] the new value;
-# ARGV[3] keep until (Unix ms).
+# KEYS[1] ticket, KEYS[2] its mailbox, KEYS[3] its events channel; ARGV[1] the
+# expected 8-byte version; ARGV[2] the new value; ARGV[3] keep until (Unix ms);
+# ARGV[4] the sealed Kc to leave in the mailbox, ARGV[5] the event to publish
+# (each only when ARGV[6], "m", "e" or "me", names it). One step, so the mail
+# exists exactly when the swap that reports it happened, and a waiter woken
+# by the event finds both.
 _SWAP = """
 local cur = redis.call('GET', KEYS[1])
 if not cur or string.sub(cur, 1, 8) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+if string.find(ARGV[6], 'm', 1, true) then
+  redis.call('SET', KEYS[2], ARGV[4], 'PXAT', ARGV[3])
+end
+if string.find(ARGV[6], 'e', 1, true) then
+  redis.call('PUBLISH', KEYS[3], ARGV[5])
+end
 return 1
 """
 
@@ -251,14 +262,31 @@ class RedisState:
             return None
         return TICKETS.decode(raw[_VERSION.size :])
 
-    async def swap_ticket(self, old: Ticket, new: Ticket, *, keep_until_ms: int) -> bool:
+    async def swap_ticket(
+        self,
+        old: Ticket,
+        new: Ticket,
+        *,
+        keep_until_ms: int,
+        mail: bytes | None = None,
+        event: TicketEvent | None = None,
+    ) -> bool:
         if new.th != old.th:
             return False
+        th = old.th
+        what = ("m" if mail is not None else "") + ("e" if event is not None else "")
         with _translate:
             done = await _SWAP_SCRIPT(
                 self._commands,
-                [self._tickets + old.th],
-                [_VERSION.pack(old.version), self._ticket_value(new), _pxat(keep_until_ms)],
+                [self._tickets + th, self._mail + th, self._events + th],
+                [
+                    _VERSION.pack(old.version),
+                    self._ticket_value(new),
+                    _pxat(keep_until_ms),
+                    mail or b"",
+                    b"" if event is None else EVENTS.encode(event),
+                    what,
+                ],
             )
         return bool(done)
 

@@ -167,6 +167,65 @@ async def test_swap_refuses_a_missing_ticket_and_a_changed_hash(store: Store) ->
     assert await store.state.get_ticket(other) is None
 
 
+async def test_a_swap_leaves_its_mail_and_publishes_its_event_in_one_step(store: Store) -> None:
+    t = attach(issued())
+    await store.state.create_ticket(t, keep_until_ms=keep())
+    nxt = replace(t, version=t.version + 1, state=TicketState.AUTHENTICATED)
+    async with store.state.subscribe(t.th) as waiter:
+        assert await store.other_node.swap_ticket(
+            t, nxt, keep_until_ms=keep(), mail=b"sealed kc", event=E_AUTH
+        )
+        # Woken by the event, the waiter finds the new ticket and its mail.
+        assert await asyncio.wait_for(waiter.next_event(), 2) == E_AUTH
+        assert await store.state.get_ticket(t.th) == nxt
+        assert await store.state.get_mail(t.th) == b"sealed kc"
+        assert await nothing_arrives(waiter)  # one event, published once
+    # Each part is optional: an event alone leaves no mail, mail alone no event.
+    u = attach(issued())
+    await store.state.create_ticket(u, keep_until_ms=keep())
+    async with store.state.subscribe(u.th) as waiter:
+        u2 = replace(u, version=u.version + 1, state=TicketState.SCANNED)
+        assert await store.other_node.swap_ticket(u, u2, keep_until_ms=keep(), event=E_SCANNED)
+        assert await asyncio.wait_for(waiter.next_event(), 2) == E_SCANNED
+        assert await store.state.get_mail(u.th) is None
+        u3 = replace(u2, version=u2.version + 1, state=TicketState.AUTHENTICATED)
+        assert await store.state.swap_ticket(u2, u3, keep_until_ms=keep(), mail=b"kc")
+        assert await store.other_node.get_mail(u.th) == b"kc"
+        assert await nothing_arrives(waiter)
+
+
+async def test_a_refused_swap_leaves_no_mail_and_publishes_nothing(store: Store) -> None:
+    t = attach(issued())
+    await store.state.create_ticket(t, keep_until_ms=keep())
+    a = replace(t, version=t.version + 1, state=TicketState.SCANNED)
+    assert await store.state.swap_ticket(t, a, keep_until_ms=keep())
+    stale = replace(t, version=t.version + 1, state=TicketState.AUTHENTICATED)
+    async with store.state.subscribe(t.th) as waiter:
+        # From a version that is gone, and for a ticket that does not exist.
+        assert not await store.other_node.swap_ticket(
+            t, stale, keep_until_ms=keep(), mail=b"sealed kc", event=E_AUTH
+        )
+        missing = issued()
+        assert not await store.other_node.swap_ticket(
+            missing, attach(missing), keep_until_ms=keep(), mail=b"kc", event=E_AUTH
+        )
+        assert await nothing_arrives(waiter)
+    assert await store.state.get_mail(t.th) is None
+    assert await store.state.get_mail(missing.th) is None
+    assert await store.state.get_ticket(t.th) == a
+
+
+async def test_mail_left_by_a_swap_goes_with_the_keep_until(store: Store) -> None:
+    t = attach(issued())
+    await store.state.create_ticket(t, keep_until_ms=keep())
+    nxt = replace(t, version=t.version + 1, state=TicketState.AUTHENTICATED)
+    assert await store.state.swap_ticket(t, nxt, keep_until_ms=keep(SHORT_MS), mail=b"kc")
+    assert await store.other_node.get_mail(t.th) == b"kc"
+    await asyncio.sleep(SHORT_MS / 1000 + 0.3)
+    assert await store.other_node.get_mail(t.th) is None
+    assert await store.other_node.get_ticket(t.th) is None
+
+
 async def test_tickets_are_gone_after_keep_until(store: Store) -> None:
     t = issued()
     await store.state.create_ticket(t, keep_until_ms=keep(SHORT_MS))
