@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hardener import admin
+from hardener.datadir import Policy
 from hardener.errors import HardenerError
 
 DATA_ENV = "HARDENER_DATA"
@@ -51,12 +52,18 @@ def _cmd_init(ns: argparse.Namespace) -> int:
         pkcs11 = admin.Pkcs11Options(
             module=ns.pkcs11_module, token_label=ns.pkcs11_token, pin_file=ns.pkcs11_pin_file
         )
+    policy = Policy(
+        max_failures=ns.max_failures,
+        backoff_after=ns.backoff_after,
+        backoff_base_ms=ns.backoff_base_ms,
+    )
     config = admin.init(
         ns.dir,
         name=ns.name,
         hostnames=tuple(ns.host or ("127.0.0.1", "localhost")),
         pkcs11=pkcs11,
         key_file=ns.key_file,
+        policy=policy,
     )
     where = (
         f"PKCS#11 token {config.master_key.token_label!r}"
@@ -184,6 +191,30 @@ def parser() -> argparse.ArgumentParser:
         "--pkcs11-pin-file",
         type=Path,
         help="file with the token's user PIN (default: $HARDENER_PKCS11_PIN at every start)",
+    )
+    d = Policy()
+    s.add_argument(
+        "--max-failures",
+        type=int,
+        default=d.max_failures,
+        metavar="N",
+        help="evaluations without a proven success before a user is locked"
+        f" (default {d.max_failures})",
+    )
+    s.add_argument(
+        "--backoff-after",
+        type=int,
+        default=d.backoff_after,
+        metavar="N",
+        help=f"failures after which each evaluation must wait (default {d.backoff_after})",
+    )
+    s.add_argument(
+        "--backoff-base-ms",
+        type=int,
+        default=d.backoff_base_ms,
+        metavar="MS",
+        help="the first wait, doubling per failure; 0 turns backoff off"
+        f" (default {d.backoff_base_ms})",
     )
     s.set_defaults(func=_cmd_init)
 

@@ -239,6 +239,7 @@ class HardenerServer:
         while True:
             await asyncio.sleep(POLL_S)
             try:
+                await self.store.writable()
                 self.reload()
                 now = time.time()
                 if now - last_expiry > 60:

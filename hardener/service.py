@@ -192,9 +192,9 @@ class HardenerService:
     async def evaluate(
         self, caller: str, user_id: str, blinded: bytes, version: int = 0
     ) -> EvaluationResult:
-        now = self.clock()
-        self.limits.take(caller, now)
-        result = self._evaluate_now(caller, user_id, blinded, version, now)
+        self.limits.take(caller, self.clock())
+        await self.store.writable()
+        result = self._evaluate_now(caller, user_id, blinded, version, self.clock())
         await self.store.durable()
         return result
 
@@ -203,8 +203,9 @@ class HardenerService:
     ) -> list[EvaluationResult | HardenerError]:
         if len(items) > MAX_BATCH:
             raise InvalidArgument(f"at most {MAX_BATCH} evaluations per batch (got {len(items)})")
+        self.limits.take(caller, self.clock(), len(items))
+        await self.store.writable()
         now = self.clock()
-        self.limits.take(caller, now, len(items))
         out: list[EvaluationResult | HardenerError] = []
         for user_id, blinded, version in items:
             try:
@@ -215,8 +216,9 @@ class HardenerService:
         return out
 
     async def hash(self, caller: str, user_id: str, digest: bytes, version: int = 0) -> HashResult:
+        self.limits.take(caller, self.clock())
+        await self.store.writable()
         now = self.clock()
-        self.limits.take(caller, now)
         check_id(user_id, "user_id")
         check_len(digest, 32, "digest")
         kv = self.keys.get(version)
@@ -258,8 +260,9 @@ class HardenerService:
     async def report_success(
         self, caller: str, user_id: str, attempt_id: bytes, signature: bytes
     ) -> int:
+        self.limits.take(caller, self.clock())
+        await self.store.writable()
         now = self.clock()
-        self.limits.take(caller, now)
         check_id(user_id, "user_id")
         try:
             check_len(signature, 64, "signature")
@@ -289,8 +292,9 @@ class HardenerService:
         attempt_id: bytes = b"",
         signature: bytes = b"",
     ) -> bool:
+        self.limits.take(caller, self.clock())
+        await self.store.writable()
         now = self.clock()
-        self.limits.take(caller, now)
         check_id(user_id, "user_id")
         check_len(public_key, 32, "success_public_key")
         try:
@@ -369,6 +373,7 @@ class HardenerService:
     async def wrap(self, caller: str, record_id: str, blob: bytes) -> WrapResult:
         self.limits.take(caller, self.clock())
         self._check_blob(record_id, blob, "blob")
+        await self.store.writable()
         r = self._seal(caller, record_id, blob)
         self.store.begin()
         self.store.set_record_version(caller, record_id, r.key_version)
@@ -396,6 +401,7 @@ class HardenerService:
     async def rewrap(self, caller: str, record_id: str, wrapped: bytes) -> WrapResult:
         self.limits.take(caller, self.clock())
         self._check_blob(record_id, wrapped, "wrapped")
+        await self.store.writable()
         try:
             blob, _ = self._open(caller, record_id, wrapped)
         except HardenerError as e:

@@ -13,6 +13,7 @@ server polls, so it notices new keys and revocations.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -108,10 +109,14 @@ class Store:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         self._waiters: list[asyncio.Future[None]] = []
         self._flush_scheduled = False
+        self._committing = False
+        self._idle: asyncio.Event | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="commit")
         # Called after each group commit (the server flushes its audit log there).
         self.on_commit: Callable[[], None] | None = None
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         with contextlib.suppress(sqlite3.Error):
             if self.conn.in_transaction:
                 self.conn.commit()
@@ -124,8 +129,24 @@ class Store:
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
 
+    async def writable(self) -> None:
+        """Wait until no group commit is running (the connection is the loop's again).
+
+        A request awaits this before its reads and writes; from then on it does
+        not await until `durable()`, so its reads and writes are atomic.
+        """
+        while self._committing:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+
     async def durable(self) -> None:
-        """Wait until everything written so far is committed (group commit)."""
+        """Wait until everything written so far is committed (group commit).
+
+        The commit (an fsync, with synchronous=FULL) runs in a worker thread so
+        the event loop keeps serving; requests arriving meanwhile wait in
+        `writable()` and join the next commit.
+        """
         if not self.conn.in_transaction:
             return
         loop = asyncio.get_running_loop()
@@ -133,28 +154,44 @@ class Store:
         self._waiters.append(fut)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self._start_flush, loop)
         await fut
 
-    def _flush(self) -> None:
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_scheduled = False
         waiters, self._waiters = self._waiters, []
+        if not self.conn.in_transaction:
+            self._finish(waiters, None)
+            return
+        self._committing = True
+        if self._idle is not None:
+            self._idle.clear()
+        done = loop.run_in_executor(self._executor, self._commit)
+        done.add_done_callback(lambda f: self._finish(waiters, f.exception()))
+
+    def _commit(self) -> None:
         try:
-            if self.conn.in_transaction:
-                self.conn.commit()
-        except sqlite3.Error as e:
+            self.conn.commit()
+        except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.rollback()
-            err = StoreError(f"the hardener's database refused a write ({type(e).__name__})")
-            for f in waiters:
-                if not f.done():
-                    f.set_exception(err)
-            return
-        if self.on_commit is not None:
+            raise
+
+    def _finish(self, waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+        self._committing = False
+        if self._idle is not None:
+            self._idle.set()
+        if error is None and self.on_commit is not None:
             self.on_commit()
         for f in waiters:
-            if not f.done():
+            if f.done():
+                continue
+            if error is None:
                 f.set_result(None)
+            else:
+                f.set_exception(
+                    StoreError(f"the hardener's database refused a write ({type(error).__name__})")
+                )
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

@@ -174,6 +174,7 @@ class TestHardener:
             return
 
         async def go() -> None:
+            await server.store.writable()
             server.reload()
 
         asyncio.run_coroutine_threadsafe(go(), loop).result(timeout=10)

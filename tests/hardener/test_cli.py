@@ -64,7 +64,7 @@ def _free_port() -> int:
 
 def test_a_third_party_deployment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, creds_dir = tmp_path / "data", tmp_path / "network-creds"
-    assert main(["init", str(data), "--name", "friend"]) == 0
+    assert main(["init", str(data), "--name", "friend", "--backoff-base-ms", "0"]) == 0
     assert "key version 1 is active" in capsys.readouterr().out
     assert main(["init", str(data)]) == 2
     assert "already" in capsys.readouterr().err
