@@ -55,6 +55,8 @@ def _config(ns: argparse.Namespace) -> config.Config:
             "state_url",
             "database_url",
             "network_name",
+            "hardener_address",
+            "hardener_credentials",
         )
     }
     if getattr(ns, "hostname", None):
@@ -327,6 +329,17 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run N node processes sharing the ports (SO_REUSEPORT); needs --state redis://...",
+    )
+    s.add_argument(
+        "--hardener",
+        dest="hardener_address",
+        metavar="HOST:PORT",
+        help="the PIN hardener this network is a caller of (docs/protocol.md §17)",
+    )
+    s.add_argument(
+        "--hardener-credentials",
+        metavar="DIR",
+        help="its caller credentials from `hardener caller add` (default <data dir>/hardener)",
     )
     _cluster_flags(s)
 

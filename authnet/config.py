@@ -95,10 +95,28 @@ class Config:
     # allowed above it; a rate of 0 turns the limit off.
     challenge_rate_per_s: float = 20.0
     challenge_burst: int = 40
+    # --- the PIN hardener (authnet.pin_relay, docs/protocol.md §17) ---
+    # host:port of the hardener this network is a caller of; "" means none
+    # (phones then keep Argon2id-only PINs).
+    hardener_address: str = ""
+    # The caller credentials `hardener caller add NAME --out DIR` wrote
+    # (ca.pem, caller.pem, caller.key); "" means <data_dir>/hardener.
+    hardener_credentials: str = ""
+    # The name in the hardener's server certificate, when the address is not it.
+    hardener_server_name: str = ""
+    hardener_timeout_s: float = 5.0
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'authnet.db'}"
+
+    @property
+    def hardener_credentials_dir(self) -> Path:
+        return (
+            Path(self.hardener_credentials).expanduser()
+            if self.hardener_credentials
+            else self.data_dir / "hardener"
+        )
 
     @property
     def log_path(self) -> Path | None:

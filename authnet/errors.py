@@ -235,6 +235,37 @@ class Declined(AuthnetError):
     default_message = "declined on the token"
 
 
+class HardenerKeyMismatch(AuthnetError):
+    """The hardener's answer does not verify against the key the key store
+    pinned (or names another key version): refused, nothing changed."""
+
+    code = "hardener_key_mismatch"
+    default_message = "the hardener answered with a key this key store did not pin: refused"
+
+
+# --- the PIN hardener (the network's relay) -----------------------------------
+
+
+class HardenerNotConfigured(AuthnetError):
+    """The network runs no hardener (`authnet serve --hardener HOST:PORT`)."""
+
+    code = "no_hardener"
+    default_message = (
+        "this network has no hardener: its operator can add one with "
+        "`authnet serve --hardener HOST:PORT`; until then a PIN protects the key store "
+        "with Argon2id only (--offline-pin)"
+    )
+
+
+class HardenerRefused(AuthnetError):
+    """The hardener refused the relayed call for a reason the token cannot fix
+    by retrying (the network is not a registered caller, an unknown key version,
+    an attempt unknown or already reported)."""
+
+    code = "hardener_refused"
+    default_message = "the network's hardener refused the request"
+
+
 # --- transport ----------------------------------------------------------------
 
 
@@ -302,6 +333,17 @@ class DirectoryUnavailable(NetworkUnavailable):
 
     code = "directory_unavailable"
     default_message = "the network's directory database is unreachable; try again"
+
+
+class HardenerUnavailable(AuthnetError):
+    """The network could not reach its hardener. Retryable later (not on another
+    node: every node uses the same hardener); nothing stored on the token changed."""
+
+    code = "hardener_unavailable"
+    default_message = (
+        "the network's PIN hardener could not be reached: try again shortly (nothing was changed)"
+    )
+    retryable = True
 
 
 ALL_ERRORS: tuple[type[AuthnetError], ...] = tuple(

@@ -89,6 +89,8 @@ CAS_RETRIES = 8
 # 4 a page's own security-key login (its nonce).
 PURPOSE_ENROL = 1
 PURPOSE_WEBAUTHN_LOGIN = 4
+# A token registering its PIN's success key (authnet.pin_relay).
+PURPOSE_ENROL_PIN = 5
 WEBAUTHN_TIMEOUT_MS = 120_000
 # At most this long (and never longer than sp_cache_seconds) a node answers a
 # login step from a token record it read before, instead of reading it again:
@@ -584,8 +586,10 @@ class Network:
     # --- PassKey API: accounts ------------------------------------------------
 
     async def get_challenge(self, purpose: int) -> tuple[bytes, int]:
-        if purpose not in (1, 2, 3):
-            raise MalformedInput("challenge purpose must be enrol, list_tokens or revoke_token")
+        if purpose not in (1, 2, 3, PURPOSE_ENROL_PIN):
+            raise MalformedInput(
+                "challenge purpose must be enrol, list_tokens, revoke_token or enrol_pin"
+            )
         challenge = secrets.token_bytes(CHALLENGE_BYTES)
         until = self.clock() + CHALLENGE_TTL_MS
         await self.state.put_challenge(
@@ -1052,6 +1056,11 @@ class Network:
         if raw is None:
             return None
         return SealedKey(enc=raw[:32], ciphertext=raw[32:])
+
+    async def ticket_and_sealed_kc(self, th: bytes) -> tuple[Ticket | None, SealedKey | None]:
+        """The ticket and the sealed Kc in its mailbox, in one read."""
+        t, raw = await self.state.get_ticket_and_mail(th)
+        return t, None if raw is None else SealedKey(enc=raw[:32], ciphertext=raw[32:])
 
     async def ack_sealed_kc(self, th: bytes) -> None:
         """The browser has the sealed Kc: delete it."""

@@ -33,6 +33,7 @@ from authnet.gateway import SOCKETS_KEY, make_app
 from authnet.gateway.limits import ConnectionGate, ConnectionLimits, GatewaySite
 from authnet.health import HealthWatcher, probe_of
 from authnet.network import Network
+from authnet.pin_relay import PinRelay, open_relay
 from authnet.ratelimit import RateLimiter
 from authnet.server.passkey_api import PassKeyServicer
 from authnet.server.sp_api import SpServicer
@@ -97,6 +98,7 @@ class Node:
         self.health: HealthWatcher | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.network: Network | None = None
+        self.pins: PinRelay | None = None
         self.addresses: NodeAddresses | None = None
         self.created: list[str] = []
         self._servers: list[grpc.aio.Server] = []
@@ -178,8 +180,9 @@ class Node:
         )
         pk_server = self._grpc_server(PASSKEY_SERVICE, HealthServicer())
         challenges = RateLimiter(rate_per_s=cfg.challenge_rate_per_s, burst=cfg.challenge_burst)
+        self.pins = open_relay(network, cfg)
         passkey_pb2_grpc.add_PassKeyServicer_to_server(
-            PassKeyServicer(network, challenges=challenges), pk_server
+            PassKeyServicer(network, challenges=challenges, pins=self.pins), pk_server
         )
         pk_port = pk_server.add_secure_port(
             _host_port(cfg.bind_host, cfg.passkey_port), grpc.ssl_server_credentials(pair)
@@ -281,6 +284,9 @@ class Node:
             await server.stop(grace)
         self._servers.clear()
         self._health.clear()
+        if self.pins is not None:
+            await self.pins.close()
+            self.pins = None
         if self.network is not None:
             if self._state is None:  # a store handed in belongs to the caller
                 await self.network.state.close()

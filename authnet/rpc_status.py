@@ -49,6 +49,10 @@ _STATUS: dict[type[e.AuthnetError], grpc.StatusCode] = {
     e.DirectoryUnavailable: grpc.StatusCode.UNAVAILABLE,
     e.StateUnavailable: grpc.StatusCode.UNAVAILABLE,
     e.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    e.PinLocked: grpc.StatusCode.FAILED_PRECONDITION,
+    e.HardenerNotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
+    e.HardenerRefused: grpc.StatusCode.FAILED_PRECONDITION,
+    e.HardenerUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -7,6 +7,11 @@
 
 Everything lives under `root`: data directory, SP credentials, log file. Ports
 are picked free by the OS, so tests can run side by side.
+
+`hardener=True` runs a real PIN hardener beside the network (a
+`hardener.testing.TestHardener` under root/hardener, over mTLS, the network
+registered as its caller "network"); pass a TestHardener to share or control
+one (stop it, rotate its key). `net.hardener` is it.
 """
 
 from __future__ import annotations
@@ -24,13 +29,25 @@ from authnet.node import Node, NodeAddresses
 from authnet.sdk.credentials import SpCredentials
 from authnet.sdk.sp_client import AsyncSPClient, SPClient
 from authnet.state import StateStore
+from hardener.testing import TestHardener
 
 
 class TestNetwork:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, root: Path, *, state: StateStore | None = None, **config: Any) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        state: StateStore | None = None,
+        hardener: TestHardener | bool = False,
+        **config: Any,
+    ) -> None:
         self.root = root
+        self._own_hardener = hardener is True
+        self.hardener: TestHardener | None = (
+            TestHardener(root / "hardener") if hardener is True else hardener or None
+        )
         self.config = Config(
             data_dir=root / "network",
             sp_port=0,
@@ -54,14 +71,33 @@ class TestNetwork:
         self._old_level = logger.level
         logger.setLevel(logging.DEBUG)
         logger.addHandler(self._log_handler)
-        await self.node.start()
+        if self.hardener is not None:
+            if self._own_hardener:
+                self.hardener.start()
+            self.hardener.caller_credentials("network")
+            self.config = dataclasses.replace(
+                self.config,
+                hardener_address=self.hardener.address,
+                hardener_credentials=str(self.hardener.credentials_dir("network")),
+            )
+            self.node.config = self.config
+        try:
+            await self.node.start()
+        except BaseException:
+            await self._close_hardener()
+            raise
         return self
+
+    async def _close_hardener(self) -> None:
+        if self.hardener is not None and self._own_hardener:
+            self.hardener.close()
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
             await self.node.stop(grace=0)
+            await self._close_hardener()
         finally:
             logger = logging.getLogger("authnet")
             logger.removeHandler(self._log_handler)

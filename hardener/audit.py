@@ -34,23 +34,22 @@ class AuditLog:
         attempts_left: int | None = None,
         actor: str | None = None,
     ) -> None:
-        entry: dict[str, object] = {
-            "time": round(time.time(), 3),
-            "caller": caller,
-            "operation": operation,
-            "outcome": outcome,
-        }
+        # Hand-built (this runs once per evaluation): strings through json.dumps,
+        # numbers as they are; the same line json.dumps(dict) would give.
+        parts = [f'{{"time":{time.time():.3f},"caller":{_s(caller)},"operation":{_s(operation)}']
+        parts.append(f',"outcome":{_s(outcome)}')
         if user_id is not None:
-            entry["user_id"] = user_id
+            parts.append(f',"user_id":{_s(user_id)}')
         if record_id is not None:
-            entry["record_id"] = record_id
+            parts.append(f',"record_id":{_s(record_id)}')
         if key_version is not None:
-            entry["key_version"] = key_version
+            parts.append(f',"key_version":{int(key_version)}')
         if attempts_left is not None:
-            entry["attempts_left"] = attempts_left
+            parts.append(f',"attempts_left":{int(attempts_left)}')
         if actor is not None:
-            entry["actor"] = actor
-        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=True) + "\n"
+            parts.append(f',"actor":{_s(actor)}')
+        parts.append("}\n")
+        line = "".join(parts)
         with self._lock:
             self._file.write(line)
 
@@ -61,3 +60,7 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._file.close()
+
+
+def _s(value: str) -> str:
+    return json.dumps(value, ensure_ascii=True)

@@ -137,22 +137,13 @@ class HardenerService:
     # -- evaluations ------------------------------------------------------------
 
     def _count(self, caller: str, user_id: str, kv: KeyVersion, now: float, left: int) -> Attempt:
-        attempt = AttemptRow(
-            attempt_id=secrets.token_bytes(ATTEMPT_ID),
-            caller=caller,
-            user_id=user_id,
-            nonce=secrets.token_bytes(NONCE),
-            key_version=kv.version,
-            created_at=now,
-            used_at=None,
-        )
+        nonce = secrets.token_bytes(NONCE)
         self.store.begin()
-        self.store.count_attempt(attempt)
+        attempt_id = self.store.count_attempt(
+            caller=caller, user_id=user_id, nonce=nonce, key_version=kv.version, now=now
+        )
         return Attempt(
-            key_version=kv.version,
-            attempt_id=attempt.attempt_id,
-            nonce=attempt.nonce,
-            attempts_left=left,
+            key_version=kv.version, attempt_id=attempt_id, nonce=nonce, attempts_left=left
         )
 
     def _evaluate_now(

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hmac
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from hardener.errors import StoreError
+
+ATTEMPT_TAG = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -38,9 +42,9 @@ CREATE TABLE IF NOT EXISTS users (
     last_attempt_at REAL NOT NULL DEFAULT 0, success_key BLOB, key_version INTEGER,
     PRIMARY KEY (caller, user_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
-    attempt_id BLOB PRIMARY KEY, caller TEXT NOT NULL, user_id TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, tag BLOB NOT NULL, caller TEXT NOT NULL, user_id TEXT NOT NULL,
     nonce BLOB NOT NULL, key_version INTEGER NOT NULL, created_at REAL NOT NULL,
-    used_at REAL) WITHOUT ROWID;
+    used_at REAL);
 CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (created_at);
 CREATE TABLE IF NOT EXISTS records (
     caller TEXT NOT NULL, record_id TEXT NOT NULL, key_version INTEGER NOT NULL,
@@ -319,36 +323,40 @@ class Store:
             key_version=r[3],
         )
 
-    def count_attempt(self, attempt: AttemptRow) -> None:
-        """One more evaluation without a proven success, and its attempt (for ReportSuccess)."""
+    def count_attempt(
+        self, *, caller: str, user_id: str, nonce: bytes, key_version: int, now: float
+    ) -> bytes:
+        """One more evaluation without a proven success; returns its attempt id.
+
+        An attempt id is u64be(row id) || 8 random bytes: rows are appended in
+        order (cheap), and an id cannot be guessed from another.
+        """
         self.conn.execute(
             "INSERT INTO users (caller, user_id, failures, last_attempt_at) VALUES (?, ?, 1, ?)"
             " ON CONFLICT (caller, user_id) DO UPDATE SET failures = failures + 1,"
             " last_attempt_at = excluded.last_attempt_at",
-            (attempt.caller, attempt.user_id, attempt.created_at),
+            (caller, user_id, now),
         )
-        self.conn.execute(
-            "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            (
-                attempt.attempt_id,
-                attempt.caller,
-                attempt.user_id,
-                attempt.nonce,
-                attempt.key_version,
-                attempt.created_at,
-            ),
+        tag = secrets.token_bytes(ATTEMPT_TAG)
+        cur = self.conn.execute(
+            "INSERT INTO attempts VALUES (NULL, ?, ?, ?, ?, ?, ?, NULL)",
+            (tag, caller, user_id, nonce, key_version, now),
         )
+        assert cur.lastrowid is not None
+        return cur.lastrowid.to_bytes(8, "big") + tag
 
     def attempt(self, attempt_id: bytes) -> AttemptRow | None:
+        if len(attempt_id) != 8 + ATTEMPT_TAG:
+            return None
         r = self.conn.execute(
-            "SELECT attempt_id, caller, user_id, nonce, key_version, created_at, used_at"
-            " FROM attempts WHERE attempt_id = ?",
-            (attempt_id,),
+            "SELECT tag, caller, user_id, nonce, key_version, created_at, used_at"
+            " FROM attempts WHERE id = ?",
+            (int.from_bytes(attempt_id[:8], "big"),),
         ).fetchone()
-        if r is None:
+        if r is None or not hmac.compare_digest(bytes(r[0]), attempt_id[8:]):
             return None
         return AttemptRow(
-            attempt_id=bytes(r[0]),
+            attempt_id=attempt_id,
             caller=r[1],
             user_id=r[2],
             nonce=bytes(r[3]),
@@ -359,7 +367,8 @@ class Store:
 
     def record_success(self, attempt: AttemptRow, now: float) -> None:
         self.conn.execute(
-            "UPDATE attempts SET used_at = ? WHERE attempt_id = ?", (now, attempt.attempt_id)
+            "UPDATE attempts SET used_at = ? WHERE id = ?",
+            (now, int.from_bytes(attempt.attempt_id[:8], "big")),
         )
         self.conn.execute(
             "UPDATE users SET failures = 0, key_version = ? WHERE caller = ? AND user_id = ?",

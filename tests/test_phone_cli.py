@@ -150,6 +150,7 @@ def test_init_and_show_without_pin(cli: Cli, tmp_path: Path) -> None:
         "store": str(store),
         "label": "Alice's phone",
         "pin": False,
+        "pin_kind": "none",
         "pin_attempts_left": None,
         "enrolments": [],
     }

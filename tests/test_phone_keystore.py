@@ -288,9 +288,10 @@ def test_swapped_public_key_makes_the_right_pin_fail(pin_store: Path, tmp_path: 
         (b"", "cannot read key store"),
         (b"{not json", "cannot read key store"),
         (b"\xff\xfe\x00garbage", "cannot read key store"),
-        (b"[1, 2, 3]", "is not a version-1 phone key store"),
-        (b'{"format": "something-else", "version": 1}', "is not a version-1 phone key store"),
-        (b'{"format": "authnet-phone-keystore", "version": 2}', "is not a version-1"),
+        (b"[1, 2, 3]", "is not a phone key store of version 1 or 2"),
+        (b'{"format": "something-else", "version": 1}', "is not a phone key store of version"),
+        (b'{"format": "authnet-phone-keystore", "version": 3}', "of version 1 or 2"),
+        (b'{"format": "authnet-phone-keystore", "version": 2}', "is damaged"),
     ],
 )
 def test_unreadable_or_foreign_file_is_a_keystore_error(

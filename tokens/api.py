@@ -18,6 +18,7 @@ from authnet.protocol.proofs import Proof, Registration
 from authnet.sdk.failover import AsyncNodes, ReportsNodes, RetryPolicy, addresses_of
 from authnet.v1 import passkey_pb2, passkey_pb2_grpc
 from tokens.handshake import AuthRequest, AuthResponse, DeclineResponse, auth_request
+from tokens.hardened_pin import Evaluation, HardenerInfo
 from tokens.passkey import TokenDescription
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -49,6 +50,7 @@ class Purpose(enum.IntEnum):
     ENROL = 1
     LIST_TOKENS = 2
     REVOKE_TOKEN = 3
+    ENROL_PIN = 5
 
 
 class PassKeyApi(ReportsNodes[AsyncNodes]):
@@ -188,6 +190,72 @@ class PassKeyApi(ReportsNodes[AsyncNodes]):
         )
         _put_proof(req, response.proof)
         await self._call("DeclineAuth", req)
+
+    # --- the PIN hardener's relay (tokens.hardened_pin.PinRelay) ---------------
+
+    async def pin_hardener(self, token_id: bytes) -> HardenerInfo:
+        r = await self._call("GetPinHardener", passkey_pb2.GetPinHardenerRequest(token_id=token_id))
+        return HardenerInfo(
+            caller=str(r.caller),
+            user_id=str(r.user_id),
+            keys={int(k.version): bytes(k.public_key) for k in r.keys},
+            current_version=int(r.current_version),
+        )
+
+    async def harden_pin(
+        self, *, token_id: bytes, blinded_element: bytes, key_version: int
+    ) -> Evaluation:
+        r = await self._call(
+            "HardenPin",
+            passkey_pb2.HardenPinRequest(
+                token_id=token_id, blinded_element=blinded_element, key_version=key_version
+            ),
+        )
+        return Evaluation(
+            key_version=int(r.key_version),
+            evaluated_element=bytes(r.evaluated_element),
+            proof=bytes(r.proof),
+            attempt_id=bytes(r.attempt_id),
+            nonce=bytes(r.nonce),
+            attempts_left=int(r.attempts_left),
+            current_version=int(r.current_version),
+        )
+
+    async def confirm_pin(self, *, token_id: bytes, attempt_id: bytes, signature: bytes) -> int:
+        r = await self._call(
+            "ConfirmPin",
+            passkey_pb2.ConfirmPinRequest(
+                token_id=token_id, attempt_id=attempt_id, signature=signature
+            ),
+        )
+        return int(r.key_version_recorded)
+
+    async def enrol_pin_challenge(self) -> bytes:
+        challenge, _ = await self.challenge(Purpose.ENROL_PIN)
+        return challenge
+
+    async def enrol_pin(
+        self,
+        *,
+        token_id: bytes,
+        challenge: bytes,
+        signature: bytes,
+        success_public_key: bytes,
+        attempt_id: bytes = b"",
+        replace_signature: bytes = b"",
+    ) -> bool:
+        r = await self._call(
+            "EnrolPin",
+            passkey_pb2.EnrolPinRequest(
+                proof=passkey_pb2.TokenProof(
+                    token_id=token_id, challenge=challenge, signature=signature
+                ),
+                success_public_key=success_public_key,
+                attempt_id=attempt_id,
+                replace_signature=replace_signature,
+            ),
+        )
+        return bool(r.replaced)
 
     async def close(self) -> None:
         await self._nodes.close()

@@ -35,6 +35,16 @@ async def _answer(value: T | Awaitable[T]) -> T:
     return value
 
 
+async def _verify_pin(token: PassKey, pin: str) -> None:
+    """Tokens whose PIN is checked through the network (a phone key store
+    hardened by the network's hardener) verify it asynchronously."""
+    verify_async = getattr(token, "verify_pin_async", None)
+    if verify_async is not None:
+        await verify_async(pin)
+    else:
+        token.verify_pin(pin)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoginReport:
     request: AuthRequest
@@ -119,7 +129,7 @@ async def login(
     )
     if not await _answer(confirm(request)):
         if needs_pin and ask_pin is not None:
-            token.verify_pin(await _answer(ask_pin(request)))
+            await _verify_pin(token, await _answer(ask_pin(request)))
         await api.decline_auth(
             handshake.decline(payload=payload, request=request, token=token, token_id=token_id)
         )
@@ -127,7 +137,7 @@ async def login(
     if needs_pin:
         if ask_pin is None:
             raise PinRequired(f"{request.sp_display_name} needs this token's PIN")
-        token.verify_pin(await _answer(ask_pin(request)))
+        await _verify_pin(token, await _answer(ask_pin(request)))
     response = handshake.respond(payload=payload, request=request, token=token, token_id=token_id)
     await api.complete_auth(response)
     proven = {Factor.PIN} if response.user_verified else set()

@@ -3,15 +3,25 @@
 The store is one JSON file. Its public part (label, public key, enrolments)
 is readable without the PIN; its secrets (the P-256 authentication key and
 the 256-bit Kc secret) are either kept as they are (no PIN: the phone is a
-trusted device, protected by its OS) or encrypted at rest:
+trusted device, protected by its OS) or encrypted at rest, in one of two ways:
 
-    K   = Argon2id(PIN, salt, m=19 MiB, t=2, p=1, 32 bytes)
-    ct  = AES-256-GCM(K, nonce (96 random bits), secrets JSON,
-                      aad = transcript("authnet/v1 phone keystore", public key, kdf params))
+Version 2, kdf "argon2id+hardener" (the default once the phone is enrolled
+with a network that runs a hardener; `tokens.hardened_pin`):
 
-The wrong-PIN counter lives in the file and is enforced by the app; someone
-who copies the file can bypass it, and is then left with Argon2id's cost per
-guess. That is the honest limit of a software token (docs/threat-model.md).
+    x   = Argon2id(PIN, salt, m=19 MiB, t=2, p=1, 32 bytes)
+    y   = the hardener's POPRF of x (blind, relayed by the network, proof
+          checked against the key the store pinned)
+    K   = HKDF-SHA256(y, salt, "authnet/v1 phone keystore key")
+    ct  = AES-256-GCM(K, nonce, secrets JSON (+ the Ed25519 success key),
+                      aad = transcript(label, public key, kdf params, hardener facts))
+
+A copied file cannot be attacked offline: checking a guess needs the
+hardener, which stops after 10 evaluations without a proven success.
+
+Version 1, kdf "argon2id" (`--offline-pin`, or no hardener): K = x. The
+wrong-PIN counter lives in the file and is enforced by the app; someone who
+copies the file can bypass it, and is then left with Argon2id's cost per
+guess (docs/threat-model.md). Weaker, but it unlocks without a network.
 """
 
 from __future__ import annotations
@@ -25,28 +35,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from authnet.errors import (
     AuthnetError,
+    HardenerUnavailable,
     KeystoreError,
+    NetworkUnavailable,
     PinInvalid,
     PinLocked,
     PinRequired,
 )
-from authnet.protocol import labels
+from authnet.protocol import labels, messages
 from authnet.protocol.encoding import b64u_decode, b64u_encode, transcript
 from authnet.protocol.kc import derive_kc
 from authnet.protocol.signatures import Algorithm, load_public_key, spki
+from tokens import hardened_pin as hp
 from tokens.enrolments import Enrolment, find
 from tokens.passkey import TokenDescription, TokenKind
 
 FORMAT = "authnet-phone-keystore"
 VERSION = 1
+# Version 2: the PIN hardened by the network's hardener.
+HARDENED_VERSION = 2
+VERSIONS = (VERSION, HARDENED_VERSION)
 PIN_ATTEMPTS = 10
 MIN_PIN_LENGTH = 4
 ARGON2 = {"t": 2, "m": 19456, "p": 1}
@@ -59,6 +75,8 @@ ARGON2_LIMITS = {"t": (1, 16), "m": (8, 1 << 20), "p": (1, 16)}
 class _Secrets:
     auth_key: ec.EllipticCurvePrivateKey = field(repr=False)
     kc_secret: bytes = field(repr=False)
+    # Hardened stores only: signs the hardener's success message.
+    success_key: Ed25519PrivateKey | None = field(default=None, repr=False)
 
     def to_bytes(self) -> bytes:
         der = self.auth_key.private_bytes(
@@ -66,9 +84,16 @@ class _Secrets:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        return json.dumps(
-            {"auth_key": b64u_encode(der), "kc_secret": b64u_encode(self.kc_secret)}
-        ).encode()
+        d = {"auth_key": b64u_encode(der), "kc_secret": b64u_encode(self.kc_secret)}
+        if self.success_key is not None:
+            d["success_key"] = b64u_encode(
+                self.success_key.private_bytes(
+                    serialization.Encoding.Raw,
+                    serialization.PrivateFormat.Raw,
+                    serialization.NoEncryption(),
+                )
+            )
+        return json.dumps(d).encode()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> _Secrets:
@@ -77,19 +102,19 @@ class _Secrets:
         )
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise KeystoreError("the key store's authentication key is not an EC key")
-        return cls(key, b64u_decode(str(d["kc_secret"]), field="kc_secret", length=32))
+        success = None
+        if "success_key" in d:
+            success = Ed25519PrivateKey.from_private_bytes(
+                b64u_decode(str(d["success_key"]), field="success_key", length=32)
+            )
+        return cls(key, b64u_decode(str(d["kc_secret"]), field="kc_secret", length=32), success)
+
+    def with_success_key(self, key: Ed25519PrivateKey | None) -> _Secrets:
+        return _Secrets(self.auth_key, self.kc_secret, key)
 
 
 def _kek(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
-    return hash_secret_raw(
-        pin.encode("utf-8"),
-        salt,
-        time_cost=params["t"],
-        memory_cost=params["m"],
-        parallelism=params["p"],
-        hash_len=32,
-        type=Type.ID,
-    )
+    return hp.slow_hash(pin, salt, params)
 
 
 def _aad(public_key: bytes, params: dict[str, int]) -> bytes:
@@ -117,14 +142,19 @@ def _check_doc(doc: dict[str, Any]) -> None:
     for e in enrolments:
         Enrolment.from_json(e)
     protection = doc.get("protection")
+    if doc["version"] == HARDENED_VERSION and protection != "pin":
+        raise ValueError("a version-2 key store is PIN-protected")
     if protection == "none":
         sec = _Secrets.from_json(doc["secrets"])
         if spki(sec.auth_key.public_key()) != public:
             raise ValueError("the authentication key does not match the public key")
     elif protection == "pin":
         sealed = doc["sealed"]
-        if sealed.get("kdf") != "argon2id":
-            raise ValueError("unsupported key derivation (expected argon2id)")
+        expected = hp.KDF if doc["version"] == HARDENED_VERSION else "argon2id"
+        if sealed.get("kdf") != expected:
+            raise ValueError(f"unsupported key derivation (expected {expected})")
+        if expected == hp.KDF:
+            _pinned_of(sealed)
         for k, (low, high) in ARGON2_LIMITS.items():
             v = sealed[k]
             if type(v) is not int or not low <= v <= high:
@@ -142,6 +172,25 @@ def _check_doc(doc: dict[str, Any]) -> None:
         raise ValueError("unknown protection (expected none or pin)")
 
 
+def _pinned_of(sealed: dict[str, Any]) -> hp.PinnedHardener:
+    h = sealed["hardener"]
+    if not isinstance(h, dict):
+        raise ValueError("hardener is not an object")
+    for k in ("network", "caller", "user_id"):
+        if not isinstance(h.get(k), str) or not h[k] or len(h[k]) > 256:
+            raise ValueError(f"hardener {k} must be a non-empty string")
+    version = h["key_version"]
+    if type(version) is not int or not 1 <= version < 1 << 32:
+        raise ValueError("hardener key_version must be a positive integer")
+    return hp.PinnedHardener(
+        network=h["network"],
+        caller=h["caller"],
+        user_id=h["user_id"],
+        key_version=version,
+        public_key=b64u_decode(h["public_key"], field="hardener public_key", length=32),
+    )
+
+
 class PhoneKeyStore:
     """The key store file. Load it, then `unlock()` to get a PhonePassKey."""
 
@@ -152,7 +201,12 @@ class PhoneKeyStore:
     # --- creation and persistence ---------------------------------------------
 
     @classmethod
-    def create(cls, path: Path, *, label: str, pin: str | None = None) -> PhoneKeyStore:
+    def create(
+        cls, path: Path, *, label: str, pin: str | None = None, offline_pin: bool = False
+    ) -> PhoneKeyStore:
+        """`offline_pin`: the person chose a PIN checked on the phone only
+        (Argon2id, version 1), which the app then keeps even when a network
+        offers a hardener."""
         if path.exists():
             raise KeystoreError(f"{path} already exists; refusing to overwrite a key store")
         if pin is not None and len(pin) < MIN_PIN_LENGTH:
@@ -183,6 +237,8 @@ class PhoneKeyStore:
                 "ciphertext": b64u_encode(ct),
             }
             doc["pin_attempts_left"] = PIN_ATTEMPTS
+            if offline_pin:
+                doc["offline_pin"] = True
         # Claim the name atomically, so two creators cannot overwrite each other.
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -208,9 +264,11 @@ class PhoneKeyStore:
         if (
             not isinstance(doc, dict)
             or doc.get("format") != FORMAT
-            or doc.get("version") != VERSION
+            or doc.get("version") not in VERSIONS
         ):
-            raise KeystoreError(f"{path} is not a version-{VERSION} phone key store")
+            raise KeystoreError(
+                f"{path} is not a phone key store of version {' or '.join(map(str, VERSIONS))}"
+            )
         try:
             _check_doc(doc)
         except AuthnetError as e:
@@ -248,6 +306,20 @@ class PhoneKeyStore:
     @property
     def has_pin(self) -> bool:
         return self._doc.get("protection") == "pin"
+
+    @property
+    def offline_pin(self) -> bool:
+        """The person chose an Argon2id-only PIN (weaker; unlocks offline)."""
+        return self._doc.get("offline_pin") is True
+
+    @property
+    def hardened(self) -> bool:
+        """Whether the PIN is hardened by a network's hardener (version 2)."""
+        return self.has_pin and self._doc.get("version") == HARDENED_VERSION
+
+    @property
+    def pinned(self) -> hp.PinnedHardener | None:
+        return _pinned_of(self._doc["sealed"]) if self.hardened else None
 
     @property
     def pin_attempts_left(self) -> int | None:
@@ -298,9 +370,204 @@ class PhoneKeyStore:
             self.save()
         return _Secrets.from_json(json.loads(plain))
 
+    # --- the hardened PIN (version 2, tokens.hardened_pin) -----------------------
+
+    def _params(self) -> dict[str, int]:
+        return {k: int(self._doc["sealed"][k]) for k in ("t", "m", "p")}
+
+    def _salt(self) -> bytes:
+        return b64u_decode(self._doc["sealed"]["salt"], field="salt")
+
+    def _sealed_doc(
+        self,
+        sec: _Secrets,
+        *,
+        pinned: hp.PinnedHardener,
+        params: dict[str, int],
+        salt: bytes,
+        y: bytes,
+    ) -> dict[str, Any]:
+        """The document with `sec` sealed under K = HKDF(y, salt) (not saved)."""
+        nonce = secrets.token_bytes(12)
+        ct = AESGCM(hp.store_key(y, salt)).encrypt(
+            nonce, sec.to_bytes(), hp.aad(self.public_key, params, pinned)
+        )
+        doc = {k: v for k, v in self._doc.items() if k not in ("secrets", "sealed")}
+        doc["version"] = HARDENED_VERSION
+        doc["protection"] = "pin"
+        doc["sealed"] = {
+            "kdf": hp.KDF,
+            **params,
+            "salt": b64u_encode(salt),
+            "nonce": b64u_encode(nonce),
+            "ciphertext": b64u_encode(ct),
+            "hardener": {
+                "network": pinned.network,
+                "caller": pinned.caller,
+                "user_id": pinned.user_id,
+                "key_version": pinned.key_version,
+                "public_key": b64u_encode(pinned.public_key),
+            },
+        }
+        doc["pin_attempts_left"] = PIN_ATTEMPTS
+        return doc
+
+    async def _evaluate(
+        self, relay: hp.PinRelay, token_id: bytes, x: bytes, pinned: hp.PinnedHardener
+    ) -> tuple[bytes, hp.Evaluation]:
+        b = hp.blind(x, pinned)
+        e = await relay.harden_pin(
+            token_id=token_id, blinded_element=b.blinded_element, key_version=pinned.key_version
+        )
+        return hp.finalize(b, e), e
+
+    async def set_hardened_pin(
+        self,
+        sec: _Secrets,
+        pin: str,
+        relay: hp.PinRelay,
+        enrolment: Enrolment,
+        *,
+        old: tuple[_Secrets, hp.PinnedHardener] | None = None,
+    ) -> _Secrets:
+        """Seal `sec` under `pin` hardened by `enrolment`'s network: a new
+        success key is enrolled (the token signs the request; `old` = the
+        current secrets and hardener when replacing one), one evaluation is
+        spent and at once proven a success. Nothing is saved unless every step
+        succeeded; returns the secrets as sealed (with their success key)."""
+        if len(pin) < MIN_PIN_LENGTH:
+            raise KeystoreError(f"a PIN needs at least {MIN_PIN_LENGTH} characters")
+        info = await relay.pin_hardener(enrolment.token_id)
+        pinned = info.pin(enrolment.network)
+        if old is not None and (old[1].caller, old[1].user_id) != (pinned.caller, pinned.user_id):
+            raise KeystoreError(
+                "this key store's PIN is hardened by another network: change it there"
+            )
+        salt = secrets.token_bytes(16)
+        y, e = await self._evaluate(relay, enrolment.token_id, _kek(pin, salt, ARGON2), pinned)
+        success = Ed25519PrivateKey.generate()
+        new = sec.with_success_key(success)
+        public_success = hp.raw_public(success)
+        replace = b""
+        if old is not None and old[0].success_key is not None:
+            replace = hp.replace_signature(old[0].success_key, pinned, e, public_success)
+        challenge = await relay.enrol_pin_challenge()
+        await relay.enrol_pin(
+            token_id=enrolment.token_id,
+            challenge=challenge,
+            signature=sec.auth_key.sign(
+                messages.enrol_pin(
+                    challenge=challenge,
+                    token_id=enrolment.token_id,
+                    success_public_key=public_success,
+                ),
+                ec.ECDSA(hashes.SHA256()),
+            ),
+            success_public_key=public_success,
+            attempt_id=e.attempt_id if replace else b"",
+            replace_signature=replace,
+        )
+        self._doc = self._sealed_doc(new, pinned=pinned, params=dict(ARGON2), salt=salt, y=y)
+        self.save()
+        if not replace:  # a replacement is itself the proven success of attempt e
+            await self._report(relay, enrolment.token_id, new, pinned, e)
+        return new
+
+    async def _report(
+        self,
+        relay: hp.PinRelay,
+        token_id: bytes,
+        sec: _Secrets,
+        pinned: hp.PinnedHardener,
+        e: hp.Evaluation,
+    ) -> bool:
+        """Prove the success to the hardener (resets the count). A network or
+        hardener that is away now does not undo the unlock: the next proven
+        success resets the count as well."""
+        if sec.success_key is None:
+            raise KeystoreError("this hardened key store has no success key: set the PIN again")
+        try:
+            await relay.confirm_pin(
+                token_id=token_id,
+                attempt_id=e.attempt_id,
+                signature=hp.success_signature(sec.success_key, pinned, e),
+            )
+        except (NetworkUnavailable, HardenerUnavailable):
+            return False
+        return True
+
+    async def open_hardened(self, pin: str, relay: hp.PinRelay, *, token_id: bytes) -> _Secrets:
+        """Unlock a version-2 store through the network. A wrong PIN spends one
+        of the token's attempts at the hardener; the file's own counter only
+        mirrors what the hardener said. After a rotation of the hardener's key
+        the store is re-sealed under the current version (lazy re-key)."""
+        pinned = self.pinned
+        if pinned is None:
+            raise KeystoreError("this key store's PIN is not hardened")
+        sealed = self._doc["sealed"]
+        params, salt = self._params(), self._salt()
+        x = _kek(pin, salt, params)
+        y, e = await self._evaluate(relay, token_id, x, pinned)
+        try:
+            plain = AESGCM(hp.store_key(y, salt)).decrypt(
+                b64u_decode(sealed["nonce"], field="nonce"),
+                b64u_decode(sealed["ciphertext"], field="ciphertext"),
+                hp.aad(self.public_key, params, pinned),
+            )
+        except InvalidTag:
+            self._doc["pin_attempts_left"] = min(e.attempts_left, PIN_ATTEMPTS)
+            self.save()
+            if e.attempts_left == 0:
+                raise PinLocked(
+                    "wrong PIN; the PIN is now locked at the network's hardener "
+                    f"({PIN_ATTEMPTS} wrong PINs)",
+                    retries_left=0,
+                ) from None
+            raise PinInvalid(
+                f"wrong PIN: {e.attempts_left} attempts left", retries_left=e.attempts_left
+            ) from None
+        sec = _Secrets.from_json(json.loads(plain))
+        if self._doc["pin_attempts_left"] != PIN_ATTEMPTS:
+            self._doc["pin_attempts_left"] = PIN_ATTEMPTS
+            self.save()
+        await self._report(relay, token_id, sec, pinned, e)
+        if e.current_version and e.current_version != pinned.key_version:
+            await self._rekey(relay, token_id, sec, x, salt, pinned)
+        return sec
+
+    async def _rekey(
+        self,
+        relay: hp.PinRelay,
+        token_id: bytes,
+        sec: _Secrets,
+        x: bytes,
+        salt: bytes,
+        old: hp.PinnedHardener,
+    ) -> bool:
+        """Re-seal under the hardener's current key version and report the
+        success on it. False (nothing changed) when the new version cannot be
+        had now; the store then stays on its version until the next unlock.
+        (The unlock under the old version was reported first, so this second
+        evaluation never finds the budget spent by the first.)"""
+        try:
+            info = await relay.pin_hardener(token_id)
+            pinned = info.pin(old.network)
+            if (pinned.caller, pinned.user_id) != (old.caller, old.user_id):
+                return False
+            y, e = await self._evaluate(relay, token_id, x, pinned)
+        except AuthnetError:
+            # Best effort: the unlock itself has succeeded (and was reported);
+            # the store stays on its version and tries again next time.
+            return False
+        self._doc = self._sealed_doc(sec, pinned=pinned, params=self._params(), salt=salt, y=y)
+        self.save()
+        await self._report(relay, token_id, sec, pinned, e)
+        return True
+
     def unlock(self, pin: str | None = None) -> PhonePassKey:
         """A PassKey over this store. With a PIN-protected store and no PIN, the
-        result can describe itself but not sign until `verify_pin`."""
+        result can describe itself but not sign until `verify_pin` (or, for a
+        hardened store, `verify_pin_async`)."""
         token = PhonePassKey(self)
         if pin is not None:
             token.verify_pin(pin)
@@ -312,8 +579,10 @@ class PhoneKeyStore:
 class PhonePassKey:
     """PassKey backend for the phone key store."""
 
-    def __init__(self, store: PhoneKeyStore) -> None:
+    def __init__(self, store: PhoneKeyStore, *, relay: hp.PinRelay | None = None) -> None:
         self.store = store
+        # The network's relay to its hardener (hardened stores unlock through it).
+        self.relay = relay
         self._secrets: _Secrets | None = None
         self._verified = False
 
@@ -344,8 +613,45 @@ class PhonePassKey:
     def verify_pin(self, pin: str) -> None:
         if not self.store.has_pin:
             raise PinInvalid("this phone key store has no PIN")
+        if self.store.hardened:
+            raise PinRequired(
+                "this key store's PIN is checked through the network's hardener: "
+                "use verify_pin_async"
+            )
         self._secrets = self.store._open(pin)
         self._verified = True
+
+    def _relay(self) -> tuple[hp.PinRelay, Enrolment]:
+        pinned = self.store.pinned
+        assert pinned is not None
+        enrolment = self.store.enrolment_for(pinned.network)
+        if self.relay is None:
+            raise PinRequired(
+                "this key store's PIN is checked through the network: the app has no "
+                f"connection to {pinned.network}"
+            )
+        return self.relay, enrolment
+
+    async def verify_pin_async(self, pin: str) -> None:
+        """Check the PIN: through the network's hardener for a hardened store
+        (the token's `relay`), on the phone for an Argon2id-only one."""
+        if not self.store.hardened:
+            self.verify_pin(pin)
+            return
+        relay, enrolment = self._relay()
+        self._secrets = await self.store.open_hardened(pin, relay, token_id=enrolment.token_id)
+        self._verified = True
+
+    async def set_pin(self, new_pin: str, relay: hp.PinRelay, enrolment: Enrolment) -> None:
+        """Harden this (unlocked) store's PIN with `enrolment`'s network: a
+        store without a PIN or with an Argon2id-only one gets `new_pin`, a
+        hardened one changes its PIN (the old success key authorises the new)."""
+        sec = self._require()
+        old = None
+        pinned = self.store.pinned
+        if pinned is not None:
+            old = (sec, pinned)
+        self._secrets = await self.store.set_hardened_pin(sec, new_pin, relay, enrolment, old=old)
 
     def _require(self) -> _Secrets:
         if self._secrets is None:

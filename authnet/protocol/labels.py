@@ -21,6 +21,8 @@ ENROL: Final = b"authnet/v1 enrol"
 ADD_TOKEN: Final = b"authnet/v1 add token"
 LIST_TOKENS: Final = b"authnet/v1 list tokens"
 REVOKE_TOKEN: Final = b"authnet/v1 revoke token"
+# A token registering the success key of its hardened PIN (§17).
+ENROL_PIN: Final = b"authnet/v1 enrol pin"
 # A browser-native security-key login (the page asserts with WebAuthn).
 WEBAUTHN_LOGIN: Final = b"authnet/v1 webauthn login"
 
@@ -48,6 +50,8 @@ KEY_ID: Final = b"authnet/v1 key id"
 
 # Phone key store at rest.
 PHONE_KEYSTORE: Final = b"authnet/v1 phone keystore"
+# HKDF info of a hardened key store's key K (version 2, §17).
+PHONE_KEYSTORE_KEY: Final = b"authnet/v1 phone keystore key"
 
 ALL: Final = {
     name: value

@@ -73,3 +73,8 @@ def list_tokens(*, challenge: bytes, token_id: bytes) -> bytes:
 
 def revoke_token(*, challenge: bytes, token_id: bytes, target_token_id: bytes) -> bytes:
     return transcript(labels.REVOKE_TOKEN, challenge, token_id, target_token_id)
+
+
+def enrol_pin(*, challenge: bytes, token_id: bytes, success_public_key: bytes) -> bytes:
+    """A token registering (or replacing) the success key of its hardened PIN."""
+    return transcript(labels.ENROL_PIN, challenge, token_id, success_public_key)

@@ -8,6 +8,7 @@ from typing import Any
 
 from authnet.errors import RateLimited
 from authnet.network import Network, TokenProof
+from authnet.pin_relay import PinRelay
 from authnet.protocol.factors import format_factors
 from authnet.protocol.proofs import Assertion, Proof
 from authnet.protocol.sealing import SealedKey
@@ -43,8 +44,17 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
     keeps a challenge in the shared state until it expires, so without a limit
     one client could fill the state store."""
 
-    def __init__(self, network: Network, *, challenges: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        network: Network,
+        *,
+        challenges: RateLimiter | None = None,
+        pins: PinRelay | None = None,
+    ) -> None:
         self.network = network
+        # The relay to the network's PIN hardener (one without a client answers
+        # every PIN call with no_hardener).
+        self.pins = pins or PinRelay(network, None)
         if challenges is None:
             challenges = RateLimiter(rate_per_s=20.0, burst=40)
         self.challenges = challenges
@@ -145,3 +155,47 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
             proof=_signed(request.signature, request),
         )
         return passkey_pb2.DeclineAuthResponse()
+
+    # --- the PIN hardener's relay (docs/protocol.md §17) -----------------------
+
+    @rpc
+    async def GetPinHardener(self, request: passkey_pb2.GetPinHardenerRequest, context: Any) -> Any:
+        user_id, keys = await self.pins.info(request.token_id)
+        return passkey_pb2.GetPinHardenerResponse(
+            caller=keys.caller,
+            user_id=user_id,
+            keys=[
+                passkey_pb2.PinHardenerKey(version=v, public_key=pk)
+                for v, pk in sorted(keys.keys.items())
+            ],
+            current_version=keys.current_version,
+        )
+
+    @rpc
+    async def HardenPin(self, request: passkey_pb2.HardenPinRequest, context: Any) -> Any:
+        r = await self.pins.harden(request.token_id, request.blinded_element, request.key_version)
+        e = r.evaluation
+        return passkey_pb2.HardenPinResponse(
+            key_version=e.key_version,
+            evaluated_element=e.evaluated_element,
+            proof=e.proof,
+            attempt_id=e.attempt_id,
+            nonce=e.nonce,
+            attempts_left=e.attempts_left,
+            current_version=r.current_version,
+        )
+
+    @rpc
+    async def ConfirmPin(self, request: passkey_pb2.ConfirmPinRequest, context: Any) -> Any:
+        version = await self.pins.confirm(request.token_id, request.attempt_id, request.signature)
+        return passkey_pb2.ConfirmPinResponse(key_version_recorded=version)
+
+    @rpc
+    async def EnrolPin(self, request: passkey_pb2.EnrolPinRequest, context: Any) -> Any:
+        replaced = await self.pins.enrol(
+            _proof(request.proof),
+            request.success_public_key,
+            attempt_id=request.attempt_id,
+            replace_signature=request.replace_signature,
+        )
+        return passkey_pb2.EnrolPinResponse(replaced=replaced)

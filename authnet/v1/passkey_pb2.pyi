@@ -33,6 +33,8 @@ class _ChallengePurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Chal
     CHALLENGE_PURPOSE_ENROL: _ChallengePurpose.ValueType  # 1
     CHALLENGE_PURPOSE_LIST_TOKENS: _ChallengePurpose.ValueType  # 2
     CHALLENGE_PURPOSE_REVOKE_TOKEN: _ChallengePurpose.ValueType  # 3
+    CHALLENGE_PURPOSE_ENROL_PIN: _ChallengePurpose.ValueType  # 5
+    """4 is taken: the network's own nonce of a page's security-key login."""
 
 class ChallengePurpose(_ChallengePurpose, metaclass=_ChallengePurposeEnumTypeWrapper): ...
 
@@ -40,6 +42,8 @@ CHALLENGE_PURPOSE_UNSPECIFIED: ChallengePurpose.ValueType  # 0
 CHALLENGE_PURPOSE_ENROL: ChallengePurpose.ValueType  # 1
 CHALLENGE_PURPOSE_LIST_TOKENS: ChallengePurpose.ValueType  # 2
 CHALLENGE_PURPOSE_REVOKE_TOKEN: ChallengePurpose.ValueType  # 3
+CHALLENGE_PURPOSE_ENROL_PIN: ChallengePurpose.ValueType  # 5
+"""4 is taken: the network's own nonce of a page's security-key login."""
 Global___ChallengePurpose: _TypeAlias = ChallengePurpose  # noqa: Y015
 
 class _TokenKind:
@@ -652,3 +656,251 @@ class DeclineAuthResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeclineAuthResponse: _TypeAlias = DeclineAuthResponse  # noqa: Y015
+
+@_typing.final
+class GetPinHardenerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPinHardenerRequest: _TypeAlias = GetPinHardenerRequest  # noqa: Y015
+
+@_typing.final
+class PinHardenerKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    public_key: _builtins.bytes
+    """32-byte ristretto255 POPRF public key (pkS) of this key version."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["public_key", b"public_key", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PinHardenerKey: _TypeAlias = PinHardenerKey  # noqa: Y015
+
+@_typing.final
+class GetPinHardenerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    caller: _builtins.str
+    """The network's caller name at the hardener (from its certificate)."""
+    user_id: _builtins.str
+    """The token's user id at the hardener: "token:" + hex(token id)."""
+    current_version: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___PinHardenerKey]:
+        """Every version still usable for unlock (retired ones are left out)."""
+
+    def __init__(
+        self,
+        *,
+        caller: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        keys: _abc.Iterable[Global___PinHardenerKey] | None = ...,
+        current_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "current_version", b"current_version", "keys", b"keys", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPinHardenerResponse: _TypeAlias = GetPinHardenerResponse  # noqa: Y015
+
+@_typing.final
+class HardenPinRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    BLINDED_ELEMENT_FIELD_NUMBER: _builtins.int
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.bytes
+    blinded_element: _builtins.bytes
+    """32-byte ristretto255 encoding of the blinded element."""
+    key_version: _builtins.int
+    """0 = the hardener's current version."""
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.bytes = ...,
+        blinded_element: _builtins.bytes = ...,
+        key_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blinded_element", b"blinded_element", "key_version", b"key_version", "token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HardenPinRequest: _TypeAlias = HardenPinRequest  # noqa: Y015
+
+@_typing.final
+class HardenPinResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_VERSION_FIELD_NUMBER: _builtins.int
+    EVALUATED_ELEMENT_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    ATTEMPT_ID_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_LEFT_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
+    key_version: _builtins.int
+    evaluated_element: _builtins.bytes
+    proof: _builtins.bytes
+    """64-byte DLEQ proof against the version's public key."""
+    attempt_id: _builtins.bytes
+    nonce: _builtins.bytes
+    attempts_left: _builtins.int
+    """Evaluations left before the token's PIN locks (after this one)."""
+    current_version: _builtins.int
+    """The hardener's current key version, as the network last saw it: when it
+    differs from key_version, the token re-keys (§17.4).
+    """
+    def __init__(
+        self,
+        *,
+        key_version: _builtins.int = ...,
+        evaluated_element: _builtins.bytes = ...,
+        proof: _builtins.bytes = ...,
+        attempt_id: _builtins.bytes = ...,
+        nonce: _builtins.bytes = ...,
+        attempts_left: _builtins.int = ...,
+        current_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_id", b"attempt_id", "attempts_left", b"attempts_left", "current_version", b"current_version", "evaluated_element", b"evaluated_element", "key_version", b"key_version", "nonce", b"nonce", "proof", b"proof"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HardenPinResponse: _TypeAlias = HardenPinResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmPinRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.bytes
+    attempt_id: _builtins.bytes
+    signature: _builtins.bytes
+    """Ed25519 by the store's success key over the hardener's
+    success_message(caller, user_id, attempt_id, nonce).
+    """
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.bytes = ...,
+        attempt_id: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_id", b"attempt_id", "signature", b"signature", "token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmPinRequest: _TypeAlias = ConfirmPinRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmPinResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_VERSION_RECORDED_FIELD_NUMBER: _builtins.int
+    key_version_recorded: _builtins.int
+    def __init__(
+        self,
+        *,
+        key_version_recorded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_version_recorded", b"key_version_recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmPinResponse: _TypeAlias = ConfirmPinResponse  # noqa: Y015
+
+@_typing.final
+class EnrolPinRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROOF_FIELD_NUMBER: _builtins.int
+    SUCCESS_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    ATTEMPT_ID_FIELD_NUMBER: _builtins.int
+    REPLACE_SIGNATURE_FIELD_NUMBER: _builtins.int
+    success_public_key: _builtins.bytes
+    """Raw 32-byte Ed25519 public key."""
+    attempt_id: _builtins.bytes
+    """To replace an enrolled success key: an attempt of this token and the old
+    success key's signature over the hardener's enrol_message. Empty the
+    first time.
+    """
+    replace_signature: _builtins.bytes
+    @_builtins.property
+    def proof(self) -> Global___TokenProof:
+        """The token's signature over transcript("authnet/v1 enrol pin", challenge,
+        token_id, success_public_key); challenge purpose ENROL_PIN.
+        """
+
+    def __init__(
+        self,
+        *,
+        proof: Global___TokenProof | None = ...,
+        success_public_key: _builtins.bytes = ...,
+        attempt_id: _builtins.bytes = ...,
+        replace_signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["proof", b"proof"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_id", b"attempt_id", "proof", b"proof", "replace_signature", b"replace_signature", "success_public_key", b"success_public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolPinRequest: _TypeAlias = EnrolPinRequest  # noqa: Y015
+
+@_typing.final
+class EnrolPinResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLACED_FIELD_NUMBER: _builtins.int
+    replaced: _builtins.bool
+    def __init__(
+        self,
+        *,
+        replaced: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replaced", b"replaced"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolPinResponse: _TypeAlias = EnrolPinResponse  # noqa: Y015

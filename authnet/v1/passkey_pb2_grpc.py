@@ -69,6 +69,26 @@ class PassKeyStub:
                 request_serializer=authnet_dot_v1_dot_passkey__pb2.DeclineAuthRequest.SerializeToString,
                 response_deserializer=authnet_dot_v1_dot_passkey__pb2.DeclineAuthResponse.FromString,
                 _registered_method=True)
+        self.GetPinHardener = channel.unary_unary(
+                '/authnet.v1.PassKey/GetPinHardener',
+                request_serializer=authnet_dot_v1_dot_passkey__pb2.GetPinHardenerRequest.SerializeToString,
+                response_deserializer=authnet_dot_v1_dot_passkey__pb2.GetPinHardenerResponse.FromString,
+                _registered_method=True)
+        self.HardenPin = channel.unary_unary(
+                '/authnet.v1.PassKey/HardenPin',
+                request_serializer=authnet_dot_v1_dot_passkey__pb2.HardenPinRequest.SerializeToString,
+                response_deserializer=authnet_dot_v1_dot_passkey__pb2.HardenPinResponse.FromString,
+                _registered_method=True)
+        self.ConfirmPin = channel.unary_unary(
+                '/authnet.v1.PassKey/ConfirmPin',
+                request_serializer=authnet_dot_v1_dot_passkey__pb2.ConfirmPinRequest.SerializeToString,
+                response_deserializer=authnet_dot_v1_dot_passkey__pb2.ConfirmPinResponse.FromString,
+                _registered_method=True)
+        self.EnrolPin = channel.unary_unary(
+                '/authnet.v1.PassKey/EnrolPin',
+                request_serializer=authnet_dot_v1_dot_passkey__pb2.EnrolPinRequest.SerializeToString,
+                response_deserializer=authnet_dot_v1_dot_passkey__pb2.EnrolPinResponse.FromString,
+                _registered_method=True)
 
 
 class PassKeyServicer:
@@ -124,6 +144,40 @@ class PassKeyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPinHardener(self, request, context):
+        """The phone PIN hardener (docs/protocol.md §17). The network is the
+        hardener's caller and relays; a token never talks to the hardener.
+        Whether this network has a hardener, the network's caller name there, the
+        token's user id and the hardener's POPRF public keys (pinned by the token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HardenPin(self, request, context):
+        """One blind evaluation of a token's Argon2id'd PIN. Counts against the
+        token's budget at the hardener (10 without a proven success).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmPin(self, request, context):
+        """A proven success: the key store's success key signed the attempt. Resets
+        the token's count at the hardener.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrolPin(self, request, context):
+        """Registers (or, with the old success key's signature, replaces) the token's
+        success key. The token signs the request with its enrolled key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PassKeyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +215,26 @@ def add_PassKeyServicer_to_server(servicer, server):
                     servicer.DeclineAuth,
                     request_deserializer=authnet_dot_v1_dot_passkey__pb2.DeclineAuthRequest.FromString,
                     response_serializer=authnet_dot_v1_dot_passkey__pb2.DeclineAuthResponse.SerializeToString,
+            ),
+            'GetPinHardener': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPinHardener,
+                    request_deserializer=authnet_dot_v1_dot_passkey__pb2.GetPinHardenerRequest.FromString,
+                    response_serializer=authnet_dot_v1_dot_passkey__pb2.GetPinHardenerResponse.SerializeToString,
+            ),
+            'HardenPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.HardenPin,
+                    request_deserializer=authnet_dot_v1_dot_passkey__pb2.HardenPinRequest.FromString,
+                    response_serializer=authnet_dot_v1_dot_passkey__pb2.HardenPinResponse.SerializeToString,
+            ),
+            'ConfirmPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPin,
+                    request_deserializer=authnet_dot_v1_dot_passkey__pb2.ConfirmPinRequest.FromString,
+                    response_serializer=authnet_dot_v1_dot_passkey__pb2.ConfirmPinResponse.SerializeToString,
+            ),
+            'EnrolPin': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrolPin,
+                    request_deserializer=authnet_dot_v1_dot_passkey__pb2.EnrolPinRequest.FromString,
+                    response_serializer=authnet_dot_v1_dot_passkey__pb2.EnrolPinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +426,114 @@ class PassKey:
             '/authnet.v1.PassKey/DeclineAuth',
             authnet_dot_v1_dot_passkey__pb2.DeclineAuthRequest.SerializeToString,
             authnet_dot_v1_dot_passkey__pb2.DeclineAuthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPinHardener(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authnet.v1.PassKey/GetPinHardener',
+            authnet_dot_v1_dot_passkey__pb2.GetPinHardenerRequest.SerializeToString,
+            authnet_dot_v1_dot_passkey__pb2.GetPinHardenerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HardenPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authnet.v1.PassKey/HardenPin',
+            authnet_dot_v1_dot_passkey__pb2.HardenPinRequest.SerializeToString,
+            authnet_dot_v1_dot_passkey__pb2.HardenPinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authnet.v1.PassKey/ConfirmPin',
+            authnet_dot_v1_dot_passkey__pb2.ConfirmPinRequest.SerializeToString,
+            authnet_dot_v1_dot_passkey__pb2.ConfirmPinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrolPin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/authnet.v1.PassKey/EnrolPin',
+            authnet_dot_v1_dot_passkey__pb2.EnrolPinRequest.SerializeToString,
+            authnet_dot_v1_dot_passkey__pb2.EnrolPinResponse.FromString,
             options,
             channel_credentials,
             insecure,

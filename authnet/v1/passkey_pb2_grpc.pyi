@@ -53,6 +53,24 @@ class PassKeyStub:
     """
     DeclineAuth: _grpc.UnaryUnaryMultiCallable[_passkey_pb2.DeclineAuthRequest, _passkey_pb2.DeclineAuthResponse]
     """The person declined on the token. Moves the ticket to REJECTED."""
+    GetPinHardener: _grpc.UnaryUnaryMultiCallable[_passkey_pb2.GetPinHardenerRequest, _passkey_pb2.GetPinHardenerResponse]
+    """The phone PIN hardener (docs/protocol.md §17). The network is the
+    hardener's caller and relays; a token never talks to the hardener.
+    Whether this network has a hardener, the network's caller name there, the
+    token's user id and the hardener's POPRF public keys (pinned by the token).
+    """
+    HardenPin: _grpc.UnaryUnaryMultiCallable[_passkey_pb2.HardenPinRequest, _passkey_pb2.HardenPinResponse]
+    """One blind evaluation of a token's Argon2id'd PIN. Counts against the
+    token's budget at the hardener (10 without a proven success).
+    """
+    ConfirmPin: _grpc.UnaryUnaryMultiCallable[_passkey_pb2.ConfirmPinRequest, _passkey_pb2.ConfirmPinResponse]
+    """A proven success: the key store's success key signed the attempt. Resets
+    the token's count at the hardener.
+    """
+    EnrolPin: _grpc.UnaryUnaryMultiCallable[_passkey_pb2.EnrolPinRequest, _passkey_pb2.EnrolPinResponse]
+    """Registers (or, with the old success key's signature, replaces) the token's
+    success key. The token signs the request with its enrolled key.
+    """
 
 @_typing.type_check_only
 class PassKeyAsyncStub(PassKeyStub):
@@ -75,6 +93,24 @@ class PassKeyAsyncStub(PassKeyStub):
     """
     DeclineAuth: _aio.UnaryUnaryMultiCallable[_passkey_pb2.DeclineAuthRequest, _passkey_pb2.DeclineAuthResponse]  # type: ignore[assignment]
     """The person declined on the token. Moves the ticket to REJECTED."""
+    GetPinHardener: _aio.UnaryUnaryMultiCallable[_passkey_pb2.GetPinHardenerRequest, _passkey_pb2.GetPinHardenerResponse]  # type: ignore[assignment]
+    """The phone PIN hardener (docs/protocol.md §17). The network is the
+    hardener's caller and relays; a token never talks to the hardener.
+    Whether this network has a hardener, the network's caller name there, the
+    token's user id and the hardener's POPRF public keys (pinned by the token).
+    """
+    HardenPin: _aio.UnaryUnaryMultiCallable[_passkey_pb2.HardenPinRequest, _passkey_pb2.HardenPinResponse]  # type: ignore[assignment]
+    """One blind evaluation of a token's Argon2id'd PIN. Counts against the
+    token's budget at the hardener (10 without a proven success).
+    """
+    ConfirmPin: _aio.UnaryUnaryMultiCallable[_passkey_pb2.ConfirmPinRequest, _passkey_pb2.ConfirmPinResponse]  # type: ignore[assignment]
+    """A proven success: the key store's success key signed the attempt. Resets
+    the token's count at the hardener.
+    """
+    EnrolPin: _aio.UnaryUnaryMultiCallable[_passkey_pb2.EnrolPinRequest, _passkey_pb2.EnrolPinResponse]  # type: ignore[assignment]
+    """Registers (or, with the old success key's signature, replaces) the token's
+    success key. The token signs the request with its enrolled key.
+    """
 
 class PassKeyServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -136,5 +172,47 @@ class PassKeyServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_passkey_pb2.DeclineAuthResponse, _abc.Awaitable[_passkey_pb2.DeclineAuthResponse]]:
         """The person declined on the token. Moves the ticket to REJECTED."""
+
+    @_abc_1.abstractmethod
+    def GetPinHardener(
+        self,
+        request: _passkey_pb2.GetPinHardenerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_passkey_pb2.GetPinHardenerResponse, _abc.Awaitable[_passkey_pb2.GetPinHardenerResponse]]:
+        """The phone PIN hardener (docs/protocol.md §17). The network is the
+        hardener's caller and relays; a token never talks to the hardener.
+        Whether this network has a hardener, the network's caller name there, the
+        token's user id and the hardener's POPRF public keys (pinned by the token).
+        """
+
+    @_abc_1.abstractmethod
+    def HardenPin(
+        self,
+        request: _passkey_pb2.HardenPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_passkey_pb2.HardenPinResponse, _abc.Awaitable[_passkey_pb2.HardenPinResponse]]:
+        """One blind evaluation of a token's Argon2id'd PIN. Counts against the
+        token's budget at the hardener (10 without a proven success).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmPin(
+        self,
+        request: _passkey_pb2.ConfirmPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_passkey_pb2.ConfirmPinResponse, _abc.Awaitable[_passkey_pb2.ConfirmPinResponse]]:
+        """A proven success: the key store's success key signed the attempt. Resets
+        the token's count at the hardener.
+        """
+
+    @_abc_1.abstractmethod
+    def EnrolPin(
+        self,
+        request: _passkey_pb2.EnrolPinRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_passkey_pb2.EnrolPinResponse, _abc.Awaitable[_passkey_pb2.EnrolPinResponse]]:
+        """Registers (or, with the old success key's signature, replaces) the token's
+        success key. The token signs the request with its enrolled key.
+        """
 
 def add_PassKeyServicer_to_server(servicer: PassKeyServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

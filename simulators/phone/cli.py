@@ -1,13 +1,20 @@
 """passkey-phone: the phone PassKey app in a terminal.
 
-    passkey-phone init --label "Alice's phone" [--pin]
+    passkey-phone init --label "Alice's phone" [--pin | --offline-pin]
     passkey-phone enrol localhost:7444 --ca ~/.local/share/authnet/ca.crt
+    passkey-phone set-pin                                 # set or change the PIN
     passkey-phone scan 'authnet:login?v=1&t=...'        # or: scan --image qr.png
     passkey-phone tokens
     passkey-phone revoke TOKEN_ID
 
 The key store defaults to $PASSKEY_PHONE_STORE or ~/.local/share/authnet/phone.json.
-PINs come from a prompt, from --pin-stdin (one line), or from $PASSKEY_PIN.
+PINs come from a prompt, from --pin-stdin (one line), or from $PASSKEY_PIN
+(set-pin reads the new PIN from the next line, or $PASSKEY_NEW_PIN).
+
+A PIN is hardened by the network's hardener once the phone enrols with a
+network that has one: 10 wrong PINs and it stops, even for a copy of the key
+store, and unlocking needs the network. `--offline-pin` keeps a PIN checked on
+the phone only (Argon2id), which unlocks offline and is weaker.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from authnet.errors import AuthnetError, MalformedInput, PinRequired
 from authnet.protocol.encoding import b64u_encode
 from authnet.protocol.factors import format_factors
 from authnet.protocol.ids import parse_token_id
-from simulators.phone.app import DEFAULT_LABEL, PhoneApp
+from simulators.phone.app import DEFAULT_LABEL, OFFLINE_PIN_WARNING, PhoneApp
 from simulators.phone.camera import read_qr
 from tokens.arguments import protect_token_ids
 from tokens.handshake import AuthRequest
@@ -61,18 +68,20 @@ class Io:
         return line.strip()
 
 
-def _pin_source(ns: argparse.Namespace, io: Io) -> Callable[[], str]:
+def _pin_source(
+    ns: argparse.Namespace, io: Io, *, env: str = "PASSKEY_PIN", prompt: str = "PIN: "
+) -> Callable[[], str]:
     def get() -> str:
         if ns.pin_stdin:
             line = sys.stdin.readline().rstrip("\n")
             if not line:
                 raise PinRequired("--pin-stdin given but standard input is empty")
             return line
-        if os.environ.get("PASSKEY_PIN"):
-            return os.environ["PASSKEY_PIN"]
+        if os.environ.get(env):
+            return os.environ[env]
         if sys.stdin.isatty():
-            return getpass.getpass("PIN: ")
-        raise PinRequired("this key store needs its PIN: use --pin-stdin or set PASSKEY_PIN")
+            return getpass.getpass(prompt)
+        raise PinRequired(f"this key store needs its PIN: use --pin-stdin or set {env}")
 
     return get
 
@@ -82,16 +91,32 @@ async def _run(ns: argparse.Namespace, io: Io) -> int:
     pin = _pin_source(ns, io)
     if ns.command == "init":
         the_pin = None
-        if ns.pin:
+        if ns.pin or ns.offline_pin:
             the_pin = pin()
-        app = PhoneApp.create(store, label=ns.label, pin=the_pin)
-        io.say(f"created key store {store} ({'PIN-protected' if the_pin else 'no PIN'})")
+        app = PhoneApp.create(store, label=ns.label, pin=the_pin, offline_pin=ns.offline_pin)
+        kind = "no PIN"
+        if ns.offline_pin:
+            kind = "PIN-protected, checked on the phone only"
+        elif the_pin:
+            kind = "PIN-protected"
+        io.say(f"created key store {store} ({kind})")
         io.say(f"label: {app.store.label}")
+        if ns.offline_pin:
+            io.err.write(OFFLINE_PIN_WARNING + "\n")
+        elif the_pin:
+            io.say("the PIN gets hardened by the first network with a hardener it enrols with")
         return EXIT_OK
 
     def open_app(path: Path) -> PhoneApp:
         probe = PhoneApp.open(path)
         return PhoneApp.open(path, pin=pin()) if probe.store.has_pin else probe
+
+    def pin_kind(app: PhoneApp) -> str:
+        if app.store.hardened:
+            return "hardened"
+        if app.store.has_pin:
+            return "phone-only"
+        return "none"
 
     if ns.command == "show":
         app = PhoneApp.open(store)
@@ -99,6 +124,7 @@ async def _run(ns: argparse.Namespace, io: Io) -> int:
             "store": str(store),
             "label": app.store.label,
             "pin": app.store.has_pin,
+            "pin_kind": pin_kind(app),
             "pin_attempts_left": app.store.pin_attempts_left,
             "enrolments": [
                 {
@@ -109,7 +135,24 @@ async def _run(ns: argparse.Namespace, io: Io) -> int:
                 for e in app.store.enrolments()
             ],
         }
+        pinned = app.store.pinned
+        if pinned is not None:
+            info["pin_hardener"] = {
+                "network": pinned.network,
+                "caller": pinned.caller,
+                "user_id": pinned.user_id,
+                "key_version": pinned.key_version,
+            }
         io.say(json.dumps(info, indent=2))
+        return EXIT_OK
+
+    if ns.command == "set-pin":
+        app = open_app(store)
+        new_pin = _pin_source(ns, io, env="PASSKEY_NEW_PIN", prompt="new PIN: ")()
+        await app.set_pin(new_pin, ns.network)
+        pinned = app.store.pinned
+        assert pinned is not None
+        io.say(f"PIN set, hardened by the hardener of {pinned.network}")
         return EXIT_OK
 
     if ns.command == "enrol":
@@ -125,6 +168,8 @@ async def _run(ns: argparse.Namespace, io: Io) -> int:
             f"{b64u_encode(enrolment.token_id)} "
             + ("(new account)" if new_account else "(added to the existing account)")
         )
+        if app.pin_note:
+            io.err.write(app.pin_note + "\n")
         return EXIT_OK
 
     if ns.command == "tokens":
@@ -201,7 +246,18 @@ def parser() -> argparse.ArgumentParser:
 
     s = command("init", "create a key store (new authentication key and Kc secret)")
     s.add_argument("--label", default=DEFAULT_LABEL, help="name shown in token lists")
-    s.add_argument("--pin", action="store_true", help="protect the key store with a PIN")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument(
+        "--pin",
+        action="store_true",
+        help="protect the key store with a PIN (hardened by the network once enrolled)",
+    )
+    g.add_argument(
+        "--offline-pin",
+        action="store_true",
+        help="a PIN checked on the phone only (Argon2id): unlocks offline, but a copied key "
+        "store can be attacked offline (weaker)",
+    )
 
     command("show", "print the key store's public part and enrolments")
 
@@ -214,6 +270,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="STORE",
         help="join the account of the phone whose key store this is",
     )
+
+    s = command("set-pin", "set or change the PIN, hardened by the network's hardener")
+    s.add_argument("--network", help="which enrolment's network hardens it (default: the only one)")
 
     s = command("tokens", "list the tokens of this phone's account")
     s.add_argument("--network", help="which enrolment (default: the only one)")
