@@ -95,6 +95,14 @@ def _cmd_serve(ns: argparse.Namespace) -> int:
         await stop.wait()
         await server.stop(grace=2.0)
 
+    if os.environ.get("HARDENER_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(run())
+            return 0
     asyncio.run(run())
     return 0
 

@@ -87,3 +87,15 @@ def test_the_sync_client(hardener: TestHardener) -> None:
         assert c.get_keys().caller == "vault"
         w = c.wrap("r1", b"blob")
         assert c.unwrap("r1", w.wrapped) == b"blob"
+
+
+async def test_a_hardener_that_is_down_is_a_clear_error(hardener: TestHardener) -> None:
+    async with hardener.client("network", timeout=5) as c:
+        w = await c.wrap("rec", b"blob")
+        hardener.stop()
+        with pytest.raises(HardenerUnavailable, match="could not be reached") as err:
+            await c.unwrap("rec", w.wrapped)
+        assert "running" in err.value.hint
+    hardener.start()  # nothing stored was damaged
+    async with hardener.client("network") as c:
+        assert await c.unwrap("rec", w.wrapped) == b"blob"
