@@ -11,7 +11,9 @@ import glob
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,16 @@ from pkcs11 import KDF, Attribute, KeyType, Mechanism, ObjectClass
 
 from authnet.protocol import labels
 from authnet.protocol.kc import derive_kc, piv_peer_point
-from simulators.smartcard import ReaderSlot, VirtualCard, virtual_card
+from simulators.smartcard import (
+    CardState,
+    Pcscd,
+    ReaderSlot,
+    VirtualCard,
+    reader_name,
+    virtual_card,
+    wait_for_card,
+)
+from simulators.smartcard.__main__ import main as card_program
 from tests.smartcard.client import DEFAULT_MGMT, Client
 from tokens.piv import PivPassKey, SmartcardConfig
 
@@ -330,3 +341,42 @@ def test_yubico_piv_tool_2_2_administers_only_triple_des_cards(
         assert done.returncode != 0
         assert "authentication" in done.stderr.lower()
         assert 0x9E not in card.snapshot().keys
+
+
+def test_card_program_with_a_triple_des_management_key(
+    opensc_module: str, pcscd: Pcscd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what docs/tokens.md shows for yubico-piv-tool 2.2: a 5.7 card program whose
+    # default management key is Triple DES
+    state_file = str(tmp_path / "c.json")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "simulators.smartcard", "--state", state_file),
+            *("--reader", "1", "--management-algorithm", "3des"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("inserted")
+        wait_for_card(reader_name(1), present=True, timeout=10)
+        key = f"--key={DEFAULT_MGMT.hex()}"
+        done = _piv_tool(reader_name(1), key, "-a", "generate", "-s", "9a", "-A", "ECCP256")
+        assert done.returncode == 0, done.stderr
+        assert "BEGIN PUBLIC KEY" in done.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        for stream in (proc.stdout, proc.stderr):
+            assert stream is not None
+            stream.close()
+        wait_for_card(reader_name(1), present=False, timeout=10)
+    state = CardState.load(tmp_path / "c.json")
+    assert (state.firmware, state.management_key.algorithm) == ((5, 7, 1), 0x03)
+    assert 0x9A in state.keys
+    # an impossible combination is refused before any reader is touched
+    assert card_program(["--management-algorithm", "aes192", "--firmware", "5.2.7"]) == 2
+    assert "firmware 5.4" in capsys.readouterr().err
