@@ -18,16 +18,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from authnet import errors as e
 from authnet.config import Config, ConfigError
 from authnet.network import PURPOSE_ENROL_PIN, Network, TokenProof
 from authnet.protocol import messages
 from authnet.protocol.ids import check_id
-from hardener import errors as h
-from hardener.client import Evaluation, HardenerClient, Keys
-from hardener.credentials import CallerCredentials
+
+if TYPE_CHECKING:
+    # The hardener package is imported only by a network that has a hardener
+    # (open_relay), so a node without one runs without it.
+    from hardener.client import Evaluation, Keys
+    from hardener.errors import HardenerError
 
 log = logging.getLogger("authnet.pin")
 
@@ -78,8 +81,10 @@ class HardenerCaller(Protocol):
     async def close(self) -> None: ...
 
 
-def translate(err: h.HardenerError) -> e.AuthnetError:
+def translate(err: HardenerError) -> e.AuthnetError:
     """The authnet error a hardener refusal stands for (the one boundary)."""
+    from hardener import errors as h
+
     if isinstance(err, h.UserLocked):
         hint = f" {err.hint}" if err.hint else ""
         return e.PinLocked(
@@ -147,9 +152,11 @@ class PinRelay:
         return self.client
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        from hardener.errors import HardenerError
+
         try:
             return await call()
-        except h.HardenerError as err:
+        except HardenerError as err:
             raise translate(err) from None
 
     async def keys(self, *, fresh: bool = False) -> HardenerKeys:
@@ -240,10 +247,14 @@ def open_relay(network: Network, config: Config) -> PinRelay:
     one that answers no_hardener."""
     if not config.hardener_address:
         return PinRelay(network, None)
+    from hardener.client import HardenerClient
+    from hardener.credentials import CallerCredentials
+    from hardener.errors import HardenerError
+
     directory = config.hardener_credentials_dir
     try:
         credentials = CallerCredentials.load(directory)
-    except h.HardenerError as err:
+    except HardenerError as err:
         raise ConfigError(
             f"hardener_credentials: {err.message}; write them with "
             f"`hardener caller add NAME --out {directory}` on the hardener's host"

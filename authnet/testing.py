@@ -20,7 +20,7 @@ import dataclasses
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authnet import admin, logs
 from authnet.config import Config
@@ -29,7 +29,9 @@ from authnet.node import Node, NodeAddresses
 from authnet.sdk.credentials import SpCredentials
 from authnet.sdk.sp_client import AsyncSPClient, SPClient
 from authnet.state import StateStore
-from hardener.testing import TestHardener
+
+if TYPE_CHECKING:
+    from hardener.testing import TestHardener
 
 
 class TestNetwork:
@@ -45,9 +47,13 @@ class TestNetwork:
     ) -> None:
         self.root = root
         self._own_hardener = hardener is True
-        self.hardener: TestHardener | None = (
-            TestHardener(root / "hardener") if hardener is True else hardener or None
-        )
+        self.hardener: TestHardener | None = None
+        if hardener is True:
+            from hardener.testing import TestHardener
+
+            self.hardener = TestHardener(root / "hardener")
+        elif hardener:
+            self.hardener = hardener
         self.config = Config(
             data_dir=root / "network",
             sp_port=0,

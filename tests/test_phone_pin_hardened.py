@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from authnet.cli import _config as cli_config
+from authnet.cli import parser as cli_parser
+from authnet.config import ConfigError
 from authnet.errors import (
     HardenerKeyMismatch,
     HardenerNotConfigured,
@@ -472,3 +475,28 @@ async def test_the_cli_warns_about_an_offline_pin(
     assert "checked on the phone only" in r.out
     assert OFFLINE_PIN_WARNING in r.err
     assert (await cli.run("--store", store, "show")).json()["pin_kind"] == "phone-only"
+
+
+# --- the network's side: configuration -----------------------------------------------
+
+
+async def test_a_network_given_a_hardener_without_credentials_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    net = TestNetwork(tmp_path / "n", hardener_address="127.0.0.1:9")
+    with pytest.raises(ConfigError, match="hardener_credentials: cannot read hardener caller"):
+        async with net:
+            pass
+
+
+def test_serve_takes_the_hardener_and_its_credentials(tmp_path: Path) -> None:
+    ns = cli_parser().parse_args(
+        ["--data-dir", str(tmp_path), "serve", "--hardener", "hardener.example:7600",
+         "--hardener-credentials", str(tmp_path / "creds")]
+    )  # fmt: skip
+    cfg = cli_config(ns)
+    assert cfg.hardener_address == "hardener.example:7600"
+    assert cfg.hardener_credentials_dir == tmp_path / "creds"
+    default = cli_config(cli_parser().parse_args(["--data-dir", str(tmp_path), "serve"]))
+    assert default.hardener_address == ""
+    assert default.hardener_credentials_dir == tmp_path / "hardener"
