@@ -35,7 +35,8 @@ from vault_api.errors import ApiError, Invalid, Malformed
 from vault_api.headers import SecurityHeaders
 from vault_api.limits import BodyLimit, BodyTooLarge
 from vault_api.models import ErrorOut
-from vault_api.routes import client, files, login, records, rotations, safes, users
+from vault_api.relay import Relay
+from vault_api.routes import client, factors, files, login, records, rotations, safes, users
 from vault_api.sessions import SessionService
 
 log = logging.getLogger("vault_api")
@@ -116,6 +117,7 @@ def create_app(
         client = sp or AsyncSPClient.from_credentials(settings.credentials_path)
         database = db or Database.open(settings.db_url)
         store = blobs or LocalBlobStore(settings.blob_path)
+        relay = Relay.from_settings(settings)
         app.state.vault = Vault(
             settings=settings,
             db=database,
@@ -123,10 +125,13 @@ def create_app(
             blobs=store,
             sessions=SessionService(settings, database, client, clock),
             clock=clock,
+            relay=relay,
         )
         try:
             yield
         finally:
+            if relay is not None:
+                await relay.close()
             if own_sp:
                 await client.close()
             if own_db:
@@ -162,6 +167,7 @@ def create_app(
         client.router,
         login.router,
         users.router,
+        factors.router,
         safes.router,
         records.router,
         files.router,

@@ -66,6 +66,20 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024
     # Previous versions kept per item.
     history_versions: int = 50
+    # The hardener (issue 9; docs/vault.md 5.4-5.6): its gRPC address
+    # (host:port) and this vault's caller credentials (a folder from
+    # `hardener caller add vault --out DIR`). Without them no one can set a
+    # vault passphrase or a recovery slot.
+    hardener_address: str = ""
+    hardener_credentials: Path | None = None
+    # The TLS name to expect in the hardener's certificate ("" = the address's host).
+    hardener_server_name: str = ""
+    # PBKDF2-HMAC-SHA256 iterations a new passphrase or recovery record must use.
+    passphrase_kdf_iterations: int = 600_000
+    # How long a replaced passphrase wrap is kept for a rollback.
+    passphrase_history_seconds: int = 30 * 24 * 3600
+    # Every account must set a vault passphrase (until issue 10's organisation setting).
+    require_passphrase: bool = False
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -82,6 +96,20 @@ class Settings:
             )
         if self.max_file_bytes < 0 or self.history_versions < 0:
             raise ConfigError("max_file_bytes and history_versions cannot be negative")
+        if not 1_000 <= self.passphrase_kdf_iterations <= 10_000_000:
+            raise ConfigError("passphrase_kdf_iterations must be 1000..10000000")
+        if self.passphrase_history_seconds < 0:
+            raise ConfigError("passphrase_history_seconds cannot be negative")
+        if bool(self.hardener_address) != (self.hardener_credentials is not None):
+            raise ConfigError(
+                "hardener_address and hardener_credentials go together: set both (the "
+                "hardener's host:port and the folder `hardener caller add vault --out DIR` "
+                "wrote), or neither"
+            )
+
+    @property
+    def hardener_configured(self) -> bool:
+        return bool(self.hardener_address) and self.hardener_credentials is not None
 
     @property
     def db_url(self) -> str:
@@ -109,6 +137,13 @@ def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(text)
+            return text in ("1", "true", "yes")
         if kind in ("Path", "Path | None"):
             return Path(value).expanduser()
         return str(value)

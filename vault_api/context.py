@@ -18,6 +18,7 @@ from vault_api.blobs import BlobStore
 from vault_api.config import Settings
 from vault_api.db import Database
 from vault_api.errors import Forbidden, Invalid
+from vault_api.relay import Relay
 from vault_api.sessions import CSRF_HEADER, SESSION_COOKIE, Principal, SessionService
 
 
@@ -33,6 +34,8 @@ class Vault:
     blobs: BlobStore
     sessions: SessionService
     clock: Callable[[], int]
+    # The hardener's caller client; None when the operator configured no hardener.
+    relay: Relay | None = None
 
 
 def vault_of(request: Request) -> Vault:

@@ -84,3 +84,24 @@ class Unavailable(ApiError):
 
     status = 503
     default_code = "network_unavailable"
+
+
+class Locked(ApiError):
+    """423: the hardener locked this secret after too many wrong attempts."""
+
+    status = 423
+    default_code = "hardener_locked"
+
+
+class TooMany(ApiError):
+    """429: wait (`retry_after_ms`) before the next attempt."""
+
+    status = 429
+    default_code = "too_many_attempts"
+
+
+class NotConfigured(ApiError):
+    """503: a feature this vault's operator has not configured (the hardener)."""
+
+    status = 503
+    default_code = "not_configured"

@@ -17,8 +17,8 @@ from pydantic_core import core_schema
 
 from authnet.errors import MalformedInput
 from authnet.protocol.encoding import b64u_decode, b64u_encode
+from vault_api.crypto import factors, safekeys, success, userkeys
 from vault_api.crypto import files as file_format
-from vault_api.crypto import safekeys, userkeys
 from vault_api.crypto.aead import OVERHEAD
 from vault_api.roles import Role
 
@@ -100,7 +100,15 @@ KeyId = Annotated[
 PublicKey = Annotated[
     bytes, B64(size=userkeys.PUBLIC_KEY_BYTES, description="a raw X25519 public key")
 ]
-Slot = Annotated[bytes, B64(size=userkeys.SLOT_BYTES, description="a key slot (docs/vault.md)")]
+Slot = Annotated[
+    bytes,
+    B64(
+        min_size=factors.TOKEN_SLOT_BYTES,
+        max_size=userkeys.SLOT_BYTES,
+        description="a key slot (docs/vault.md 5.2; 60 bytes for kind kc+passphrase, 5.4)",
+    ),
+]
+SlotKind = Literal["kc", "kc+passphrase"]
 SealedKey = Annotated[
     bytes, B64(size=safekeys.SEALED_BYTES, description="Ks sealed to a member (HPKE)")
 ]
@@ -144,6 +152,13 @@ class Response(BaseModel):
 # --- login and session ------------------------------------------------------------
 
 
+class AccountEventOut(Response):
+    seq: int
+    at_ms: int
+    action: str
+    detail: dict[str, Any]
+
+
 class ConfigOut(Response):
     spid: str = Field(description="the SP's SPID, 32 hex digits (the browser binds Kc to it)")
     gateway_url: str
@@ -172,6 +187,7 @@ class TicketIn(Request):
 class SlotOut(Response):
     key_id: KeyId
     keypair_version: int
+    kind: SlotKind = "kc"
     slot: Slot
     created_ms: int
     last_used_ms: int | None
@@ -192,6 +208,11 @@ class SessionOut(Response):
     slot: SlotOut | None = Field(description="the slot of the session's token, if it has one")
     csrf_token: str
     idle_timeout_seconds: int
+    notices: list[AccountEventOut] = Field(
+        default_factory=list,
+        description="what other sessions did to this account since this one began "
+        "(a recovery, a passphrase change): tell the user",
+    )
 
 
 class ProvenOut(Response):
@@ -210,6 +231,7 @@ class RegisterIn(Request):
 
 class SlotIn(Request):
     keypair_version: Version
+    kind: SlotKind = "kc"
     slot: Slot
 
 
@@ -516,3 +538,196 @@ class AuditOut(Response):
 class ErrorOut(Response):
     error: str = Field(description="a stable code")
     message: str
+
+
+# --- hardened factors: passphrase, history, recovery (docs/vault.md 5.4-5.6) ------------
+
+Purpose = Literal["passphrase", "recovery"]
+Bytes = Annotated[bytes, B64(description="bytes, base64url")]
+Salt = Annotated[bytes, B64(size=factors.SALT_BYTES, description="a record's random salt")]
+HardenerKey = Annotated[
+    bytes, B64(size=factors.HARDENER_KEY_BYTES, description="a hardener POPRF public key (pkS)")
+]
+Element = Annotated[bytes, B64(size=32, description="a ristretto255 element (blinded)")]
+Iterations = Annotated[int, Field(ge=factors.MIN_ITERATIONS, le=factors.MAX_ITERATIONS)]
+KeyVersion = Annotated[int, Field(ge=1, le=INT31)]
+Wrap = Annotated[
+    bytes, B64(size=factors.WRAP_BYTES, description="a passphrase wrap or recovery slot")
+]
+TokenSlot = Annotated[
+    bytes, B64(size=factors.TOKEN_SLOT_BYTES, description="a kc+passphrase token slot")
+]
+Attempt = Annotated[bytes, B64(min_size=1, max_size=64, description="a hardener attempt id")]
+Nonce = Annotated[bytes, B64(min_size=1, max_size=64, description="a hardener attempt nonce")]
+Signature = Annotated[bytes, B64(size=64, description="an Ed25519 signature")]
+SuccessPublic = Annotated[bytes, B64(size=32, description="an Ed25519 public key")]
+SealedSuccess = Annotated[
+    bytes,
+    B64(size=success.SEALED_SUCCESS_BYTES, description="a success key sealed to the user (HPKE)"),
+]
+
+
+class HardenerKeyOut(Response):
+    version: int
+    public_key: Bytes = Field(description="32-byte pkS, base64url; empty when retired")
+    state: str
+
+
+class KdfOut(Response):
+    name: Literal["pbkdf2-sha256"] = "pbkdf2-sha256"
+    iterations: int
+
+
+class HardenerOut(Response):
+    enabled: bool = Field(description="false: this vault has no hardener configured")
+    caller: str | None
+    current_version: int
+    keys: list[HardenerKeyOut]
+    kdf: KdfOut
+    require_passphrase: bool
+    history_seconds: int
+
+
+class EvaluateIn(Request):
+    purpose: Purpose
+    blinded_element: Element
+    key_version: Annotated[int, Field(ge=0, le=INT31)] = 0
+
+
+class EvaluationOut(Response):
+    key_version: int
+    evaluated_element: Bytes
+    proof: Bytes
+    attempt_id: Bytes
+    nonce: Bytes
+    attempts_left: int
+
+
+class SuccessIn(Request):
+    purpose: Purpose
+    attempt_id: Attempt
+    signature: Signature
+
+
+class SuccessOut(Response):
+    key_version_recorded: int
+
+
+class SuccessKeyIn(Request):
+    public_key: SuccessPublic
+    sealed: SealedSuccess
+
+
+class SuccessKeyOut(Response):
+    purpose: str
+    public_key: Bytes
+    sealed: Bytes
+
+
+class WrapIn(Request):
+    id: Id
+    salt: Salt
+    iterations: Iterations
+    key_version: KeyVersion
+    hardener_public_key: HardenerKey
+    wrap: Wrap
+
+
+class WrapOut(Response):
+    id: Bytes
+    state: str
+    salt: Bytes
+    iterations: int
+    key_version: int
+    hardener_public_key: Bytes
+    wrap: Bytes
+    created_ms: int
+    replaced_ms: int | None
+    expires_ms: int | None
+
+
+class TokenSlotIn(Request):
+    key_id: KeyId
+    slot: TokenSlot
+
+
+class PassphraseSetIn(Request):
+    wrap: WrapIn
+    token_slots: Annotated[list[TokenSlotIn], Field(min_length=1, max_length=64)]
+    success_key: SuccessKeyIn | None = None
+    drop_unproven: bool = Field(
+        default=False,
+        description="remove the slots of tokens this session has not proved (they must be "
+        "added again, in a session that proves them)",
+    )
+
+
+class PassphraseChangeIn(Request):
+    expected_wrap_id: Id
+    wrap: WrapIn
+
+
+class RollbackIn(Request):
+    wrap_id: Id
+
+
+class RecoveryIn(Request):
+    id: Id
+    kind: Literal["passphrase", "code"]
+    salt: Salt
+    iterations: Iterations
+    key_version: KeyVersion
+    hardener_public_key: HardenerKey
+    slot: Wrap
+    success_key: SuccessKeyIn | None = None
+
+
+class RecoveryOut(Response):
+    id: Bytes
+    kind: str
+    salt: Bytes
+    iterations: int
+    key_version: int
+    hardener_public_key: Bytes
+    slot: Bytes
+    created_ms: int
+
+
+class FactorsOut(Response):
+    passphrase: WrapOut | None
+    history: list[WrapOut]
+    recovery: RecoveryOut | None
+    success_keys: list[SuccessKeyOut]
+    dropped_key_ids: list[Bytes] = Field(default_factory=list)
+
+
+class RecoveryLookupIn(Request):
+    handle: Handle
+
+
+class RecoveryTargetOut(Response):
+    user_id: Bytes
+    handle: str
+    public_key: Bytes
+    keypair_version: int
+    recovery: RecoveryOut
+    success_key: SuccessKeyOut
+
+
+class RecoveryEvaluateIn(Request):
+    handle: Handle
+    blinded_element: Element
+    key_version: Annotated[int, Field(ge=0, le=INT31)] = 0
+
+
+class RecoveryCompleteIn(Request):
+    handle: Handle
+    attempt_id: Attempt
+    nonce: Nonce
+    signature: Signature
+    keypair_version: Version
+    slot: Annotated[bytes, B64(size=userkeys.SLOT_BYTES, description="the new token's key slot")]
+
+
+class AccountEventsOut(Response):
+    events: list[AccountEventOut]

@@ -38,6 +38,9 @@ key_slots = sa.Table(
     sa.Column("slot", sa.LargeBinary, nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("last_used_ms", sa.BigInteger, nullable=True),
+    # "kc": the slot wraps the private key under Kc; "kc+passphrase": it wraps
+    # the token factor T, and the private key is in the passphrase wrap.
+    sa.Column("kind", sa.String(16), nullable=False, server_default="kc"),
 )
 
 sessions = sa.Table(
@@ -266,3 +269,75 @@ audit_events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
 )
 sa.Index("ix_audit_events_safe_seq", audit_events.c.safe_id, audit_events.c.seq)
+
+
+# --- hardened factors (migration 0002; docs/vault.md 5.4-5.6) -------------------------
+
+passphrase_wraps = sa.Table(
+    "passphrase_wraps",
+    METADATA,
+    sa.Column("wrap_id", ID, primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # "current" (one per user) or "history" (kept until expires_ms, for a rollback).
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    sa.Column("iterations", sa.Integer, nullable=False),
+    sa.Column("key_version", sa.Integer, nullable=False),
+    sa.Column("hardener_public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("wrap", sa.LargeBinary, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("replaced_ms", sa.BigInteger, nullable=True),
+    sa.Column("expires_ms", sa.BigInteger, nullable=True),
+)
+
+recovery_slots = sa.Table(
+    "recovery_slots",
+    METADATA,
+    sa.Column("user_id", ID, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("record_id", ID, nullable=False),
+    # "passphrase" or "code" (a printed recovery code).
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("salt", sa.LargeBinary(16), nullable=False),
+    sa.Column("iterations", sa.Integer, nullable=False),
+    sa.Column("key_version", sa.Integer, nullable=False),
+    sa.Column("hardener_public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("slot", sa.LargeBinary, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+success_keys = sa.Table(
+    "success_keys",
+    METADATA,
+    sa.Column("user_id", ID, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("purpose", sa.String(16), primary_key=True),
+    # The Ed25519 public key enrolled with the hardener, and its private half
+    # sealed to the user's own public key (HPKE).
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+account_events = sa.Table(
+    "account_events",
+    METADATA,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    # The session that did it (the SHA-256 of its cookie, as in `sessions`), so
+    # the user's other sessions are the ones told.
+    sa.Column("session_hash", sa.LargeBinary(32), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+)

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -25,6 +26,7 @@ import uvicorn
 from authnet.sdk import AsyncSPClient
 from authnet.sdk.credentials import SpCredentials
 from authnet.testing import TestNetwork
+from hardener.testing import TestHardener
 from simulators.phone.app import PhoneApp
 from tests.helpers import make_phone
 from tests.pgdb import postgres_database
@@ -34,6 +36,8 @@ from vault_api.app import create_app
 from vault_api.config import Settings
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# PBKDF2 iterations of the tests' passphrases (production: 600,000).
+FAST_ITERATIONS = 1000
 
 
 class Clock:
@@ -78,6 +82,40 @@ class VaultServer:
 
 @pytest_asyncio.fixture
 async def vault(net: TestNetwork, db_url: str, tmp_path: Path) -> AsyncIterator[VaultServer]:
+    async with serve_vault(net, db_url, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def hardener(tmp_path: Path) -> Iterator[TestHardener]:
+    """A real hardener (mTLS gRPC, its own data directory) with a `vault` caller."""
+    with TestHardener(tmp_path) as h:
+        yield h
+
+
+@pytest_asyncio.fixture
+async def hvault(
+    net: TestNetwork, db_url: str, tmp_path: Path, hardener: TestHardener
+) -> AsyncIterator[VaultServer]:
+    """The vault as the hardener's caller (passphrase and recovery enabled),
+    with a small PBKDF2 count so tests do not wait on it."""
+    hardener.caller_credentials("vault")
+    async with serve_vault(
+        net,
+        db_url,
+        tmp_path,
+        hardener_address=hardener.address,
+        hardener_credentials=hardener.credentials_dir("vault"),
+        passphrase_kdf_iterations=FAST_ITERATIONS,
+        passphrase_history_seconds=3600,
+    ) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serve_vault(
+    net: TestNetwork, db_url: str, tmp_path: Path, **extra: Any
+) -> AsyncIterator[VaultServer]:
     creds = await net.add_sp("vault", "Vault")
     await asyncio.to_thread(migrations.upgrade, db_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -95,6 +133,7 @@ async def vault(net: TestNetwork, db_url: str, tmp_path: Path) -> AsyncIterator[
         database_url=db_url,
         max_file_bytes=MAX_FILE_BYTES,
         history_versions=3,
+        **extra,
     )
     clock = Clock()
     async with AsyncSPClient(creds) as sp:

@@ -27,6 +27,8 @@ from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.sdk.browser import BrowserSession
 from simulators.phone.app import PhoneApp
 from vault_api import crypto as vc
+from vault_api.client import factors
+from vault_api.crypto import factors as factor_format
 
 GET = frozenset({"GET", "HEAD"})
 
@@ -55,6 +57,10 @@ class VaultClient:
         self.keypair_version = 1
         # (safe id, generation) -> Ks
         self.safe_keys: dict[tuple[bytes, int], bytes] = {}
+        # The session's token slot as the server sent it (kind kc or kc+passphrase).
+        self.slot: dict[str, Any] | None = None
+        # The token factor T, once opened (a vault passphrase is set).
+        self.token_factor: bytes | None = None
 
     async def __aenter__(self) -> VaultClient:
         return self
@@ -123,10 +129,12 @@ class VaultClient:
         self.key_id = dec(s["key_id"])
         self.kc[self.key_id] = kc
         user = s["user"]
+        self.slot = s["slot"]
+        self.private_key = None
         if user["registered"]:
             self.public_key = dec(user["public_key"])
             self.keypair_version = user["keypair_version"]
-            if s["slot"] is not None:
+            if s["slot"] is not None and s["slot"]["kind"] == "kc":
                 self.unlock(s["slot"])
 
     def unlock(self, slot: dict[str, Any]) -> None:
@@ -166,11 +174,24 @@ class VaultClient:
         proven = await self.json("POST", "/api/session/tokens", json={"ticket": ticket})
         kid = dec(proven["key_id"])
         self.kc[kid] = kc
-        slot = vc.make_slot(kc, self.private_key, user_id=self.user_id, key_id=kid)
+        if self.token_factor is not None:  # a vault passphrase is set: the slot holds T
+            assert self.public_key is not None
+            slot = factor_format.make_token_slot(
+                kc,
+                self.token_factor,
+                user_id=self.user_id,
+                key_id=kid,
+                keypair_version=self.keypair_version,
+                public_key=self.public_key,
+            )
+            kind = "kc+passphrase"
+        else:
+            slot = vc.make_slot(kc, self.private_key, user_id=self.user_id, key_id=kid)
+            kind = "kc"
         await self.json(
             "PUT",
             f"/api/me/slots/{enc(kid)}",
-            json={"keypair_version": self.keypair_version, "slot": enc(slot)},
+            json={"keypair_version": self.keypair_version, "kind": kind, "slot": enc(slot)},
         )
         return kid
 
@@ -596,3 +617,81 @@ class VaultClient:
         safe = await self.commit(sid, rot["id"])
         self.safe_keys[(sid, plan.to_generation)] = plan.new_key
         return int(safe["generation"])
+
+    # --- hardened factors (vault_api.client.factors over this client's HTTP) --------
+
+    async def send(self, method: str, path: str, body: Any) -> Any:
+        return await self.json(method, path, json=body)
+
+    def account(self) -> factors.Account:
+        assert self.user_id is not None
+        assert self.public_key is not None
+        assert self.private_key is not None
+        return factors.Account(
+            user_id=self.user_id,
+            public_key=self.public_key,
+            keypair_version=self.keypair_version,
+            private_key=self.private_key,
+        )
+
+    def user(self) -> dict[str, Any]:
+        assert self.user_id is not None
+        assert self.public_key is not None
+        return {"user_id": enc(self.user_id), "public_key": enc(self.public_key)}
+
+    async def set_passphrase(self, passphrase: str, *, drop_unproven: bool = False) -> Any:
+        """Set the vault passphrase for every token this session holds a Kc of."""
+        t, out = await factors.set_passphrase(
+            self.send, self.account(), self.kc, passphrase, drop_unproven=drop_unproven
+        )
+        self.token_factor = t
+        self.slot = (await self.json("GET", "/api/session"))["slot"]
+        return out
+
+    async def unlock_passphrase(self, passphrase: str) -> None:
+        """Open the private key with this token's Kc and the passphrase."""
+        assert self.slot is not None
+        assert self.key_id is not None
+        t, sk = await factors.unlock_passphrase(
+            self.send,
+            kc=self.kc[self.key_id],
+            user=self.user(),
+            slot=self.slot,
+            passphrase=passphrase,
+        )
+        self.token_factor, self.private_key = t, sk
+
+    async def change_passphrase(self, new: str) -> Any:
+        assert self.token_factor is not None
+        current = await self.json("GET", "/api/me/factors")
+        return await factors.change_passphrase(
+            self.send,
+            self.account(),
+            self.token_factor,
+            new,
+            expected_wrap_id=dec(current["passphrase"]["id"]),
+        )
+
+    async def rollback_passphrase(self, old: str) -> None:
+        assert self.slot is not None
+        assert self.key_id is not None
+        t, sk = await factors.rollback_passphrase(
+            self.send, kc=self.kc[self.key_id], user=self.user(), slot=self.slot, old_passphrase=old
+        )
+        self.token_factor, self.private_key = t, sk
+
+    async def setup_recovery(self, secret: str | None = None) -> str:
+        text, _ = await factors.setup_recovery(self.send, self.account(), secret)
+        return text
+
+    async def recover(self, handle: str, secret: str) -> dict[str, Any]:
+        """Recover `handle`'s vault in this session (logged in with a new token)."""
+        assert self.key_id is not None
+        account, session = await factors.recover(
+            self.send, handle=handle, secret=secret, kc=self.kc[self.key_id], key_id=self.key_id
+        )
+        self.user_id, self.public_key = account.user_id, account.public_key
+        self.keypair_version = account.keypair_version
+        self.private_key = account.private_key
+        self.slot = session["slot"]
+        return dict(session)

@@ -356,6 +356,7 @@ def test_the_public_api_is_complete() -> None:
         "aead",
         "content",
         "errors",
+        "factors",
         "files",
         "ids",
         "labels",
@@ -363,6 +364,7 @@ def test_the_public_api_is_complete() -> None:
         "records",
         "rotation",
         "safekeys",
+        "success",
         "userkeys",
         "annotations",
     }

@@ -100,3 +100,22 @@ class ContentInvalid(VaultCryptoError):
     """A record opened but its plaintext is not the JSON object the format says."""
 
     code = "content_invalid"
+
+
+class PassphraseInvalid(CiphertextInvalid):
+    """A passphrase wrap did not open: a wrong passphrase (the hardener counted
+    the attempt), or a wrap modified or moved to other parameters."""
+
+    code = "passphrase_invalid"
+
+
+class RecoveryInvalid(CiphertextInvalid):
+    """The recovery slot did not open: a wrong recovery passphrase or code."""
+
+    code = "recovery_invalid"
+
+
+class SuccessKeyInvalid(CiphertextInvalid):
+    """A success key sealed to the user did not open with the user's private key."""
+
+    code = "success_key_invalid"

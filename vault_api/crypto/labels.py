@@ -1,10 +1,11 @@
 """Every domain-separation label of the vault's client-side format, version 1.
 
 docs/vault.md lists the same labels (a test checks the two agree). All but
-SLOT_KEK are transcript labels: the associated data or HPKE info of a
-ciphertext is `transcript(label, field, ...)` (authnet.protocol.encoding), so
-no two contexts share bytes. SLOT_KEK is the raw HKDF `info`, because the
-browser derives the key-encryption key with `ClientKey.deriveKey(label, ...)`
+the three *_KEK labels are transcript labels: the associated data, HPKE info,
+PBKDF2 salt or HKDF info is `transcript(label, field, ...)`
+(authnet.protocol.encoding), so no two contexts share bytes. SLOT_KEK,
+TOKEN_FACTOR_KEK and PASSPHRASE_KEK are the raw HKDF `info`, because the
+browser derives the first two with `ClientKey.deriveKey(label, ...)`
 (authnet.js: HKDF-SHA256, salt empty, info = label).
 
 Changing a label changes every ciphertext made under it: that is a new format
@@ -17,6 +18,11 @@ from typing import Final
 
 # HKDF info: the key-encryption key of a key slot, from Kc.
 SLOT_KEK: Final = b"authnet-vault/v1 slot kek"
+# HKDF info: the key-encryption key of a token-factor slot ("kc+passphrase"), from Kc.
+TOKEN_FACTOR_KEK: Final = b"authnet-vault/v1 token factor kek"
+# HKDF info: the passphrase wrap's key, from the token factor T (IKM) and the
+# hardened passphrase key F (salt).
+PASSPHRASE_KEK: Final = b"authnet-vault/v1 passphrase kek"
 
 # Associated data (AES-256-GCM) and HPKE info.
 SLOT: Final = b"authnet-vault/v1 slot"
@@ -28,11 +34,23 @@ ITEM: Final = b"authnet-vault/v1 item"
 FILE_KEY: Final = b"authnet-vault/v1 file key"
 FILE_CHUNK: Final = b"authnet-vault/v1 file chunk"
 
+# Hardened factors (docs/vault.md 5.4-5.6): the PBKDF2 salt, the HKDF info
+# of the key from the hardener's output, the token-factor slot, the passphrase
+# wrap, the recovery slot (AAD), and a success key sealed to the user (HPKE info).
+FACTOR_HASH: Final = b"authnet-vault/v1 factor hash"
+HARDENED_KEY: Final = b"authnet-vault/v1 hardened key"
+TOKEN_FACTOR: Final = b"authnet-vault/v1 token factor"
+PASSPHRASE_WRAP: Final = b"authnet-vault/v1 passphrase wrap"
+RECOVERY_SLOT: Final = b"authnet-vault/v1 recovery slot"
+SUCCESS_KEY: Final = b"authnet-vault/v1 success key"
+
 # Hash input of the public-key fingerprint people compare when sharing.
 FINGERPRINT: Final = b"authnet-vault/v1 public key fingerprint"
 
 ALL: Final = (
     SLOT_KEK,
+    TOKEN_FACTOR_KEK,
+    PASSPHRASE_KEK,
     SLOT,
     SAFE_KEY,
     PREVIOUS_KEY,
@@ -41,5 +59,11 @@ ALL: Final = (
     ITEM,
     FILE_KEY,
     FILE_CHUNK,
+    FACTOR_HASH,
+    HARDENED_KEY,
+    TOKEN_FACTOR,
+    PASSPHRASE_WRAP,
+    RECOVERY_SLOT,
+    SUCCESS_KEY,
     FINGERPRINT,
 )

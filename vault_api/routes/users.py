@@ -61,6 +61,7 @@ async def put_slot(vault: VaultDep, principal: UserDep, key_id: KeyIdPath, body:
         key_id=kid,
         keypair_version=body.keypair_version,
         slot=body.slot,
+        kind=body.kind,
         now_ms=vault.clock(),
     )
 

@@ -23,6 +23,7 @@ from authnet.protocol.encoding import b64u_decode, b64u_encode
 from vault_api.errors import Unauthenticated
 from vault_api.models import SessionOut
 from vault_api.schema import key_slots, pending_logins, sessions, users
+from vault_api.store import factors as factor_store
 from vault_api.store import users as user_store
 
 
@@ -218,4 +219,7 @@ def view(conn: Connection, session_hash: bytes, idle_timeout_seconds: int) -> Se
         slot=user_store.slot_out(slot) if slot is not None else None,
         csrf_token=rec.csrf_token,
         idle_timeout_seconds=idle_timeout_seconds,
+        notices=factor_store.notices(
+            conn, user_id=rec.user_id, session_hash=session_hash, since_ms=rec.created_ms
+        ),
     )

@@ -14,10 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from vault_api.crypto.factors import TOKEN_SLOT_BYTES
 from vault_api.crypto.ids import short
-from vault_api.errors import Conflict, Forbidden, NotFound
+from vault_api.crypto.userkeys import SLOT_BYTES
+from vault_api.errors import Conflict, Forbidden, Invalid, NotFound
 from vault_api.models import MeOut, PublicUserOut, SlotOut, UserOut
-from vault_api.schema import key_slots, users
+from vault_api.schema import key_slots, passphrase_wraps, users
 
 
 def user_out(row: Any) -> UserOut:
@@ -34,6 +36,7 @@ def slot_out(row: Any) -> SlotOut:
     return SlotOut.model_construct(
         key_id=row.key_id,
         keypair_version=row.keypair_version,
+        kind=row.kind,
         slot=row.slot,
         created_ms=row.created_ms,
         last_used_ms=row.last_used_ms,
@@ -129,9 +132,28 @@ def put_slot(
     keypair_version: int,
     slot: bytes,
     now_ms: int,
+    kind: str = "kc",
 ) -> SlotOut:
-    """Create or replace the slot of a token (the caller checked the session proved it)."""
+    """Create or replace the slot of a token (the caller checked the session proved it).
+    With a vault passphrase set, a slot holds the token factor (kind kc+passphrase)."""
     user = _require_registered(conn, user_id)
+    has_passphrase = (
+        conn.execute(
+            sa.select(passphrase_wraps.c.wrap_id).where(
+                passphrase_wraps.c.user_id == user_id, passphrase_wraps.c.state == "current"
+            )
+        ).first()
+        is not None
+    )
+    want = "kc+passphrase" if has_passphrase else "kc"
+    size = TOKEN_SLOT_BYTES if has_passphrase else SLOT_BYTES
+    if kind != want or len(slot) != size:
+        raise Invalid(
+            f"this account {'has' if has_passphrase else 'has no'} vault passphrase, so a "
+            f"token's slot is of kind {want} ({size} bytes), not {kind} ({len(slot)} bytes)",
+            code="slot_kind",
+            kind=want,
+        )
     if keypair_version != user.keypair_version:
         raise Conflict(
             f"the account's key pair is version {user.keypair_version}, not {keypair_version}",
@@ -147,6 +169,7 @@ def put_slot(
             key_id=key_id,
             keypair_version=keypair_version,
             slot=slot,
+            kind=kind,
             created_ms=now_ms,
             last_used_ms=None,
         )
