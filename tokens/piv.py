@@ -474,7 +474,7 @@ KEY_USAGES = {
 _SLOT_NAMES = {SLOT_AUTH: "authentication", SLOT_SIGN: "signature", SLOT_KC: "key agreement"}
 
 
-def _self_signed(
+def _card_certificate(
     sign_digest: Callable[[bytes], bytes],
     public: ec.EllipticCurvePublicKey,
     common_name: str,
@@ -482,9 +482,9 @@ def _self_signed(
     *,
     issuer: tuple[str, ec.EllipticCurvePublicKey] | None = None,
 ) -> bytes:
-    """A self-signed certificate for a card key, signed by the card with that
-    key (as `ykman piv certificates generate` does, for any slot); with
-    `issuer` (its name and public key), signed by that other card key instead.
+    """A certificate for a card key, signed by the card: self-signed with that
+    key (as `ykman piv certificates generate` does, for any slot), or with
+    `issuer` (its name and public key) by that other card key.
 
     cryptography signs certificates only with keys it holds, so the certificate
     is built with a throwaway key of the same algorithm, and its to-be-signed
@@ -596,22 +596,20 @@ class PivPassKey:
         self.verify_pin(pin)
         algorithm = self.piv.authenticate_management(management_key, management_algorithm)
         publics = {slot: self.piv.generate(slot) for slot in self.slots}
-        names = {slot: f"authnet {self.name.upper()} {self.config.label}" for slot in publics}
-        for slot in publics:
-            if slot != self.auth_slot:
-                names[slot] += f" {_SLOT_NAMES[slot]}"
+        base = f"authnet {self.name.upper()} {self.config.label}"
+        names = {s: base if s == self.auth_slot else f"{base} {_SLOT_NAMES[s]}" for s in publics}
         certificates = {}
         for slot, public in publics.items():
             sign = functools.partial(self._sign_slot_digest, slot)
             try:
-                certificates[slot] = _self_signed(sign, public, names[slot], KEY_USAGES[slot])
+                certificates[slot] = _card_certificate(sign, public, names[slot], KEY_USAGES[slot])
             except CardError as e:
                 # SP 800-73-4 gives an ECC key-management key (9D) only key
                 # agreement; a card that enforces it will not sign with it. Then
                 # the authentication key issues that key's certificate.
                 if slot == self.auth_slot or e.sw == SW_SECURITY_STATUS:
                     raise
-                certificates[slot] = _self_signed(
+                certificates[slot] = _card_certificate(
                     self._sign_digest,
                     public,
                     names[slot],
