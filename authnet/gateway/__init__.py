@@ -39,6 +39,7 @@ from authnet.gateway.limits import parse_json
 from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
+from authnet.protocol.sealing import SealedKey
 from authnet.state import EventKind
 from authnet.tickets import BrowserHints, Ticket, TicketState, needs_client_key, state_at
 
@@ -124,8 +125,9 @@ class _Waiter:
     async def error(self, err: AuthnetError) -> None:
         await self.send("error", code=err.code, message=err.message)
 
-    async def deliver(self, t: Ticket) -> None:
-        """Send the sealed Kc; delete it from the mailbox once the browser
+    async def deliver(self, t: Ticket, sealed: SealedKey | None) -> None:
+        """Send the sealed Kc (`sealed`: what the ticket's mailbox held when
+        `t` was read); delete it from the mailbox once the browser
         acknowledges receipt. A connection that dies first (or a stale one the
         gateway has not noticed yet) leaves it there for the browser's resumed
         connection: only the holder of the wait secret can connect."""
@@ -133,7 +135,6 @@ class _Waiter:
             # The page logged in with its own security key and derived Kc itself.
             await self.send("authenticated", kc="browser")
             return
-        sealed = await self.network.peek_sealed_kc(t.th)
         if sealed is None:
             if needs_client_key(t):
                 await self.error(AlreadyDelivered())
@@ -169,7 +170,8 @@ class _Waiter:
             await self.send("scanned")
             return False
         if state is TicketState.AUTHENTICATED:
-            await self.deliver(t)
+            sealed = None if t.kc_in_browser else await self.network.peek_sealed_kc(t.th)
+            await self.deliver(t, sealed)
         elif state is TicketState.REJECTED:
             await self.send("rejected")
         elif state is TicketState.EXPIRED:
@@ -216,12 +218,14 @@ class _Waiter:
                 if event.kind is EventKind.SCANNED:
                     await self.send("scanned")
                     continue
-                fresh = await self.network.state.get_ticket(th)
+                # The mail with the ticket, in one read (the swap that
+                # authenticated left both before it published the event).
+                fresh, sealed = await self.network.ticket_and_sealed_kc(th)
                 if fresh is None:
                     await self.send("expired")
                     return
                 if event.kind is EventKind.AUTHENTICATED:
-                    await self.deliver(fresh)
+                    await self.deliver(fresh, sealed)
                 else:
                     await self.send("rejected")
                 return

@@ -74,6 +74,11 @@ class StateStore(Protocol):
         """Atomically read and delete."""
         ...
 
+    async def get_ticket_and_mail(self, th: bytes) -> tuple[Ticket | None, bytes | None]:
+        """`get_ticket` and `get_mail` in one read: what a browser woken by
+        "authenticated" needs."""
+        ...
+
     # Events for waiting browsers.
     async def publish(self, th: bytes, event: TicketEvent) -> None: ...
 

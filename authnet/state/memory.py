@@ -121,6 +121,9 @@ class MemoryState:
         sealed: bytes | None = self._live(self._mail, th)
         return sealed
 
+    async def get_ticket_and_mail(self, th: bytes) -> tuple[Ticket | None, bytes | None]:
+        return await self.get_ticket(th), await self.get_mail(th)
+
     async def take_mail(self, th: bytes) -> bytes | None:
         sealed: bytes | None = self._live(self._mail, th)
         if sealed is not None:

@@ -301,6 +301,12 @@ class RedisState:
             raw: bytes | None = await self._commands.call("GET", self._mail + th)
         return raw
 
+    async def get_ticket_and_mail(self, th: bytes) -> tuple[Ticket | None, bytes | None]:
+        with _translate:
+            raw, mail = await self._commands.call("MGET", self._tickets + th, self._mail + th)
+        ticket = None if raw is None else TICKETS.decode(raw[_VERSION.size :])
+        return ticket, mail
+
     async def take_mail(self, th: bytes) -> bytes | None:
         with _translate:
             raw: bytes | None = await self._commands.call("GETDEL", self._mail + th)

@@ -215,6 +215,22 @@ async def test_a_refused_swap_leaves_no_mail_and_publishes_nothing(store: Store)
     assert await store.state.get_ticket(t.th) == a
 
 
+async def test_the_ticket_and_its_mail_read_together(store: Store) -> None:
+    t = attach(issued())
+    assert await store.state.get_ticket_and_mail(t.th) == (None, None)
+    await store.state.create_ticket(t, keep_until_ms=keep())
+    assert await store.other_node.get_ticket_and_mail(t.th) == (t, None)
+    nxt = replace(t, version=t.version + 1, state=TicketState.AUTHENTICATED)
+    assert await store.state.swap_ticket(t, nxt, keep_until_ms=keep(), mail=b"sealed kc")
+    assert await store.other_node.get_ticket_and_mail(t.th) == (nxt, b"sealed kc")
+    assert await store.state.take_mail(t.th) == b"sealed kc"
+    assert await store.other_node.get_ticket_and_mail(t.th) == (nxt, None)
+    # Mail without a ticket (the ticket expired first) is still reported.
+    lone = new_th()
+    await store.state.put_mail(lone, b"m", keep_until_ms=keep())
+    assert await store.other_node.get_ticket_and_mail(lone) == (None, b"m")
+
+
 async def test_mail_left_by_a_swap_goes_with_the_keep_until(store: Store) -> None:
     t = attach(issued())
     await store.state.create_ticket(t, keep_until_ms=keep())

@@ -226,6 +226,7 @@ CALLS: dict[str, Call] = {
     "swap_ticket": lambda s, t: s.swap_ticket(t, t, keep_until_ms=now_ms() + 60_000),
     "put_mail": lambda s, t: s.put_mail(t.th, b"m", keep_until_ms=now_ms() + 60_000),
     "get_mail": lambda s, t: s.get_mail(t.th),
+    "get_ticket_and_mail": lambda s, t: s.get_ticket_and_mail(t.th),
     "take_mail": lambda s, t: s.take_mail(t.th),
     "publish": lambda s, t: s.publish(t.th, EVENT),
     "put_challenge": lambda s, t: s.put_challenge(t.th, 1, keep_until_ms=now_ms() + 60_000),
