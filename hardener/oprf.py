@@ -208,9 +208,11 @@ def _composite_scalars(
 def _weighted_sum(
     scalars: Sequence[group.Scalar], elements: Sequence[group.Element]
 ) -> group.Element:
-    total = group.IDENTITY
-    for s, e in zip(scalars, elements, strict=True):
-        total = group.add(group.scalar_mult(s, e), total)
+    """sum(s_i * e_i); the RFC starts from the identity, this from the first term (one add less)."""
+    products = [group.scalar_mult(s, e) for s, e in zip(scalars, elements, strict=True)]
+    total = products[0]
+    for p in products[1:]:
+        total = group.add(p, total)
     return total
 
 

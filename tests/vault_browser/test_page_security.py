@@ -5,6 +5,12 @@ storage, cookies it can read, or its URL."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+
 import aiohttp
 import pytest
 from playwright.async_api import expect
@@ -14,6 +20,8 @@ from tests.vault_browser import ui
 from tests.vault_browser.conftest import Browsers, VaultSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOSTILE = {
     "type": "login",
@@ -39,7 +47,12 @@ async def test_the_page_has_a_strict_content_security_policy(vault: VaultSite) -
         async with http.get(vault.url + "/authnet/v1/nope.js") as r:
             assert r.status == 404
     # No code from the network: the vault serves its own copy of authnet.js.
-    assert directives["script-src"] == "'self'"
+    # The one inline script allowed is the import map, by its hash.
+    page = (ROOT / "vault_api/static/index.html").read_bytes()
+    maps = re.findall(rb'<script type="importmap">(.*?)</script>', page, re.DOTALL)
+    assert json.loads(maps[0]) == {"imports": {"@noble/hashes/": "/js/vendor/noble-hashes-2.4.0/"}}
+    digest = base64.b64encode(hashlib.sha256(maps[0]).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
     assert gateway in directives["connect-src"]
     assert directives["default-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,18 +22,33 @@ PAGE = Path(__file__).resolve().parents[1] / "static" / "index.html"
 AGENT_URL = "http://127.0.0.1:7481"
 
 
-def content_security_policy(gateway_url: str) -> str:
+_IMPORT_MAP = re.compile(rb'<script type="importmap">(.*?)</script>', re.DOTALL)
+
+
+def import_map_sources(page: bytes) -> list[str]:
+    """CSP hash sources of the page's import maps (the one inline script it
+    has: it maps the vendored noble files' "@noble/hashes/" imports to
+    /js/vendor/, js/crypto/oprf.js). An import map is data, not code, but
+    Chromium lets it run only if script-src allows it."""
+    return [
+        f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'"
+        for m in _IMPORT_MAP.findall(page)
+    ]
+
+
+def content_security_policy(gateway_url: str, page: bytes = b"") -> str:
     """Scripts only from this origin (authnet.js and hpke.js too: the vault
-    serves its own copy, routes/client.py); connections only to it, the
-    network's gateway and the local agent; no inline script, no framing. The
-    page decrypts secrets: no script from elsewhere may run."""
+    serves its own copy, routes/client.py) and the page's import map by its
+    hash; connections only to it, the network's gateway and the local agent;
+    no other inline script, no framing. The page decrypts secrets: no script
+    from elsewhere may run."""
     parts = urlsplit(gateway_url)
     gateway = f"{parts.scheme}://{parts.netloc}"
     socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
     return "; ".join(
         (
             "default-src 'none'",
-            "script-src 'self'",
+            " ".join(("script-src 'self'", *import_map_sources(page))),
             f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
             "style-src 'self'",
             "img-src 'self' data: blob:",
@@ -46,10 +64,13 @@ def content_security_policy(gateway_url: str) -> str:
 @router.get("/index.html", include_in_schema=False)
 async def page(vault: VaultDep) -> HTMLResponse:
     """The UI (vault_api/static/), with its Content-Security-Policy."""
+    body = PAGE.read_bytes()
     return HTMLResponse(
-        PAGE.read_bytes(),
+        body,
         headers={
-            "Content-Security-Policy": content_security_policy(vault.sp.credentials.gateway_url),
+            "Content-Security-Policy": content_security_policy(
+                vault.sp.credentials.gateway_url, body
+            ),
             "Cache-Control": "no-cache",
         },
     )
