@@ -105,6 +105,10 @@ class Config:
     # The name in the hardener's server certificate, when the address is not it.
     hardener_server_name: str = ""
     hardener_timeout_s: float = 5.0
+    # HardenPin calls per second per client address, per node, and the burst
+    # above it (the hardener limits each token; this limits each client).
+    pin_attempt_rate_per_s: float = 5.0
+    pin_attempt_burst: int = 30
 
     @property
     def db_url(self) -> str:

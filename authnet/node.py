@@ -182,7 +182,15 @@ class Node:
         challenges = RateLimiter(rate_per_s=cfg.challenge_rate_per_s, burst=cfg.challenge_burst)
         self.pins = open_relay(network, cfg)
         passkey_pb2_grpc.add_PassKeyServicer_to_server(
-            PassKeyServicer(network, challenges=challenges, pins=self.pins), pk_server
+            PassKeyServicer(
+                network,
+                challenges=challenges,
+                pins=self.pins,
+                pin_attempts=RateLimiter(
+                    rate_per_s=cfg.pin_attempt_rate_per_s, burst=cfg.pin_attempt_burst
+                ),
+            ),
+            pk_server,
         )
         pk_port = pk_server.add_secure_port(
             _host_port(cfg.bind_host, cfg.passkey_port), grpc.ssl_server_credentials(pair)

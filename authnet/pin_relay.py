@@ -86,12 +86,13 @@ def translate(err: HardenerError) -> e.AuthnetError:
     from hardener import errors as h
 
     if isinstance(err, h.UserLocked):
-        hint = f" {err.hint}" if err.hint else ""
+        # The hardener's hint names its operator's command: for the log, not the phone.
+        log.info("pin locked at the hardener (%s)", err.hint or "no hint")
         return e.PinLocked(
             f"PIN locked: {PIN_ATTEMPTS} wrong PINs without a correct one, so the network's "
             "hardener no longer checks this token's PIN. Log in with another token of the "
-            "account and revoke this one, or ask the network's operator to unlock it"
-            f" (the hardener's recovery step).{hint}",
+            "account and revoke this one, or ask the network's operator to unlock it "
+            "(the hardener's recovery step)",
             retries_left=0,
         )
     if isinstance(err, h.UserBackoff | h.RateLimited):

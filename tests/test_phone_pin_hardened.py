@@ -31,6 +31,7 @@ from authnet.errors import (
     KeystoreError,
     PinInvalid,
     PinLocked,
+    RateLimited,
     SignatureInvalid,
 )
 from authnet.protocol import labels
@@ -500,3 +501,17 @@ def test_serve_takes_the_hardener_and_its_credentials(tmp_path: Path) -> None:
     default = cli_config(cli_parser().parse_args(["--data-dir", str(tmp_path), "serve"]))
     assert default.hardener_address == ""
     assert default.hardener_credentials_dir == tmp_path / "hardener"
+
+
+async def test_one_address_cannot_spend_the_networks_budget_on_many_tokens(
+    tmp_path: Path,
+) -> None:
+    async with TestNetwork(
+        tmp_path / "net", hardener=True, pin_attempt_rate_per_s=0.001, pin_attempt_burst=3
+    ) as net:
+        phone = await hardened_phone(net, tmp_path / "phone.json")  # one HardenPin
+        await relay_guess(net, phone)
+        await relay_guess(net, phone)
+        with pytest.raises(RateLimited, match="too many PIN attempts from this address") as err:
+            await relay_guess(net, phone)
+        assert err.value.retry_after_ms > 0

@@ -50,11 +50,18 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
         *,
         challenges: RateLimiter | None = None,
         pins: PinRelay | None = None,
+        pin_attempts: RateLimiter | None = None,
     ) -> None:
         self.network = network
         # The relay to the network's PIN hardener (one without a client answers
         # every PIN call with no_hardener).
         self.pins = pins or PinRelay(network, None)
+        # HardenPin calls per client address: the hardener limits each token
+        # (and this network as a caller); this keeps one client from spending
+        # the network's caller budget on many tokens' PINs.
+        if pin_attempts is None:  # (a RateLimiter with no buckets yet is falsy)
+            pin_attempts = RateLimiter(rate_per_s=5.0, burst=30)
+        self.pin_attempts = pin_attempts
         if challenges is None:
             challenges = RateLimiter(rate_per_s=20.0, burst=40)
         self.challenges = challenges
@@ -173,6 +180,12 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
 
     @rpc
     async def HardenPin(self, request: passkey_pb2.HardenPinRequest, context: Any) -> Any:
+        wait_ms = self.pin_attempts.take(address_key(peer_host(context.peer())), time.monotonic())
+        if wait_ms:
+            raise RateLimited(
+                f"too many PIN attempts from this address: retry in {wait_ms} ms",
+                retry_after_ms=wait_ms,
+            )
         r = await self.pins.harden(request.token_id, request.blinded_element, request.key_version)
         e = r.evaluation
         return passkey_pb2.HardenPinResponse(
