@@ -185,6 +185,11 @@ async def drive(
                     results = await c.evaluate_batch(items)
                     assert not any(isinstance(r, Exception) for r in results)
                     done = batch
+                elif mode == "hash_batch":
+                    hitems = [(f"token:{(i + k) % 10000:06d}", digest, 0) for k in range(batch)]
+                    hresults = await c.hash_batch(hitems)
+                    assert not any(isinstance(r, Exception) for r in hresults)
+                    done = batch
                 else:
                     await c.hash(f"token:{i % 10000:06d}", digest)
                     done = 1
@@ -203,7 +208,12 @@ async def drive(
         wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
     return {
         "path": "gRPC service (mTLS, SQLite counted + committed, audit log)",
-        "rpc": {"evaluate": "Evaluate", "batch": f"EvaluateBatch x{batch}", "hash": "Hash"}[mode],
+        "rpc": {
+            "evaluate": "Evaluate",
+            "batch": f"EvaluateBatch x{batch}",
+            "hash": "Hash",
+            "hash_batch": f"HashBatch x{batch}",
+        }[mode],
         "concurrency": concurrency,
         "evaluations": count,
         "per_s": round(count / wall),
@@ -223,9 +233,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="per measurement (default 5)")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--batch", type=int, default=64, help="elements per EvaluateBatch call")
-    ap.add_argument("--only", action="append", choices=["bare", "evaluate", "batch", "hash"])
+    ap.add_argument("--hash-batch", type=int, default=256, help="digests per HashBatch call")
+    ap.add_argument(
+        "--only", action="append", choices=["bare", "evaluate", "batch", "hash", "hash_batch"]
+    )
     ns = ap.parse_args()
-    only = set(ns.only or ["bare", "evaluate", "batch", "hash"])
+    only = set(ns.only or ["bare", "evaluate", "batch", "hash", "hash_batch"])
     out: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "targets_per_core_s": {"poprf": 3000, "hash": 20000},
@@ -235,7 +248,7 @@ def main() -> None:
         out["bare_poprf"] = bare_poprf(ns.seconds)
         log("bare keyed hash ...")
         out["bare_hash"] = bare_hash(ns.seconds)
-    service_modes = [m for m in ("evaluate", "batch", "hash") if m in only]
+    service_modes = [m for m in ("evaluate", "batch", "hash", "hash_batch") if m in only]
     if service_modes:
         with tempfile.TemporaryDirectory(prefix="hardener-bench-") as tmp:
             data = Path(tmp) / "data"
@@ -244,7 +257,8 @@ def main() -> None:
             proc, address = start_server(data)
             try:
                 for mode in service_modes:
-                    conc = ns.concurrency if mode != "batch" else max(1, ns.concurrency // 8)
+                    batched = mode in ("batch", "hash_batch")
+                    conc = max(1, ns.concurrency // 8) if batched else ns.concurrency
                     log(f"service {mode} at concurrency {conc} ...")
                     out[f"service_{mode}"] = asyncio.run(
                         drive(
@@ -254,7 +268,9 @@ def main() -> None:
                             mode=mode,
                             seconds=ns.seconds,
                             concurrency=conc,
-                            batch=ns.batch if mode == "batch" else 1,
+                            batch=(ns.batch if mode == "batch" else ns.hash_batch)
+                            if batched
+                            else 1,
                         )
                     )
                 if "evaluate" in service_modes:

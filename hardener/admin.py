@@ -79,6 +79,7 @@ def init(
     try:
         with store.transaction():
             keyring.new_version(store, master)
+        keyring.attempt_key(store, master)
     finally:
         store.close()
         close = getattr(master, "close", None)

@@ -128,6 +128,21 @@ def _hash(r: pb.HashResponse) -> HashOutput:
     )
 
 
+def _hash_batch(r: pb.HashBatchResponse, n: int) -> list[HashOutput | HardenerError]:
+    if len(r.results) != n:
+        raise ProtocolMismatch(f"asked for {n} hashes, got {len(r.results)} results")
+    return [
+        _hash(x.response) if x.HasField("response") else error_from_detail(x.error)
+        for x in r.results
+    ]
+
+
+def _hash_batch_request(items: Sequence[tuple[str, bytes, int]]) -> pb.HashBatchRequest:
+    return pb.HashBatchRequest(
+        requests=[pb.HashRequest(user_id=u, digest=d, key_version=v) for u, d, v in items]
+    )
+
+
 def _channel_credentials(creds: CallerCredentials) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.certificate_pem)
 
@@ -212,6 +227,12 @@ class HardenerClient:
     async def hash(self, user_id: str, digest: bytes, key_version: int = 0) -> HashOutput:
         req = pb.HashRequest(user_id=user_id, digest=digest, key_version=key_version)
         return _hash(await self._call("Hash", req))
+
+    async def hash_batch(
+        self, items: Sequence[tuple[str, bytes, int]]
+    ) -> list[HashOutput | HardenerError]:
+        """Many (user_id, digest, key_version) in one call; each result or error in order."""
+        return _hash_batch(await self._call("HashBatch", _hash_batch_request(items)), len(items))
 
     async def enrol(
         self,
@@ -312,6 +333,11 @@ class SyncHardenerClient:
     def hash(self, user_id: str, digest: bytes, key_version: int = 0) -> HashOutput:
         req = pb.HashRequest(user_id=user_id, digest=digest, key_version=key_version)
         return _hash(self._call("Hash", req))
+
+    def hash_batch(
+        self, items: Sequence[tuple[str, bytes, int]]
+    ) -> list[HashOutput | HardenerError]:
+        return _hash_batch(self._call("HashBatch", _hash_batch_request(items)), len(items))
 
     def enrol(
         self,

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from hardener import oprf
+from hardener.attempts import AttemptKey
 from hardener.errors import HardenerError, KeyVersionRetired, KeyVersionUnknown
 from hardener.masterkey import MasterKey
 from hardener.store import KeyRow, Store
@@ -176,3 +177,18 @@ def retire(store: Store, version: int, *, force: bool = False, now: float | None
         store.set_key_state(version, RETIRED, time.time() if now is None else now)
         return
     raise KeyVersionUnknown(f"no key version {version}")
+
+
+ATTEMPT_SECRET = "attempt"  # noqa: S105 - the name of a sealed secret, not a secret
+
+
+def attempt_key(store: Store, master: MasterKey) -> AttemptKey:
+    """The key that authenticates attempt ids (made on first use, sealed like the versions')."""
+    aad = key_at_rest_aad(0, ATTEMPT_SECRET)
+    sealed = store.secret(ATTEMPT_SECRET)
+    if sealed is None:
+        key = secrets.token_bytes(32)
+        with store.transaction():
+            store.set_secret(ATTEMPT_SECRET, master.seal(key, aad))
+        return AttemptKey(key=key)
+    return AttemptKey(key=master.open(sealed, aad))

@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hardener.audit import AuditLog
 from hardener.datadir import DataDir, Policy
 from hardener.errors import CallerUnknown, HardenerError
-from hardener.keys import KeyRing
+from hardener.keys import KeyRing, attempt_key
 from hardener.masterkey import MasterKey
 from hardener.pki import caller_name_of
 from hardener.rpc_status import abort_with, detail_of
-from hardener.service import HardenerService
+from hardener.service import EvaluationResult, HardenerService, HashResult
 from hardener.store import Store
 from hardener.v1 import hardener_pb2 as pb
 from hardener.v1 import hardener_pb2_grpc as pb_grpc
@@ -120,13 +120,21 @@ class HardenerServicer(pb_grpc.HardenerServicer):
             r = await self.service.hash(
                 caller, request.user_id, request.digest, request.key_version
             )
-            a = r.attempt
-            return pb.HashResponse(
-                key_version=a.key_version,
-                mac=r.mac,
-                attempt_id=a.attempt_id,
-                nonce=a.nonce,
-                attempts_left=a.attempts_left,
+            return _hash_response(r)
+
+        return await self._run(context, call)
+
+    async def HashBatch(self, request: pb.HashBatchRequest, context: Any) -> pb.HashBatchResponse:
+        async def call(caller: str) -> pb.HashBatchResponse:
+            items = [(r.user_id, r.digest, r.key_version) for r in request.requests]
+            results = await self.service.hash_batch(caller, items)
+            return pb.HashBatchResponse(
+                results=[
+                    pb.HashResult(error=detail_of(r))
+                    if isinstance(r, HardenerError)
+                    else pb.HashResult(response=_hash_response(r))
+                    for r in results
+                ]
             )
 
         return await self._run(context, call)
@@ -177,7 +185,18 @@ class HardenerServicer(pb_grpc.HardenerServicer):
         return await self._run(context, call)
 
 
-def _evaluate_response(r: Any) -> pb.EvaluateResponse:
+def _hash_response(r: HashResult) -> pb.HashResponse:
+    a = r.attempt
+    return pb.HashResponse(
+        key_version=a.key_version,
+        mac=r.mac,
+        attempt_id=a.attempt_id,
+        nonce=a.nonce,
+        attempts_left=a.attempts_left,
+    )
+
+
+def _evaluate_response(r: EvaluationResult) -> pb.EvaluateResponse:
     a = r.attempt
     return pb.EvaluateResponse(
         key_version=a.key_version,
@@ -206,6 +225,7 @@ class HardenerServer:
         self.store = Store(self.data.db)
         try:
             keys = KeyRing.load(self.store, self.master)
+            attempts = attempt_key(self.store, self.master)
         except BaseException:
             self.store.close()
             raise
@@ -214,6 +234,7 @@ class HardenerServer:
         self.service = HardenerService(
             store=self.store,
             keys=keys,
+            attempts=attempts,
             policy=self.policy,
             audit=self.audit,
             certificates=self.store.certificate_table(),
@@ -230,6 +251,7 @@ class HardenerServer:
             return False
         self.service.keys = KeyRing.load(self.store, self.master)
         self.service.certificates = self.store.certificate_table()
+        self.store.invalidate()  # e.g. `hardener unlock` changed a user
         self._generation = gen
         log.info("reloaded keys and callers (generation %d)", gen)
         return True

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hardener import group, labels, oprf
+from hardener.attempts import ATTEMPT_ID_BYTES, AttemptKey, IssuedAttempt
 from hardener.audit import AuditLog
 from hardener.datadir import Policy
 from hardener.errors import (
@@ -37,7 +38,7 @@ from hardener.errors import (
 )
 from hardener.keys import KeyRing, KeyVersion
 from hardener.limits import RateLimits, check_user
-from hardener.store import AttemptRow, Store
+from hardener.store import Store
 from hardener.transcripts import (
     WRAP_HEADER,
     WRAP_MAGIC,
@@ -51,8 +52,6 @@ from hardener.transcripts import (
 MAX_ID = 256
 MAX_BLOB = 64 * 1024
 MAX_BATCH = 1024
-ATTEMPT_ID = 16
-NONCE = 32
 _BAD_POINT = (
     "blinded_element is not a valid ristretto255 element (the identity, a non-canonical"
     " encoding, or not a point of the group)"
@@ -110,10 +109,12 @@ class HardenerService:
         policy: Policy,
         audit: AuditLog,
         certificates: dict[bytes, tuple[str, bool]],
+        attempts: AttemptKey,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.keys = keys
+        self.attempts = attempts
         self.policy = policy
         self.audit = audit
         self.certificates = certificates
@@ -137,13 +138,13 @@ class HardenerService:
     # -- evaluations ------------------------------------------------------------
 
     def _count(self, caller: str, user_id: str, kv: KeyVersion, now: float, left: int) -> Attempt:
-        nonce = secrets.token_bytes(NONCE)
-        self.store.begin()
-        attempt_id = self.store.count_attempt(
-            caller=caller, user_id=user_id, nonce=nonce, key_version=kv.version, now=now
-        )
+        issued = self.attempts.issue(caller, user_id, kv.version, now)
+        self.store.count_attempt(caller=caller, user_id=user_id, now=now)
         return Attempt(
-            key_version=kv.version, attempt_id=attempt_id, nonce=nonce, attempts_left=left
+            key_version=kv.version,
+            attempt_id=issued.attempt_id,
+            nonce=issued.nonce,
+            attempts_left=left,
         )
 
     def _evaluate_now(
@@ -206,10 +207,9 @@ class HardenerService:
         await self.store.durable()
         return out
 
-    async def hash(self, caller: str, user_id: str, digest: bytes, version: int = 0) -> HashResult:
-        self.limits.take(caller, self.clock())
-        await self.store.writable()
-        now = self.clock()
+    def _hash_now(
+        self, caller: str, user_id: str, digest: bytes, version: int, now: float
+    ) -> HashResult:
         check_id(user_id, "user_id")
         check_len(digest, 32, "digest")
         kv = self.keys.get(version)
@@ -227,23 +227,56 @@ class HardenerService:
             operation="hash", caller=caller, user_id=user_id, key_version=kv.version,
             outcome="ok", attempts_left=left,
         )  # fmt: skip
-        await self.store.durable()
         return HashResult(attempt=attempt, mac=mac)
+
+    async def hash(self, caller: str, user_id: str, digest: bytes, version: int = 0) -> HashResult:
+        self.limits.take(caller, self.clock())
+        await self.store.writable()
+        result = self._hash_now(caller, user_id, digest, version, self.clock())
+        await self.store.durable()
+        return result
+
+    async def hash_batch(
+        self, caller: str, items: Sequence[tuple[str, bytes, int]]
+    ) -> list[HashResult | HardenerError]:
+        if len(items) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} hashes per batch (got {len(items)})")
+        self.limits.take(caller, self.clock(), len(items))
+        await self.store.writable()
+        now = self.clock()
+        out: list[HashResult | HardenerError] = []
+        for user_id, digest, version in items:
+            try:
+                out.append(self._hash_now(caller, user_id, digest, version, now))
+            except HardenerError as e:
+                out.append(e)
+        await self.store.durable()
+        return out
 
     # -- successes --------------------------------------------------------------
 
-    def _attempt(self, caller: str, user_id: str, attempt_id: bytes, now: float) -> AttemptRow:
-        check_len(attempt_id, ATTEMPT_ID, "attempt_id")
-        a = self.store.attempt(attempt_id)
-        if a is None or a.caller != caller or a.user_id != user_id:
+    def _attempt(self, caller: str, user_id: str, attempt_id: bytes, now: float) -> IssuedAttempt:
+        check_len(attempt_id, ATTEMPT_ID_BYTES, "attempt_id")
+        a = self.attempts.open(caller, user_id, attempt_id)
+        if a is None:
             raise AttemptUnknown("no such attempt for this caller and user")
-        if a.used_at is not None:
-            raise AttemptUsed("this attempt has already proved a success (a replay)")
-        if now - a.created_at > self.policy.attempt_ttl_s:
+        if now - a.created_ms / 1000 > self.policy.attempt_ttl_s:
             raise AttemptExpired(
                 f"this attempt is older than {self.policy.attempt_ttl_s} s: evaluate again"
             )
+        if self.store.attempt_used(attempt_id):
+            raise AttemptUsed("this attempt has already proved a success (a replay)")
         return a
+
+    def _succeed(self, caller: str, user_id: str, a: IssuedAttempt, now: float) -> None:
+        self.store.record_success(
+            caller=caller,
+            user_id=user_id,
+            attempt_id=a.attempt_id,
+            created_at=a.created_ms / 1000,
+            key_version=a.key_version,
+            now=now,
+        )
 
     def _audit_refusal(self, op: str, caller: str, user_id: str, e: HardenerError) -> None:
         self.audit.write(operation=op, caller=caller, user_id=user_id, outcome=e.code)
@@ -266,8 +299,7 @@ class HardenerService:
         except HardenerError as e:
             self._audit_refusal("report_success", caller, user_id, e)
             raise
-        self.store.begin()
-        self.store.record_success(a, now)
+        self._succeed(caller, user_id, a, now)
         self.audit.write(
             operation="report_success", caller=caller, user_id=user_id,
             key_version=a.key_version, outcome="ok",
@@ -295,7 +327,6 @@ class HardenerService:
         user = self.store.user(caller, user_id)
         old = user.success_key if user else None
         if old is None or hmac.compare_digest(old, public_key):
-            self.store.begin()
             self.store.set_success_key(caller, user_id, public_key)
             self.audit.write(operation="enrol", caller=caller, user_id=user_id, outcome="ok")
             await self.store.durable()
@@ -315,8 +346,7 @@ class HardenerService:
         except HardenerError as e:
             self._audit_refusal("enrol", caller, user_id, e)
             raise
-        self.store.begin()
-        self.store.record_success(a, now)
+        self._succeed(caller, user_id, a, now)
         self.store.set_success_key(caller, user_id, public_key)
         self.audit.write(
             operation="enrol_replace", caller=caller, user_id=user_id,

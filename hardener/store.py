@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hmac
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +22,8 @@ from pathlib import Path
 
 from hardener.errors import StoreError
 
-ATTEMPT_TAG = 8
+USER_CACHE = 200_000
+_ABSENT = object()
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -41,11 +40,11 @@ CREATE TABLE IF NOT EXISTS users (
     caller TEXT NOT NULL, user_id TEXT NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
     last_attempt_at REAL NOT NULL DEFAULT 0, success_key BLOB, key_version INTEGER,
     PRIMARY KEY (caller, user_id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY, tag BLOB NOT NULL, caller TEXT NOT NULL, user_id TEXT NOT NULL,
-    nonce BLOB NOT NULL, key_version INTEGER NOT NULL, created_at REAL NOT NULL,
-    used_at REAL);
-CREATE INDEX IF NOT EXISTS attempts_by_time ON attempts (created_at);
+CREATE TABLE IF NOT EXISTS used_attempts (
+    attempt_id BLOB PRIMARY KEY, created_at REAL NOT NULL, used_at REAL NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     caller TEXT NOT NULL, record_id TEXT NOT NULL, key_version INTEGER NOT NULL,
     PRIMARY KEY (caller, record_id)) WITHOUT ROWID;
@@ -60,17 +59,6 @@ class UserRow:
     last_attempt_at: float
     success_key: bytes | None
     key_version: int | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class AttemptRow:
-    attempt_id: bytes
-    caller: str
-    user_id: str
-    nonce: bytes
-    key_version: int
-    created_at: float
-    used_at: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +104,12 @@ class Store:
         self._committing = False
         self._idle: asyncio.Event | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="commit")
+        # The server's write-through cache of user rows ((caller, user_id) -> row or
+        # None for no row), and counted evaluations not yet written (one
+        # executemany per group of requests). Only the server's connection uses
+        # them; operator commands bump the generation, which clears the cache.
+        self._users: dict[tuple[str, str], UserRow | None] = {}
+        self._pending_counts: list[tuple[str, str, float]] = []
         # Called after each group commit (the server flushes its audit log there).
         self.on_commit: Callable[[], None] | None = None
 
@@ -151,6 +145,7 @@ class Store:
         the event loop keeps serving; requests arriving meanwhile wait in
         `writable()` and join the next commit.
         """
+        self._write_pending()
         if not self.conn.in_transaction:
             return
         loop = asyncio.get_running_loop()
@@ -183,6 +178,8 @@ class Store:
 
     def _finish(self, waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
         self._committing = False
+        if error is not None:
+            self._users.clear()  # the cache may hold what was rolled back
         if self._idle is not None:
             self._idle.set()
         if error is None and self.on_commit is not None:
@@ -198,8 +195,14 @@ class Store:
                 )
 
     def rollback(self) -> None:
+        self._pending_counts.clear()
+        self._users.clear()
         if self.conn.in_transaction:
             self.conn.rollback()
+
+    def invalidate(self) -> None:
+        """Forget cached user rows (another process changed the database)."""
+        self._users.clear()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -309,78 +312,102 @@ class Store:
     # -- users and attempts -----------------------------------------------------
 
     def user(self, caller: str, user_id: str) -> UserRow | None:
+        key = (caller, user_id)
+        hit = self._users.get(key, _ABSENT)
+        if hit is not _ABSENT:
+            return hit  # type: ignore[return-value]
         r = self.conn.execute(
             "SELECT failures, last_attempt_at, success_key, key_version FROM users"
             " WHERE caller = ? AND user_id = ?",
-            (caller, user_id),
+            key,
         ).fetchone()
-        if r is None:
-            return None
-        return UserRow(
-            failures=r[0],
-            last_attempt_at=r[1],
-            success_key=None if r[2] is None else bytes(r[2]),
-            key_version=r[3],
+        row = (
+            None
+            if r is None
+            else UserRow(
+                failures=r[0],
+                last_attempt_at=r[1],
+                success_key=None if r[2] is None else bytes(r[2]),
+                key_version=r[3],
+            )
         )
+        if len(self._users) >= USER_CACHE:
+            self._users.clear()
+        self._users[key] = row
+        return row
 
-    def count_attempt(
-        self, *, caller: str, user_id: str, nonce: bytes, key_version: int, now: float
-    ) -> bytes:
-        """One more evaluation without a proven success; returns its attempt id.
+    def _cached(self, caller: str, user_id: str, row: UserRow) -> None:
+        self._users[(caller, user_id)] = row
 
-        An attempt id is u64be(row id) || 8 random bytes: rows are appended in
-        order (cheap), and an id cannot be guessed from another.
-        """
-        self.conn.execute(
+    def count_attempt(self, *, caller: str, user_id: str, now: float) -> None:
+        """One more evaluation without a proven success (written at the next durable())."""
+        old = self.user(caller, user_id)
+        self._cached(
+            caller,
+            user_id,
+            UserRow(
+                failures=(old.failures if old else 0) + 1,
+                last_attempt_at=now,
+                success_key=old.success_key if old else None,
+                key_version=old.key_version if old else None,
+            ),
+        )
+        self._pending_counts.append((caller, user_id, now))
+
+    def _write_pending(self) -> None:
+        if not self._pending_counts:
+            return
+        rows, self._pending_counts = self._pending_counts, []
+        self.begin()
+        self.conn.executemany(
             "INSERT INTO users (caller, user_id, failures, last_attempt_at) VALUES (?, ?, 1, ?)"
             " ON CONFLICT (caller, user_id) DO UPDATE SET failures = failures + 1,"
             " last_attempt_at = excluded.last_attempt_at",
-            (caller, user_id, now),
+            rows,
         )
-        tag = secrets.token_bytes(ATTEMPT_TAG)
-        cur = self.conn.execute(
-            "INSERT INTO attempts VALUES (NULL, ?, ?, ?, ?, ?, ?, NULL)",
-            (tag, caller, user_id, nonce, key_version, now),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid.to_bytes(8, "big") + tag
 
-    def attempt(self, attempt_id: bytes) -> AttemptRow | None:
-        if len(attempt_id) != 8 + ATTEMPT_TAG:
-            return None
+    def attempt_used(self, attempt_id: bytes) -> bool:
         r = self.conn.execute(
-            "SELECT tag, caller, user_id, nonce, key_version, created_at, used_at"
-            " FROM attempts WHERE id = ?",
-            (int.from_bytes(attempt_id[:8], "big"),),
+            "SELECT 1 FROM used_attempts WHERE attempt_id = ?", (attempt_id,)
         ).fetchone()
-        if r is None or not hmac.compare_digest(bytes(r[0]), attempt_id[8:]):
-            return None
-        return AttemptRow(
-            attempt_id=attempt_id,
-            caller=r[1],
-            user_id=r[2],
-            nonce=bytes(r[3]),
-            key_version=r[4],
-            created_at=r[5],
-            used_at=r[6],
-        )
+        return r is not None
 
-    def record_success(self, attempt: AttemptRow, now: float) -> None:
+    def record_success(
+        self, *, caller: str, user_id: str, attempt_id: bytes, created_at: float, key_version: int,
+        now: float,
+    ) -> None:  # fmt: skip
+        """A proven success: the attempt used, the count reset, the record's version noted."""
+        self._write_pending()
+        self.begin()
         self.conn.execute(
-            "UPDATE attempts SET used_at = ? WHERE id = ?",
-            (now, int.from_bytes(attempt.attempt_id[:8], "big")),
+            "INSERT INTO used_attempts VALUES (?, ?, ?)", (attempt_id, created_at, now)
         )
         self.conn.execute(
             "UPDATE users SET failures = 0, key_version = ? WHERE caller = ? AND user_id = ?",
-            (attempt.key_version, attempt.caller, attempt.user_id),
+            (key_version, caller, user_id),
         )
+        old = self.user(caller, user_id)
+        if old is not None:
+            self._cached(
+                caller,
+                user_id,
+                UserRow(
+                    failures=0,
+                    last_attempt_at=old.last_attempt_at,
+                    success_key=old.success_key,
+                    key_version=key_version,
+                ),
+            )
 
     def set_success_key(self, caller: str, user_id: str, key: bytes) -> None:
+        self._write_pending()
+        self.begin()
         self.conn.execute(
             "INSERT INTO users (caller, user_id, success_key) VALUES (?, ?, ?)"
             " ON CONFLICT (caller, user_id) DO UPDATE SET success_key = excluded.success_key",
             (caller, user_id, key),
         )
+        self._users.pop((caller, user_id), None)
 
     def reset_user(self, caller: str, user_id: str) -> bool:
         """The operator's recovery step: the failure count back to zero."""
@@ -388,6 +415,7 @@ class Store:
             "UPDATE users SET failures = 0, last_attempt_at = 0 WHERE caller = ? AND user_id = ?",
             (caller, user_id),
         )
+        self._users.pop((caller, user_id), None)
         return cur.rowcount > 0
 
     def forget_success_key(self, caller: str, user_id: str) -> bool:
@@ -395,11 +423,22 @@ class Store:
             "UPDATE users SET success_key = NULL WHERE caller = ? AND user_id = ?",
             (caller, user_id),
         )
+        self._users.pop((caller, user_id), None)
         return cur.rowcount > 0
 
     def expire_attempts(self, before: float) -> int:
-        cur = self.conn.execute("DELETE FROM attempts WHERE created_at < ?", (before,))
+        """Forget used attempts older than `before` (they are refused as expired anyway)."""
+        cur = self.conn.execute("DELETE FROM used_attempts WHERE created_at < ?", (before,))
         return cur.rowcount
+
+    # -- sealed service secrets -------------------------------------------------
+
+    def secret(self, name: str) -> bytes | None:
+        r = self.conn.execute("SELECT sealed FROM secrets WHERE name = ?", (name,)).fetchone()
+        return None if r is None else bytes(r[0])
+
+    def set_secret(self, name: str, sealed: bytes) -> None:
+        self.conn.execute("INSERT INTO secrets VALUES (?, ?)", (name, sealed))
 
     # -- records ----------------------------------------------------------------
 

@@ -194,6 +194,7 @@ class TestHardener:
 
     def unlock(self, caller: str, user_id: str, *, forget_key: bool = False) -> None:
         admin.unlock(self.root, caller, user_id, forget_key=forget_key)
+        self.reload()
 
     def status(self) -> list[VersionStatus]:
         return admin.status(self.root)

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahardener/v1/hardener.proto\x12\x0bhardener.v1\"T\n\x07KeyInfo\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.hardener.v1.KeyState\"\x10\n\x0eGetKeysRequest\"^\n\x0fGetKeysResponse\x12\x0e\n\x06\x63\x61ller\x18\x01 \x01(\t\x12\"\n\x04keys\x18\x02 \x03(\x0b\x32\x14.hardener.v1.KeyInfo\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\r\"P\n\x0f\x45valuateRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62linded_element\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"\x8b\x01\n\x10\x45valuateResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x19\n\x11\x65valuated_element\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x12\n\nattempt_id\x18\x04 \x01(\x0c\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x15\n\rattempts_left\x18\x06 \x01(\r\"F\n\x14\x45valuateBatchRequest\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.hardener.v1.EvaluateRequest\"x\n\x0e\x45valuateResult\x12\x31\n\x08response\x18\x01 \x01(\x0b\x32\x1d.hardener.v1.EvaluateResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.hardener.v1.ErrorDetailH\x00\x42\x08\n\x06result\"E\n\x15\x45valuateBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.hardener.v1.EvaluateResult\"C\n\x0bHashRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"j\n\x0cHashResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x0b\n\x03mac\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x15\n\rattempts_left\x18\x05 \x01(\r\"b\n\x0c\x45nrolRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12success_public_key\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"!\n\rEnrolResponse\x12\x10\n\x08replaced\x18\x01 \x01(\x08\"N\n\x14ReportSuccessRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nattempt_id\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"5\n\x15ReportSuccessResponse\x12\x1c\n\x14key_version_recorded\x18\x01 \x01(\r\".\n\x0bWrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62lob\x18\x02 \x01(\x0c\"4\n\x0cWrapResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"3\n\rUnwrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07wrapped\x18\x02 \x01(\x0c\"3\n\x0eUnwrapResponse\x12\x0c\n\x04\x62lob\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"3\n\rRewrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07wrapped\x18\x02 \x01(\x0c\"6\n\x0eRewrapResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"~\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\x12\x15\n\rattempts_left\x18\x04 \x01(\r\x12\x16\n\x0eretry_after_ms\x18\x05 \x01(\r\x12\x13\n\x0bkey_version\x18\x06 \x01(\r*e\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10KEY_STATE_ACTIVE\x10\x01\x12\x11\n\rKEY_STATE_OLD\x10\x02\x12\x15\n\x11KEY_STATE_RETIRED\x10\x03\x32\x89\x05\n\x08Hardener\x12\x44\n\x07GetKeys\x12\x1b.hardener.v1.GetKeysRequest\x1a\x1c.hardener.v1.GetKeysResponse\x12G\n\x08\x45valuate\x12\x1c.hardener.v1.EvaluateRequest\x1a\x1d.hardener.v1.EvaluateResponse\x12V\n\rEvaluateBatch\x12!.hardener.v1.EvaluateBatchRequest\x1a\".hardener.v1.EvaluateBatchResponse\x12;\n\x04Hash\x12\x18.hardener.v1.HashRequest\x1a\x19.hardener.v1.HashResponse\x12>\n\x05\x45nrol\x12\x19.hardener.v1.EnrolRequest\x1a\x1a.hardener.v1.EnrolResponse\x12V\n\rReportSuccess\x12!.hardener.v1.ReportSuccessRequest\x1a\".hardener.v1.ReportSuccessResponse\x12;\n\x04Wrap\x12\x18.hardener.v1.WrapRequest\x1a\x19.hardener.v1.WrapResponse\x12\x41\n\x06Unwrap\x12\x1a.hardener.v1.UnwrapRequest\x1a\x1b.hardener.v1.UnwrapResponse\x12\x41\n\x06Rewrap\x12\x1a.hardener.v1.RewrapRequest\x1a\x1b.hardener.v1.RewrapResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ahardener/v1/hardener.proto\x12\x0bhardener.v1\"T\n\x07KeyInfo\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.hardener.v1.KeyState\"\x10\n\x0eGetKeysRequest\"^\n\x0fGetKeysResponse\x12\x0e\n\x06\x63\x61ller\x18\x01 \x01(\t\x12\"\n\x04keys\x18\x02 \x03(\x0b\x32\x14.hardener.v1.KeyInfo\x12\x17\n\x0f\x63urrent_version\x18\x03 \x01(\r\"P\n\x0f\x45valuateRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x62linded_element\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"\x8b\x01\n\x10\x45valuateResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x19\n\x11\x65valuated_element\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x12\n\nattempt_id\x18\x04 \x01(\x0c\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x15\n\rattempts_left\x18\x06 \x01(\r\"F\n\x14\x45valuateBatchRequest\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.hardener.v1.EvaluateRequest\"x\n\x0e\x45valuateResult\x12\x31\n\x08response\x18\x01 \x01(\x0b\x32\x1d.hardener.v1.EvaluateResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.hardener.v1.ErrorDetailH\x00\x42\x08\n\x06result\"E\n\x15\x45valuateBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.hardener.v1.EvaluateResult\"C\n\x0bHashRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"j\n\x0cHashResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x0b\n\x03mac\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\r\n\x05nonce\x18\x04 \x01(\x0c\x12\x15\n\rattempts_left\x18\x05 \x01(\r\">\n\x10HashBatchRequest\x12*\n\x08requests\x18\x01 \x03(\x0b\x32\x18.hardener.v1.HashRequest\"p\n\nHashResult\x12-\n\x08response\x18\x01 \x01(\x0b\x32\x19.hardener.v1.HashResponseH\x00\x12)\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.hardener.v1.ErrorDetailH\x00\x42\x08\n\x06result\"=\n\x11HashBatchResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.hardener.v1.HashResult\"b\n\x0c\x45nrolRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12success_public_key\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"!\n\rEnrolResponse\x12\x10\n\x08replaced\x18\x01 \x01(\x08\"N\n\x14ReportSuccessRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nattempt_id\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"5\n\x15ReportSuccessResponse\x12\x1c\n\x14key_version_recorded\x18\x01 \x01(\r\".\n\x0bWrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0c\n\x04\x62lob\x18\x02 \x01(\x0c\"4\n\x0cWrapResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"3\n\rUnwrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07wrapped\x18\x02 \x01(\x0c\"3\n\x0eUnwrapResponse\x12\x0c\n\x04\x62lob\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"3\n\rRewrapRequest\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\x0f\n\x07wrapped\x18\x02 \x01(\x0c\"6\n\x0eRewrapResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x02 \x01(\r\"~\n\x0b\x45rrorDetail\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\x12\x15\n\rattempts_left\x18\x04 \x01(\r\x12\x16\n\x0eretry_after_ms\x18\x05 \x01(\r\x12\x13\n\x0bkey_version\x18\x06 \x01(\r*e\n\x08KeyState\x12\x19\n\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10KEY_STATE_ACTIVE\x10\x01\x12\x11\n\rKEY_STATE_OLD\x10\x02\x12\x15\n\x11KEY_STATE_RETIRED\x10\x03\x32\xd5\x05\n\x08Hardener\x12\x44\n\x07GetKeys\x12\x1b.hardener.v1.GetKeysRequest\x1a\x1c.hardener.v1.GetKeysResponse\x12G\n\x08\x45valuate\x12\x1c.hardener.v1.EvaluateRequest\x1a\x1d.hardener.v1.EvaluateResponse\x12V\n\rEvaluateBatch\x12!.hardener.v1.EvaluateBatchRequest\x1a\".hardener.v1.EvaluateBatchResponse\x12;\n\x04Hash\x12\x18.hardener.v1.HashRequest\x1a\x19.hardener.v1.HashResponse\x12J\n\tHashBatch\x12\x1d.hardener.v1.HashBatchRequest\x1a\x1e.hardener.v1.HashBatchResponse\x12>\n\x05\x45nrol\x12\x19.hardener.v1.EnrolRequest\x1a\x1a.hardener.v1.EnrolResponse\x12V\n\rReportSuccess\x12!.hardener.v1.ReportSuccessRequest\x1a\".hardener.v1.ReportSuccessResponse\x12;\n\x04Wrap\x12\x18.hardener.v1.WrapRequest\x1a\x19.hardener.v1.WrapResponse\x12\x41\n\x06Unwrap\x12\x1a.hardener.v1.UnwrapRequest\x1a\x1b.hardener.v1.UnwrapResponse\x12\x41\n\x06Rewrap\x12\x1a.hardener.v1.RewrapRequest\x1a\x1b.hardener.v1.RewrapResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hardener.v1.hardener_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KEYSTATE']._serialized_start=1624
-  _globals['_KEYSTATE']._serialized_end=1725
+  _globals['_KEYSTATE']._serialized_start=1865
+  _globals['_KEYSTATE']._serialized_end=1966
   _globals['_KEYINFO']._serialized_start=43
   _globals['_KEYINFO']._serialized_end=127
   _globals['_GETKEYSREQUEST']._serialized_start=129
@@ -53,28 +53,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HASHREQUEST']._serialized_end=799
   _globals['_HASHRESPONSE']._serialized_start=801
   _globals['_HASHRESPONSE']._serialized_end=907
-  _globals['_ENROLREQUEST']._serialized_start=909
-  _globals['_ENROLREQUEST']._serialized_end=1007
-  _globals['_ENROLRESPONSE']._serialized_start=1009
-  _globals['_ENROLRESPONSE']._serialized_end=1042
-  _globals['_REPORTSUCCESSREQUEST']._serialized_start=1044
-  _globals['_REPORTSUCCESSREQUEST']._serialized_end=1122
-  _globals['_REPORTSUCCESSRESPONSE']._serialized_start=1124
-  _globals['_REPORTSUCCESSRESPONSE']._serialized_end=1177
-  _globals['_WRAPREQUEST']._serialized_start=1179
-  _globals['_WRAPREQUEST']._serialized_end=1225
-  _globals['_WRAPRESPONSE']._serialized_start=1227
-  _globals['_WRAPRESPONSE']._serialized_end=1279
-  _globals['_UNWRAPREQUEST']._serialized_start=1281
-  _globals['_UNWRAPREQUEST']._serialized_end=1332
-  _globals['_UNWRAPRESPONSE']._serialized_start=1334
-  _globals['_UNWRAPRESPONSE']._serialized_end=1385
-  _globals['_REWRAPREQUEST']._serialized_start=1387
-  _globals['_REWRAPREQUEST']._serialized_end=1438
-  _globals['_REWRAPRESPONSE']._serialized_start=1440
-  _globals['_REWRAPRESPONSE']._serialized_end=1494
-  _globals['_ERRORDETAIL']._serialized_start=1496
-  _globals['_ERRORDETAIL']._serialized_end=1622
-  _globals['_HARDENER']._serialized_start=1728
-  _globals['_HARDENER']._serialized_end=2377
+  _globals['_HASHBATCHREQUEST']._serialized_start=909
+  _globals['_HASHBATCHREQUEST']._serialized_end=971
+  _globals['_HASHRESULT']._serialized_start=973
+  _globals['_HASHRESULT']._serialized_end=1085
+  _globals['_HASHBATCHRESPONSE']._serialized_start=1087
+  _globals['_HASHBATCHRESPONSE']._serialized_end=1148
+  _globals['_ENROLREQUEST']._serialized_start=1150
+  _globals['_ENROLREQUEST']._serialized_end=1248
+  _globals['_ENROLRESPONSE']._serialized_start=1250
+  _globals['_ENROLRESPONSE']._serialized_end=1283
+  _globals['_REPORTSUCCESSREQUEST']._serialized_start=1285
+  _globals['_REPORTSUCCESSREQUEST']._serialized_end=1363
+  _globals['_REPORTSUCCESSRESPONSE']._serialized_start=1365
+  _globals['_REPORTSUCCESSRESPONSE']._serialized_end=1418
+  _globals['_WRAPREQUEST']._serialized_start=1420
+  _globals['_WRAPREQUEST']._serialized_end=1466
+  _globals['_WRAPRESPONSE']._serialized_start=1468
+  _globals['_WRAPRESPONSE']._serialized_end=1520
+  _globals['_UNWRAPREQUEST']._serialized_start=1522
+  _globals['_UNWRAPREQUEST']._serialized_end=1573
+  _globals['_UNWRAPRESPONSE']._serialized_start=1575
+  _globals['_UNWRAPRESPONSE']._serialized_end=1626
+  _globals['_REWRAPREQUEST']._serialized_start=1628
+  _globals['_REWRAPREQUEST']._serialized_end=1679
+  _globals['_REWRAPRESPONSE']._serialized_start=1681
+  _globals['_REWRAPRESPONSE']._serialized_end=1735
+  _globals['_ERRORDETAIL']._serialized_start=1737
+  _globals['_ERRORDETAIL']._serialized_end=1863
+  _globals['_HARDENER']._serialized_start=1969
+  _globals['_HARDENER']._serialized_end=2694
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,11 @@ class HardenerStub:
                 request_serializer=hardener_dot_v1_dot_hardener__pb2.HashRequest.SerializeToString,
                 response_deserializer=hardener_dot_v1_dot_hardener__pb2.HashResponse.FromString,
                 _registered_method=True)
+        self.HashBatch = channel.unary_unary(
+                '/hardener.v1.Hardener/HashBatch',
+                request_serializer=hardener_dot_v1_dot_hardener__pb2.HashBatchRequest.SerializeToString,
+                response_deserializer=hardener_dot_v1_dot_hardener__pb2.HashBatchResponse.FromString,
+                _registered_method=True)
         self.Enrol = channel.unary_unary(
                 '/hardener.v1.Hardener/Enrol',
                 request_serializer=hardener_dot_v1_dot_hardener__pb2.EnrolRequest.SerializeToString,
@@ -116,6 +121,13 @@ class HardenerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HashBatch(self, request, context):
+        """Many keyed hashes in one call (any users); each counts as one Hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Enrol(self, request, context):
         """Registers the Ed25519 key whose signature proves a success.
         """
@@ -173,6 +185,11 @@ def add_HardenerServicer_to_server(servicer, server):
                     servicer.Hash,
                     request_deserializer=hardener_dot_v1_dot_hardener__pb2.HashRequest.FromString,
                     response_serializer=hardener_dot_v1_dot_hardener__pb2.HashResponse.SerializeToString,
+            ),
+            'HashBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.HashBatch,
+                    request_deserializer=hardener_dot_v1_dot_hardener__pb2.HashBatchRequest.FromString,
+                    response_serializer=hardener_dot_v1_dot_hardener__pb2.HashBatchResponse.SerializeToString,
             ),
             'Enrol': grpc.unary_unary_rpc_method_handler(
                     servicer.Enrol,
@@ -308,6 +325,33 @@ class Hardener:
             '/hardener.v1.Hardener/Hash',
             hardener_dot_v1_dot_hardener__pb2.HashRequest.SerializeToString,
             hardener_dot_v1_dot_hardener__pb2.HashResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HashBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hardener.v1.Hardener/HashBatch',
+            hardener_dot_v1_dot_hardener__pb2.HashBatchRequest.SerializeToString,
+            hardener_dot_v1_dot_hardener__pb2.HashBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,8 @@ class HardenerStub:
     """The keyed hash for callers that cannot blind: HMAC-SHA256 of the digest
     under the version's hash key. The same budget as Evaluate.
     """
+    HashBatch: _grpc.UnaryUnaryMultiCallable[_hardener_pb2.HashBatchRequest, _hardener_pb2.HashBatchResponse]
+    """Many keyed hashes in one call (any users); each counts as one Hash."""
     Enrol: _grpc.UnaryUnaryMultiCallable[_hardener_pb2.EnrolRequest, _hardener_pb2.EnrolResponse]
     """Registers the Ed25519 key whose signature proves a success."""
     ReportSuccess: _grpc.UnaryUnaryMultiCallable[_hardener_pb2.ReportSuccessRequest, _hardener_pb2.ReportSuccessResponse]
@@ -88,6 +90,8 @@ class HardenerAsyncStub(HardenerStub):
     """The keyed hash for callers that cannot blind: HMAC-SHA256 of the digest
     under the version's hash key. The same budget as Evaluate.
     """
+    HashBatch: _aio.UnaryUnaryMultiCallable[_hardener_pb2.HashBatchRequest, _hardener_pb2.HashBatchResponse]  # type: ignore[assignment]
+    """Many keyed hashes in one call (any users); each counts as one Hash."""
     Enrol: _aio.UnaryUnaryMultiCallable[_hardener_pb2.EnrolRequest, _hardener_pb2.EnrolResponse]  # type: ignore[assignment]
     """Registers the Ed25519 key whose signature proves a success."""
     ReportSuccess: _aio.UnaryUnaryMultiCallable[_hardener_pb2.ReportSuccessRequest, _hardener_pb2.ReportSuccessResponse]  # type: ignore[assignment]
@@ -140,6 +144,14 @@ class HardenerServicer(metaclass=_abc_1.ABCMeta):
         """The keyed hash for callers that cannot blind: HMAC-SHA256 of the digest
         under the version's hash key. The same budget as Evaluate.
         """
+
+    @_abc_1.abstractmethod
+    def HashBatch(
+        self,
+        request: _hardener_pb2.HashBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hardener_pb2.HashBatchResponse, _abc.Awaitable[_hardener_pb2.HashBatchResponse]]:
+        """Many keyed hashes in one call (any users); each counts as one Hash."""
 
     @_abc_1.abstractmethod
     def Enrol(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hardener import errors, labels, transcripts
+from hardener import attempts, errors, labels, transcripts
 from hardener.keys import RetireRefused
 from hardener.v1 import hardener_pb2
 
@@ -14,7 +14,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "hardener.md").read_text()
 
 def test_every_rpc_is_documented() -> None:
     methods = [m.name for m in hardener_pb2.DESCRIPTOR.services_by_name["Hardener"].methods]
-    assert len(methods) == 9
+    assert len(methods) == 10
     missing = [m for m in methods if f"`{m}`" not in DOC]
     assert not missing, f"RPCs missing from docs/hardener.md: {missing}"
 
@@ -33,6 +33,8 @@ def test_every_label_is_documented() -> None:
         transcripts.wrap_aad("c", "r", 1),
         transcripts.enrol_message("c", "u", b"a", b"n", b"k"),
         transcripts.key_at_rest_aad(1, "oprf"),
+        attempts.ATTEMPT_LABEL,
+        attempts.ATTEMPT_NONCE_LABEL,
     ]
     prefixes = [v.split(b"\x00")[0].decode() for v in found]
     assert all(p.startswith("hardener/v1 ") for p in prefixes)

@@ -134,3 +134,17 @@ async def test_keyed_hash(network: HardenerClient, vault: HardenerClient) -> Non
     assert (await network.hash("other", d)).mac != a.mac
     assert (await vault.hash(USER, d)).mac != a.mac
     assert (await network.hash(USER, b"\x08" * 32)).mac != a.mac
+
+
+async def test_batch_hash(network: HardenerClient) -> None:
+    d = b"\x07" * 32
+    results = await network.hash_batch([(USER, d, 0), ("other", d, 0), (USER, b"short", 0)])
+    assert isinstance(results[2], InvalidArgument)
+    one, two = results[0], results[1]
+    assert not isinstance(one, Exception)
+    assert not isinstance(two, Exception)
+    assert one.mac == (await network.hash(USER, d)).mac
+    assert one.mac != two.mac
+    assert (one.attempts_left, two.attempts_left) == (9, 9)
+    with pytest.raises(InvalidArgument, match="at most 1024"):
+        await network.hash_batch([(USER, d, 0)] * 1025)

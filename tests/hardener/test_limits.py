@@ -15,6 +15,7 @@ from hardener.datadir import Policy
 from hardener.errors import (
     AttemptUnknown,
     AttemptUsed,
+    InvalidArgument,
     NotEnrolled,
     RateLimited,
     SignatureInvalid,
@@ -97,7 +98,16 @@ async def test_report_success_refusals(hardener: TestHardener, network: Hardener
         await network.report_success(USER, ev.attempt_id, sign_success(key, "network", USER, ev))
     await network.enrol(USER, raw(key))
     with pytest.raises(AttemptUnknown):
+        await network.report_success(USER, bytes(36), sign_success(key, "network", USER, ev))
+    forged = ev.attempt_id[:-1] + bytes([ev.attempt_id[-1] ^ 1])
+    with pytest.raises(AttemptUnknown):
+        await network.report_success(USER, forged, sign_success(key, "network", USER, ev))
+    with pytest.raises(InvalidArgument, match="attempt_id"):
         await network.report_success(USER, b"\x00" * 16, sign_success(key, "network", USER, ev))
+    # The attempt of another user of this caller is not this user's.
+    other = await network.evaluate("token:other", element(b"b"))
+    with pytest.raises(AttemptUnknown):
+        await network.report_success(USER, other.attempt_id, sign_success(key, "network", USER, ev))
     # Another caller cannot report this caller's attempt.
     async with hardener.client("vault") as vault:
         await vault.enrol(USER, raw(key))
@@ -180,3 +190,19 @@ async def test_global_rate_limit(tmp_path: Path) -> None:
             await v.evaluate("u", element(b"x"))
             with pytest.raises(RateLimited, match="global"):
                 await v.hash("u", b"\x00" * 32)
+
+
+async def test_an_old_attempt_has_expired(tmp_path: Path) -> None:
+    import asyncio
+
+    from hardener.errors import AttemptExpired
+
+    with TestHardener(tmp_path, policy=Policy(backoff_base_ms=0, attempt_ttl_s=1)) as h:
+        async with h.client("network") as c:
+            key = Ed25519PrivateKey.generate()
+            await c.enrol(USER, raw(key))
+            ev = await c.evaluate(USER, element(b"a"))
+            await asyncio.sleep(1.2)
+            with pytest.raises(AttemptExpired):
+                await c.report_success(USER, ev.attempt_id, sign_success(key, "network", USER, ev))
+            assert (await c.evaluate(USER, element(b"b"))).attempts_left == 8
