@@ -117,6 +117,18 @@ def test_poprf_vectors(suite: dict[str, Any], v: dict[str, Any]) -> None:
         assert out == outputs[0]
 
 
+def test_expand_message_xmd_sha512() -> None:
+    xmd = load("rfc9380-expand-message-xmd-sha512.json")
+    for v in xmd["vectors"]:
+        msg, dst = v["msg"].encode(), xmd["dst"].encode()
+        got = group.expand_message_xmd_sha512(msg, dst, v["len_in_bytes"])
+        assert got.hex() == v["uniform_bytes"]
+    with pytest.raises(ValueError, match="length"):
+        group.expand_message_xmd_sha512(b"", b"dst", 255 * 64 + 1)
+    with pytest.raises(ValueError, match="DST"):
+        group.expand_message_xmd_sha512(b"", bytes(256), 64)
+
+
 # -- bad input ---------------------------------------------------------------
 
 IDENTITY = bytes(32)
