@@ -16,7 +16,8 @@ with a network that runs a hardener; `tokens.hardened_pin`):
                       aad = transcript(label, public key, kdf params, hardener facts))
 
 A copied file cannot be attacked offline: checking a guess needs the
-hardener, which stops after 10 evaluations without a proven success.
+hardener, which stops after 10 evaluations without a proven success
+(`tokens.phone_hardened` runs these steps).
 
 Version 1, kdf "argon2id" (`--offline-pin`, or no hardener): K = x. The
 wrong-PIN counter lives in the file and is enforced by the app; someone who
@@ -31,90 +32,41 @@ import os
 import secrets
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from authnet.errors import (
     AuthnetError,
-    HardenerUnavailable,
     KeystoreError,
-    NetworkUnavailable,
     PinInvalid,
     PinLocked,
     PinRequired,
 )
-from authnet.protocol import labels, messages
+from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode, b64u_encode, transcript
 from authnet.protocol.kc import derive_kc
 from authnet.protocol.signatures import Algorithm, load_public_key, spki
 from tokens import hardened_pin as hp
 from tokens.enrolments import Enrolment, find
 from tokens.passkey import TokenDescription, TokenKind
-
-FORMAT = "authnet-phone-keystore"
-VERSION = 1
-# Version 2: the PIN hardened by the network's hardener.
-HARDENED_VERSION = 2
-VERSIONS = (VERSION, HARDENED_VERSION)
-PIN_ATTEMPTS = 10
-MIN_PIN_LENGTH = 4
-ARGON2 = {"t": 2, "m": 19456, "p": 1}
-# What a loaded file may ask of Argon2id: argon2's own minimums, and at most
-# 1 GiB, so an edited file cannot make the app crash or exhaust memory.
-ARGON2_LIMITS = {"t": (1, 16), "m": (8, 1 << 20), "p": (1, 16)}
-
-
-@dataclass(frozen=True)
-class _Secrets:
-    auth_key: ec.EllipticCurvePrivateKey = field(repr=False)
-    kc_secret: bytes = field(repr=False)
-    # Hardened stores only: signs the hardener's success message.
-    success_key: Ed25519PrivateKey | None = field(default=None, repr=False)
-
-    def to_bytes(self) -> bytes:
-        der = self.auth_key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        d = {"auth_key": b64u_encode(der), "kc_secret": b64u_encode(self.kc_secret)}
-        if self.success_key is not None:
-            d["success_key"] = b64u_encode(
-                self.success_key.private_bytes(
-                    serialization.Encoding.Raw,
-                    serialization.PrivateFormat.Raw,
-                    serialization.NoEncryption(),
-                )
-            )
-        return json.dumps(d).encode()
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> _Secrets:
-        key = serialization.load_der_private_key(
-            b64u_decode(str(d["auth_key"]), field="auth_key"), password=None
-        )
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise KeystoreError("the key store's authentication key is not an EC key")
-        success = None
-        if "success_key" in d:
-            success = Ed25519PrivateKey.from_private_bytes(
-                b64u_decode(str(d["success_key"]), field="success_key", length=32)
-            )
-        return cls(key, b64u_decode(str(d["kc_secret"]), field="kc_secret", length=32), success)
-
-    def with_success_key(self, key: Ed25519PrivateKey | None) -> _Secrets:
-        return _Secrets(self.auth_key, self.kc_secret, key)
-
-
-def _kek(pin: str, salt: bytes, params: dict[str, int]) -> bytes:
-    return hp.slow_hash(pin, salt, params)
+from tokens.phone_hardened import HardenedStore
+from tokens.phone_secrets import (
+    ARGON2,
+    ARGON2_LIMITS,
+    FORMAT,
+    HARDENED_VERSION,
+    MIN_PIN_LENGTH,
+    PIN_ATTEMPTS,
+    VERSION,
+    VERSIONS,
+    StoreSecrets,
+    kek,
+)
 
 
 def _aad(public_key: bytes, params: dict[str, int]) -> bytes:
@@ -145,7 +97,7 @@ def _check_doc(doc: dict[str, Any]) -> None:
     if doc["version"] == HARDENED_VERSION and protection != "pin":
         raise ValueError("a version-2 key store is PIN-protected")
     if protection == "none":
-        sec = _Secrets.from_json(doc["secrets"])
+        sec = StoreSecrets.from_json(doc["secrets"])
         if spki(sec.auth_key.public_key()) != public:
             raise ValueError("the authentication key does not match the public key")
     elif protection == "pin":
@@ -211,7 +163,7 @@ class PhoneKeyStore:
             raise KeystoreError(f"{path} already exists; refusing to overwrite a key store")
         if pin is not None and len(pin) < MIN_PIN_LENGTH:
             raise KeystoreError(f"a PIN needs at least {MIN_PIN_LENGTH} characters")
-        sec = _Secrets(ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(32))
+        sec = StoreSecrets(ec.generate_private_key(ec.SECP256R1()), secrets.token_bytes(32))
         public = spki(sec.auth_key.public_key())
         doc: dict[str, Any] = {
             "format": FORMAT,
@@ -225,9 +177,7 @@ class PhoneKeyStore:
             doc["secrets"] = json.loads(sec.to_bytes())
         else:
             salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-            ct = AESGCM(_kek(pin, salt, ARGON2)).encrypt(
-                nonce, sec.to_bytes(), _aad(public, ARGON2)
-            )
+            ct = AESGCM(kek(pin, salt, ARGON2)).encrypt(nonce, sec.to_bytes(), _aad(public, ARGON2))
             doc["protection"] = "pin"
             doc["sealed"] = {
                 "kdf": "argon2id",
@@ -293,6 +243,15 @@ class PhoneKeyStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    @property
+    def doc(self) -> dict[str, Any]:
+        """The document (tokens.phone_hardened reads and replaces it; save() writes it)."""
+        return self._doc
+
+    @doc.setter
+    def doc(self, value: dict[str, Any]) -> None:
+        self._doc = value
+
     # --- public part -----------------------------------------------------------
 
     @property
@@ -342,7 +301,7 @@ class PhoneKeyStore:
 
     # --- secrets ----------------------------------------------------------------
 
-    def _open(self, pin: str) -> _Secrets:
+    def _open(self, pin: str) -> StoreSecrets:
         left = int(self._doc["pin_attempts_left"])
         if left <= 0:
             raise PinLocked(
@@ -352,7 +311,7 @@ class PhoneKeyStore:
         sealed = self._doc["sealed"]
         params = {k: int(sealed[k]) for k in ("t", "m", "p")}
         try:
-            plain = AESGCM(_kek(pin, b64u_decode(sealed["salt"], field="salt"), params)).decrypt(
+            plain = AESGCM(kek(pin, b64u_decode(sealed["salt"], field="salt"), params)).decrypt(
                 b64u_decode(sealed["nonce"], field="nonce"),
                 b64u_decode(sealed["ciphertext"], field="ciphertext"),
                 _aad(self.public_key, params),
@@ -368,201 +327,26 @@ class PhoneKeyStore:
         if left != PIN_ATTEMPTS:
             self._doc["pin_attempts_left"] = PIN_ATTEMPTS
             self.save()
-        return _Secrets.from_json(json.loads(plain))
+        return StoreSecrets.from_json(json.loads(plain))
 
-    # --- the hardened PIN (version 2, tokens.hardened_pin) -----------------------
-
-    def _params(self) -> dict[str, int]:
-        return {k: int(self._doc["sealed"][k]) for k in ("t", "m", "p")}
-
-    def _salt(self) -> bytes:
-        return b64u_decode(self._doc["sealed"]["salt"], field="salt")
-
-    def _sealed_doc(
-        self,
-        sec: _Secrets,
-        *,
-        pinned: hp.PinnedHardener,
-        params: dict[str, int],
-        salt: bytes,
-        y: bytes,
-    ) -> dict[str, Any]:
-        """The document with `sec` sealed under K = HKDF(y, salt) (not saved)."""
-        nonce = secrets.token_bytes(12)
-        ct = AESGCM(hp.store_key(y, salt)).encrypt(
-            nonce, sec.to_bytes(), hp.aad(self.public_key, params, pinned)
-        )
-        doc = {k: v for k, v in self._doc.items() if k not in ("secrets", "sealed")}
-        doc["version"] = HARDENED_VERSION
-        doc["protection"] = "pin"
-        doc["sealed"] = {
-            "kdf": hp.KDF,
-            **params,
-            "salt": b64u_encode(salt),
-            "nonce": b64u_encode(nonce),
-            "ciphertext": b64u_encode(ct),
-            "hardener": {
-                "network": pinned.network,
-                "caller": pinned.caller,
-                "user_id": pinned.user_id,
-                "key_version": pinned.key_version,
-                "public_key": b64u_encode(pinned.public_key),
-            },
-        }
-        doc["pin_attempts_left"] = PIN_ATTEMPTS
-        return doc
-
-    async def _evaluate(
-        self, relay: hp.PinRelay, token_id: bytes, x: bytes, pinned: hp.PinnedHardener
-    ) -> tuple[bytes, hp.Evaluation]:
-        b = hp.blind(x, pinned)
-        e = await relay.harden_pin(
-            token_id=token_id, blinded_element=b.blinded_element, key_version=pinned.key_version
-        )
-        return hp.finalize(b, e), e
+    # --- the hardened PIN (version 2: tokens.phone_hardened) ---------------------
 
     async def set_hardened_pin(
         self,
-        sec: _Secrets,
+        sec: StoreSecrets,
         pin: str,
         relay: hp.PinRelay,
         enrolment: Enrolment,
         *,
-        old: tuple[_Secrets, hp.PinnedHardener] | None = None,
-    ) -> _Secrets:
-        """Seal `sec` under `pin` hardened by `enrolment`'s network: a new
-        success key is enrolled (the token signs the request; `old` = the
-        current secrets and hardener when replacing one), one evaluation is
-        spent and at once proven a success. Nothing is saved unless every step
-        succeeded; returns the secrets as sealed (with their success key)."""
-        if len(pin) < MIN_PIN_LENGTH:
-            raise KeystoreError(f"a PIN needs at least {MIN_PIN_LENGTH} characters")
-        info = await relay.pin_hardener(enrolment.token_id)
-        pinned = info.pin(enrolment.network)
-        if old is not None and (old[1].caller, old[1].user_id) != (pinned.caller, pinned.user_id):
-            raise KeystoreError(
-                "this key store's PIN is hardened by another network: change it there"
-            )
-        salt = secrets.token_bytes(16)
-        y, e = await self._evaluate(relay, enrolment.token_id, _kek(pin, salt, ARGON2), pinned)
-        success = Ed25519PrivateKey.generate()
-        new = sec.with_success_key(success)
-        public_success = hp.raw_public(success)
-        replace = b""
-        if old is not None and old[0].success_key is not None:
-            replace = hp.replace_signature(old[0].success_key, pinned, e, public_success)
-        challenge = await relay.enrol_pin_challenge()
-        await relay.enrol_pin(
-            token_id=enrolment.token_id,
-            challenge=challenge,
-            signature=sec.auth_key.sign(
-                messages.enrol_pin(
-                    challenge=challenge,
-                    token_id=enrolment.token_id,
-                    success_public_key=public_success,
-                ),
-                ec.ECDSA(hashes.SHA256()),
-            ),
-            success_public_key=public_success,
-            attempt_id=e.attempt_id if replace else b"",
-            replace_signature=replace,
-        )
-        self._doc = self._sealed_doc(new, pinned=pinned, params=dict(ARGON2), salt=salt, y=y)
-        self.save()
-        if not replace:  # a replacement is itself the proven success of attempt e
-            await self._report(relay, enrolment.token_id, new, pinned, e)
-        return new
+        old: tuple[StoreSecrets, hp.PinnedHardener] | None = None,
+    ) -> StoreSecrets:
+        """Seal the secrets under `pin` hardened by `enrolment`'s network (see
+        `HardenedStore.set_pin`)."""
+        return await HardenedStore(self).set_pin(sec, pin, relay, enrolment, old=old)
 
-    async def _report(
-        self,
-        relay: hp.PinRelay,
-        token_id: bytes,
-        sec: _Secrets,
-        pinned: hp.PinnedHardener,
-        e: hp.Evaluation,
-    ) -> bool:
-        """Prove the success to the hardener (resets the count). A network or
-        hardener that is away now does not undo the unlock: the next proven
-        success resets the count as well."""
-        if sec.success_key is None:
-            raise KeystoreError("this hardened key store has no success key: set the PIN again")
-        try:
-            await relay.confirm_pin(
-                token_id=token_id,
-                attempt_id=e.attempt_id,
-                signature=hp.success_signature(sec.success_key, pinned, e),
-            )
-        except (NetworkUnavailable, HardenerUnavailable):
-            return False
-        return True
-
-    async def open_hardened(self, pin: str, relay: hp.PinRelay, *, token_id: bytes) -> _Secrets:
-        """Unlock a version-2 store through the network. A wrong PIN spends one
-        of the token's attempts at the hardener; the file's own counter only
-        mirrors what the hardener said. After a rotation of the hardener's key
-        the store is re-sealed under the current version (lazy re-key)."""
-        pinned = self.pinned
-        if pinned is None:
-            raise KeystoreError("this key store's PIN is not hardened")
-        sealed = self._doc["sealed"]
-        params, salt = self._params(), self._salt()
-        x = _kek(pin, salt, params)
-        y, e = await self._evaluate(relay, token_id, x, pinned)
-        try:
-            plain = AESGCM(hp.store_key(y, salt)).decrypt(
-                b64u_decode(sealed["nonce"], field="nonce"),
-                b64u_decode(sealed["ciphertext"], field="ciphertext"),
-                hp.aad(self.public_key, params, pinned),
-            )
-        except InvalidTag:
-            self._doc["pin_attempts_left"] = min(e.attempts_left, PIN_ATTEMPTS)
-            self.save()
-            if e.attempts_left == 0:
-                raise PinLocked(
-                    "wrong PIN; the PIN is now locked at the network's hardener "
-                    f"({PIN_ATTEMPTS} wrong PINs)",
-                    retries_left=0,
-                ) from None
-            raise PinInvalid(
-                f"wrong PIN: {e.attempts_left} attempts left", retries_left=e.attempts_left
-            ) from None
-        sec = _Secrets.from_json(json.loads(plain))
-        if self._doc["pin_attempts_left"] != PIN_ATTEMPTS:
-            self._doc["pin_attempts_left"] = PIN_ATTEMPTS
-            self.save()
-        await self._report(relay, token_id, sec, pinned, e)
-        if e.current_version and e.current_version != pinned.key_version:
-            await self._rekey(relay, token_id, sec, x, salt, pinned)
-        return sec
-
-    async def _rekey(
-        self,
-        relay: hp.PinRelay,
-        token_id: bytes,
-        sec: _Secrets,
-        x: bytes,
-        salt: bytes,
-        old: hp.PinnedHardener,
-    ) -> bool:
-        """Re-seal under the hardener's current key version and report the
-        success on it. False (nothing changed) when the new version cannot be
-        had now; the store then stays on its version until the next unlock.
-        (The unlock under the old version was reported first, so this second
-        evaluation never finds the budget spent by the first.)"""
-        try:
-            info = await relay.pin_hardener(token_id)
-            pinned = info.pin(old.network)
-            if (pinned.caller, pinned.user_id) != (old.caller, old.user_id):
-                return False
-            y, e = await self._evaluate(relay, token_id, x, pinned)
-        except AuthnetError:
-            # Best effort: the unlock itself has succeeded (and was reported);
-            # the store stays on its version and tries again next time.
-            return False
-        self._doc = self._sealed_doc(sec, pinned=pinned, params=self._params(), salt=salt, y=y)
-        self.save()
-        await self._report(relay, token_id, sec, pinned, e)
-        return True
+    async def open_hardened(self, pin: str, relay: hp.PinRelay, *, token_id: bytes) -> StoreSecrets:
+        """Unlock a version-2 store through the network (`HardenedStore.open`)."""
+        return await HardenedStore(self).open(pin, relay, token_id=token_id)
 
     def unlock(self, pin: str | None = None) -> PhonePassKey:
         """A PassKey over this store. With a PIN-protected store and no PIN, the
@@ -572,7 +356,7 @@ class PhoneKeyStore:
         if pin is not None:
             token.verify_pin(pin)
         elif not self.has_pin:
-            token._secrets = _Secrets.from_json(self._doc["secrets"])
+            token._secrets = StoreSecrets.from_json(self._doc["secrets"])
         return token
 
 
@@ -583,7 +367,7 @@ class PhonePassKey:
         self.store = store
         # The network's relay to its hardener (hardened stores unlock through it).
         self.relay = relay
-        self._secrets: _Secrets | None = None
+        self._secrets: StoreSecrets | None = None
         self._verified = False
 
     def __repr__(self) -> str:
@@ -653,7 +437,7 @@ class PhonePassKey:
             old = (sec, pinned)
         self._secrets = await self.store.set_hardened_pin(sec, new_pin, relay, enrolment, old=old)
 
-    def _require(self) -> _Secrets:
+    def _require(self) -> StoreSecrets:
         if self._secrets is None:
             raise PinRequired("this phone key store is PIN-protected: enter the PIN")
         return self._secrets
@@ -674,4 +458,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-__all__ = ["Enrolment", "PhoneKeyStore", "PhonePassKey", "now_ms"]
+__all__ = [
+    "ARGON2",
+    "PIN_ATTEMPTS",
+    "Enrolment",
+    "PhoneKeyStore",
+    "PhonePassKey",
+    "StoreSecrets",
+    "now_ms",
+]
