@@ -180,11 +180,13 @@ class VaultApi:
     async def slot(self, key_id: str) -> Any:
         return await self.call("GET", f"/api/me/slots/{_p(key_id)}")
 
-    async def put_slot(self, key_id: str, *, keypair_version: int, slot: str) -> Any:
+    async def put_slot(
+        self, key_id: str, *, keypair_version: int, slot: str, kind: str = "kc"
+    ) -> Any:
         return await self.call(
             "PUT",
             f"/api/me/slots/{_p(key_id)}",
-            json={"keypair_version": keypair_version, "slot": slot},
+            json={"keypair_version": keypair_version, "kind": kind, "slot": slot},
         )
 
     # --- safes --------------------------------------------------------------------

@@ -119,6 +119,13 @@ def _common(top: bool) -> argparse.ArgumentParser:
         help="show a QR code for a phone to scan (the default for a first login)",
     )
     t.add_argument(
+        "--passphrase",
+        metavar="SOURCE",
+        default=d(None),
+        help="where to read the vault passphrase, if your vault has one: prompt (the "
+        "default), stdin, env:NAME or file:PATH",
+    )
+    t.add_argument(
         "--pin-stdin",
         action="store_true",
         default=d(False),
@@ -247,6 +254,42 @@ def parser() -> argparse.ArgumentParser:
         "already be in the same authnet account (passkey enrol --add-to, passkey-phone enrol "
         "--backup-of).",
     )
+    s = command(
+        "passphrase",
+        "set, change or roll back the vault passphrase (a second factor beside your token)",
+        epilog="With a vault passphrase your vault opens only with a token AND the "
+        "passphrase, hardened by the vault's hardener (10 wrong tries and it locks). "
+        "set: in a session, for its token (other tokens' slots go with --drop-other-tokens; "
+        "add them again with `vault add-token`). change: asks the current one (--passphrase) "
+        "and the new one; the previous one is kept for a while. rollback: forgot the new "
+        "one? the previous one (--old) opens the kept copy and becomes current again.\n\n"
+        "Examples:\n  vault passphrase set\n  vault passphrase change --passphrase "
+        "env:OLD --new env:NEW\n  vault passphrase rollback --old prompt",
+    )
+    s.add_argument("action", choices=("set", "change", "rollback"))
+    s.add_argument("--new", metavar="SOURCE", help="the new passphrase (default: prompt, twice)")
+    s.add_argument("--old", metavar="SOURCE", help="rollback: the previous passphrase")
+    s.add_argument(
+        "--drop-other-tokens",
+        action="store_true",
+        help="set: remove the slots of tokens this session has not proved",
+    )
+    s = command(
+        "recovery",
+        "set up a recovery code or passphrase; recover your vault after losing every token",
+        epilog="setup --code prints a recovery code once (print it, keep it away from your "
+        "tokens); setup without --code asks for a recovery passphrase. recover HANDLE logs "
+        "in with a NEW token (--phone, --token, --qr), opens your vault with the recovery "
+        "secret (--secret SOURCE, default a prompt) and makes the new token its only one; "
+        "your other sessions are told.\n\nExamples:\n  vault recovery setup --code\n"
+        "  vault recovery recover alice --phone ~/new-phone.json --secret stdin",
+    )
+    s.add_argument("action", choices=("setup", "recover"))
+    s.add_argument("handle", nargs="?", metavar="HANDLE", help="recover: the account's handle")
+    s.add_argument("--code", action="store_true", help="setup: generate a recovery code")
+    s.add_argument("--recovery-passphrase", metavar="SOURCE", help="setup: the recovery passphrase")
+    s.add_argument("--secret", metavar="SOURCE", help="recover: the recovery code or passphrase")
+
     command("safes", "list your safes")
     s = command("create-safe", "make a new safe (its name encrypted)")
     s.add_argument("name", metavar="NAME")

@@ -28,6 +28,7 @@ from vault_api.client import items as it
 from vault_api.client.api import VaultApi
 from vault_api.client.contents import Item, OpenedSafe, item_body
 from vault_api.client.errors import ApiError, CliError, Exit, NotFound, Usage
+from vault_api.client.factor_commands import FACTOR_COMMANDS
 from vault_api.client.keys import enc
 from vault_api.client.login import LoginMethod, Pins
 from vault_api.client.progress import Meter
@@ -171,6 +172,7 @@ class Context:
             self.pins,
             say=self.say,
             qr_out=self.io.err,
+            passphrase=self.ask_passphrase,
         )
         self.state_file.save(u.state)
         self.shared.state = u.state
@@ -189,6 +191,23 @@ class Context:
         return safe
 
     # --- reading secrets ----------------------------------------------------------------
+
+    def ask_passphrase(self) -> str:
+        """The vault passphrase, from --passphrase SOURCE (default: a prompt)."""
+        return self.secret_once(
+            getattr(self.ns, "passphrase", None) or "prompt", "vault passphrase"
+        )
+
+    def secret_once(self, source: str, what: str) -> str:
+        """Like secret(), but a prompt asks once (for a secret that already exists)."""
+        if source == "prompt":
+            if not self.io.stdin.isatty():
+                raise Usage(
+                    f"the {what} is needed and there is no terminal to ask on: give "
+                    "stdin, env:NAME or file:PATH"
+                )
+            return getpass.getpass(f"{what}: ")
+        return self.secret(source, what)
 
     def secret(self, source: str, what: str) -> str:
         """A secret from where `source` says: never from the command line itself."""
@@ -352,7 +371,15 @@ async def cmd_login(ctx: Context) -> None:
     if state is not None and state.server == server:
         # The server ends the session this client had when a new one starts.
         api.cookies["vault_session"] = state.session_cookie
-    u = await start(api, method, ctx.pins, handle=ctx.ns.handle, say=ctx.say, qr_out=ctx.io.err)
+    u = await start(
+        api,
+        method,
+        ctx.pins,
+        handle=ctx.ns.handle,
+        say=ctx.say,
+        qr_out=ctx.io.err,
+        passphrase=ctx.ask_passphrase,
+    )
     ctx.state_file.save(u.state)
     ctx.shared.state, ctx.shared.user = u.state, u.user
     ctx.shared.vault = Vault(api, u.ring)
@@ -1055,6 +1082,7 @@ async def cmd_generate(ctx: Context) -> None:
 
 Command = Callable[[Context], Awaitable[None]]
 COMMANDS: dict[str, Command] = {
+    **FACTOR_COMMANDS,
     "login": cmd_login,
     "logout": cmd_logout,
     "status": cmd_status,

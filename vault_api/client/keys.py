@@ -49,6 +49,8 @@ def new_account(kc: bytes, *, user_id: bytes, key_id: bytes) -> tuple[Keyring, b
         public_key=vc.public_key_bytes(private_key),
         private_key=private_key,
         keypair_version=1,
+        kc=kc,
+        key_id=key_id,
     )
     return ring, slot
 
@@ -59,6 +61,12 @@ class Keyring:
     public_key: bytes
     private_key: x25519.X25519PrivateKey = field(repr=False)
     keypair_version: int
+    # The session token's Kc and key id, kept for the process's life only by
+    # commands that make slots (a vault passphrase needs one per token).
+    kc: bytes | None = field(default=None, repr=False)
+    key_id: bytes | None = None
+    # With a vault passphrase set: the token factor T (docs/vault.md 5.4).
+    token_factor: bytes | None = field(default=None, repr=False)
     # (safe id, generation) -> Ks
     _safe_keys: dict[tuple[bytes, int], bytes] = field(default_factory=dict, repr=False)
 
@@ -89,6 +97,8 @@ class Keyring:
             public_key=public_key,
             private_key=private_key,
             keypair_version=int(slot["keypair_version"]),
+            kc=kc,
+            key_id=key_id,
         )
 
     @property

@@ -30,15 +30,82 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from vault_api.client import factors
 from vault_api.client.api import VaultApi
 from vault_api.client.errors import ApiError, CliError, Exit, Usage
 from vault_api.client.keys import Keyring, dec, enc, new_account
 from vault_api.client.login import LoginMethod, Pins, Say, authnet_login
 from vault_api.crypto import make_slot
+from vault_api.crypto.factors import make_token_slot
+
+# Asks for the vault passphrase when the account has one (None: there is no way to).
+AskPassphrase = Callable[[], str] | None
+
+
+def sender(api: VaultApi) -> factors.Send:
+    async def send(method: str, path: str, body: Any) -> Any:
+        return await api.call(method, path, json=body)
+
+    return send
+
+
+def factor_error(e: factors.FactorError) -> CliError:
+    status = Exit.LOGIN if e.code in ("passphrase_invalid", "recovery_invalid") else Exit.REFUSED
+    if e.code in ("passphrase_weak", "recovery_code_invalid"):
+        status = Exit.USAGE
+    elif e.code in ("hardener_not_configured", "no_history"):
+        status = Exit.ERROR
+    return CliError(e.message, status)
+
+
+async def open_keys(
+    api: VaultApi,
+    kc: bytes,
+    *,
+    user: Mapping[str, Any],
+    slot: Mapping[str, Any],
+    passphrase: AskPassphrase,
+    say: Say,
+) -> Keyring:
+    """The keys from this token's slot; with a vault passphrase set, from the
+    slot's token factor and the passphrase hardened through the server."""
+    if slot.get("kind", "kc") != "kc+passphrase":
+        return Keyring.from_slot(kc, user=user, slot=slot)
+    if passphrase is None:
+        raise CliError(
+            "this vault has a passphrase: give it with --passphrase SOURCE (prompt, stdin, "
+            "env:NAME or file:PATH)",
+            Exit.LOGIN,
+        )
+    t0 = time.perf_counter()
+    timings: list[factors.Hardened] = []
+    try:
+        t, sk = await factors.unlock_passphrase(
+            sender(api), kc=kc, user=user, slot=slot, passphrase=passphrase(), timings=timings
+        )
+    except factors.FactorError as e:
+        raise factor_error(e) from None
+    if timings:
+        h = timings[0]
+        say(
+            f"vault passphrase accepted ({h.slow_hash_ms:.0f} ms PBKDF2, {h.round_trip_ms:.0f} ms "
+            f"hardener round trip, {(time.perf_counter() - t0) * 1000:.0f} ms in all)"
+        )
+    return Keyring(
+        user_id=dec(user["user_id"]),
+        public_key=dec(user["public_key"]),
+        private_key=sk,
+        keypair_version=int(slot["keypair_version"]),
+        kc=kc,
+        key_id=dec(slot["key_id"]),
+        token_factor=t,
+    )
+
 
 STATE_VERSION = 1
 
@@ -156,6 +223,7 @@ async def start(
     handle: str | None,
     say: Say,
     qr_out: TextIO,
+    passphrase: AskPassphrase = None,
 ) -> Unlocked:
     """A new session: log in, then open this token's key slot, or on an
     account's first login make its key pair and first slot (docs/vault.md 5)."""
@@ -186,7 +254,8 @@ async def start(
         raise Usage(f"this account's handle is already {user.get('handle')!r}")
     if s["slot"] is None:
         raise _no_slot()
-    return Unlocked(state=state, ring=Keyring.from_slot(kc, user=user, slot=s["slot"]), user=user)
+    ring = await open_keys(api, kc, user=user, slot=s["slot"], passphrase=passphrase, say=say)
+    return Unlocked(state=state, ring=ring, user=user)
 
 
 def _no_slot() -> CliError:
@@ -224,14 +293,26 @@ async def add_token(
     key_id = str(proven["key_id"])
     if proven["has_slot"]:
         return key_id, False
-    slot = make_slot(
-        kc,
-        ring.private_key,
-        user_id=ring.user_id,
-        key_id=dec(key_id),
-        keypair_version=ring.keypair_version,
-    )
-    await api.put_slot(key_id, keypair_version=ring.keypair_version, slot=enc(slot))
+    if ring.token_factor is not None:  # a vault passphrase: the new slot holds T
+        slot = make_token_slot(
+            kc,
+            ring.token_factor,
+            user_id=ring.user_id,
+            key_id=dec(key_id),
+            keypair_version=ring.keypair_version,
+            public_key=ring.public_key,
+        )
+        kind = "kc+passphrase"
+    else:
+        slot = make_slot(
+            kc,
+            ring.private_key,
+            user_id=ring.user_id,
+            key_id=dec(key_id),
+            keypair_version=ring.keypair_version,
+        )
+        kind = "kc"
+    await api.put_slot(key_id, keypair_version=ring.keypair_version, slot=enc(slot), kind=kind)
     return key_id, True
 
 
@@ -243,6 +324,7 @@ async def unlock(
     *,
     say: Say,
     qr_out: TextIO,
+    passphrase: AskPassphrase = None,
 ) -> Unlocked:
     """Open the keys of a saved session: prove the token again within it and
     open its slot with the fresh Kc. If the session has ended, start a new one
@@ -255,7 +337,10 @@ async def unlock(
             raise
         say(f"the session had ended ({e.error}); logging in again")
         api.forget_session()
-        return await start(api, method, pins, handle=None, say=say, qr_out=qr_out)
+        return await start(
+            api, method, pins, handle=None, say=say, qr_out=qr_out, passphrase=passphrase
+        )
+    _notices(s, say)
     ticket, kc = await authnet_login(api, method, pins, say=say, qr_out=qr_out, announce=False)
     try:
         proven = await api.prove(ticket)
@@ -278,4 +363,33 @@ async def unlock(
     slot = await api.slot(proven["key_id"])
     state.csrf = str(s["csrf_token"])
     state.handle = user.get("handle")
-    return Unlocked(state=state, ring=Keyring.from_slot(kc, user=user, slot=slot), user=user)
+    ring = await open_keys(api, kc, user=user, slot=slot, passphrase=passphrase, say=say)
+    return Unlocked(state=state, ring=ring, user=user)
+
+
+def _notices(s: Mapping[str, Any], say: Say) -> None:
+    """Tell the user what another session did to the account (a recovery)."""
+    for n in s.get("notices", []):
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(n["at_ms"]) / 1000))
+        if n["action"] == "account.recover":
+            say(
+                f"warning: this account was RECOVERED from another session at {when} (with the "
+                "recovery secret; every other token's slot was removed). If that was not you, "
+                "tell the vault's operator now"
+            )
+        else:
+            say(f"note: {n['action']} from another session at {when}")
+
+
+async def prove_token(
+    api: VaultApi, state: SessionState, method: LoginMethod, pins: Pins, *, say: Say, qr_out: TextIO
+) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    """The session, a fresh Kc of its token and the token's slot, without opening
+    anything (a passphrase rollback opens a kept wrap instead)."""
+    api.resume(state.session_cookie, state.csrf)
+    s = await api.session()
+    ticket, kc = await authnet_login(api, method, pins, say=say, qr_out=qr_out, announce=False)
+    proven = await api.prove(ticket)
+    if not proven["has_slot"]:
+        raise _no_slot()
+    return s, kc, await api.slot(proven["key_id"])
