@@ -42,7 +42,7 @@ from hardener import oprf
 from hardener.testing import TestHardener
 from simulators.phone.app import OFFLINE_PIN_WARNING, PhoneApp
 from simulators.phone.cli import EXIT_ERROR, EXIT_OK
-from tests.helpers import login
+from tests.helpers import encodings, haystacks, login
 from tests.test_phone_cli import Cli
 from tokens import hardened_pin as hp
 from tokens.api import PassKeyApi
@@ -515,3 +515,40 @@ async def test_one_address_cannot_spend_the_networks_budget_on_many_tokens(
         with pytest.raises(RateLimited, match="too many PIN attempts from this address") as err:
             await relay_guess(net, phone)
         assert err.value.retry_after_ms > 0
+
+
+async def test_no_pin_and_no_hardened_value_in_the_networks_or_hardeners_data(
+    net: TestNetwork, tmp_path: Path
+) -> None:
+    path = tmp_path / "phone.json"
+    await hardened_phone(net, path)
+    with pytest.raises(PinInvalid):
+        await unlock(net, path, WRONG[0])
+    await unlock(net, path, PIN)
+    store = PhoneKeyStore.load(path)
+    pinned = store.pinned
+    assert pinned is not None
+    sealed = store.doc["sealed"]
+    params = {k: sealed[k] for k in ("t", "m", "p")}
+    salt = b64u_decode(sealed["salt"], field="salt")
+    x = hp.slow_hash(PIN, salt, params)
+    async with PassKeyApi(net.addresses.passkey, ca_pem=net.ca_pem) as api:
+        b = hp.blind(x, pinned)
+        e = await api.harden_pin(
+            token_id=store.enrolments()[0].token_id,
+            blinded_element=b.blinded_element,
+            key_version=0,
+        )
+    y = hp.finalize(b, e)
+    k = hp.store_key(y, salt)
+    assert net.hardener is not None
+    net.hardener.audit_entries()  # flushes the audit log
+    stacks = haystacks(net)
+    for f in net.hardener.root.rglob("*"):
+        if f.is_file():
+            stacks[f"hardener/{f.name}"] = f.read_bytes()
+    assert any(name.startswith("hardener/") for name in stacks)
+    needles = [PIN.encode(), *encodings(x), *encodings(y), *encodings(k)]
+    for name, hay in stacks.items():
+        for needle in needles:
+            assert needle not in hay, f"a secret value in {name}"
