@@ -6,6 +6,7 @@
     DIR/master.key       the master key (0600) unless it lives in a PKCS#11 token
     DIR/hardener.db      SQLite: callers, sealed key versions, user budgets, attempts, records
     DIR/audit.log        JSON lines: who asked what, and the outcome (never inputs or outputs)
+    DIR/serve.lock       held (flock) by the one server serving DIR
 
 Backing up DIR (with the master key or the token) is a complete backup.
 """

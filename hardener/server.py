@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from hardener.audit import AuditLog
 from hardener.datadir import DataDir, Policy
-from hardener.errors import CallerUnknown, HardenerError
+from hardener.errors import CallerUnknown, HardenerError, StoreError
 from hardener.keys import KeyRing, attempt_key
 from hardener.masterkey import MasterKey
 from hardener.pki import caller_name_of
@@ -208,6 +210,20 @@ def _evaluate_response(r: EvaluationResult) -> pb.EvaluateResponse:
     )
 
 
+def _lock_data_dir(data: DataDir) -> int:
+    """One server per data directory: its budgets are counted in one process's memory
+    and database connection, so a second server would double every user's budget."""
+    fd = os.open(data.root / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"another hardener is already serving {data.root}: one server per data directory"
+        ) from None
+    return fd
+
+
 class HardenerServer:
     """A running hardener over one data directory."""
 
@@ -221,13 +237,19 @@ class HardenerServer:
         self.data = DataDir(root)
         self.config = self.data.config()
         self.policy = policy or self.config.policy
-        self.master = master_key or self.data.master_key(self.config)
-        self.store = Store(self.data.db)
+        self._lock = _lock_data_dir(self.data)
+        try:
+            self.master = master_key or self.data.master_key(self.config)
+            self.store = Store(self.data.db)
+        except BaseException:
+            os.close(self._lock)
+            raise
         try:
             keys = KeyRing.load(self.store, self.master)
             attempts = attempt_key(self.store, self.master)
         except BaseException:
             self.store.close()
+            os.close(self._lock)
             raise
         self.audit = AuditLog(self.data.audit_log)
         self.store.on_commit = self.audit.flush
@@ -303,6 +325,7 @@ class HardenerServer:
         close = getattr(self.master, "close", None)
         if close is not None:
             close()
+        os.close(self._lock)
 
     async def wait(self) -> None:
         if self._server is not None:

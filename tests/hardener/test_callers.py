@@ -99,3 +99,26 @@ async def test_a_hardener_that_is_down_is_a_clear_error(hardener: TestHardener) 
     hardener.start()  # nothing stored was damaged
     async with hardener.client("network") as c:
         assert await c.unwrap("rec", w.wrapped) == b"blob"
+
+
+async def test_a_caller_with_two_certificates(hardener: TestHardener) -> None:
+    first = hardener.caller_credentials("network")
+    second = hardener.add_caller("network")  # one more certificate for the same caller
+    assert second.certificate_pem != first.certificate_pem
+    async with (
+        HardenerClient(hardener.address, first) as a,
+        HardenerClient(hardener.address, second) as b,
+    ):
+        assert (await a.get_keys()).caller == (await b.get_keys()).caller == "network"
+        hardener.revoke("network")  # revokes the caller: every certificate of it
+        for c in (a, b):
+            with pytest.raises(CallerRevoked):
+                await c.get_keys()
+
+
+def test_one_server_per_data_directory(hardener: TestHardener) -> None:
+    from hardener.errors import StoreError
+    from hardener.server import HardenerServer
+
+    with pytest.raises(StoreError, match="already serving"):
+        HardenerServer(hardener.root)
