@@ -552,3 +552,22 @@ async def test_no_pin_and_no_hardened_value_in_the_networks_or_hardeners_data(
     for name, hay in stacks.items():
         for needle in needles:
             assert needle not in hay, f"a secret value in {name}"
+
+
+async def test_a_backup_phone_joins_a_hardened_phones_account_with_its_own_budget(
+    net: TestNetwork, tmp_path: Path
+) -> None:
+    first = await hardened_phone(net, tmp_path / "first.json")
+    unlocked_first = PhoneApp.open(tmp_path / "first.json", pin=PIN)
+    backup = PhoneApp.create(tmp_path / "backup.json", pin="135792")
+    _, new_account = await backup.enrol(net.addresses.passkey, net.ca_pem, backup_of=unlocked_first)
+    assert not new_account
+    assert backup.store.hardened
+    assert backup.store.pinned is not None
+    assert first.store.pinned is not None
+    assert backup.store.pinned.user_id != first.store.pinned.user_id
+    for guess in WRONG[:3]:
+        with pytest.raises(PinInvalid):
+            await unlock(net, tmp_path / "backup.json", guess)
+    # The first phone's budget is its own.
+    assert (await relay_guess(net, first)).attempts_left == 9
