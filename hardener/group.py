@@ -97,6 +97,11 @@ def is_zero(s: Scalar) -> bool:
     return hmac.compare_digest(s, ZERO)
 
 
+def is_identity(e: Element) -> bool:
+    """Whether `e` encodes the identity, in constant time."""
+    return hmac.compare_digest(e, IDENTITY)
+
+
 def scalar_equal(a: Scalar, b: Scalar) -> bool:
     """Constant-time equality of two scalars."""
     return hmac.compare_digest(a, b)

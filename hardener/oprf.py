@@ -5,7 +5,8 @@ client's Blind / Finalize, the server's BlindEvaluate (VOPRF and POPRF also
 in batch: one DLEQ proof over many elements, ComputeCompositesFast on the
 server, ComputeComposites on the client) and the server's direct Evaluate.
 Names follow the RFC in snake_case, prefixed by mode. Pure functions over
-bytes, no I/O; group arithmetic is libsodium's (`hardener.group`).
+bytes, no I/O; group arithmetic is libsodium's (`hardener.group`), the DLEQ
+proof is `hardener.dleq`.
 
 The hardener uses POPRF: `info` is `hardener.labels.poprf_info(caller,
 user_id)`, public, so a limit per user cannot be dodged by blinding; the proof
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from hardener import group
+from hardener import dleq, group
 from hardener.group import (
     DeriveKeyPairError,
     DeserializeError,
@@ -71,7 +72,7 @@ __all__ = [
 
 SUITE_ID = b"ristretto255-SHA512"
 OUTPUT_BYTES = 64
-PROOF_BYTES = 2 * group.SCALAR_BYTES
+PROOF_BYTES = dleq.PROOF_BYTES
 MAX_INPUT = 0xFFFF
 
 
@@ -156,7 +157,7 @@ def _blind_scalar(blind: bytes | None) -> group.Scalar:
 def _hash_to_group(mode: Mode, data: bytes) -> group.Element:
     _check_length(data, "input")
     element = group.hash_to_group(data, b"HashToGroup-" + context_string(mode))
-    if element == group.IDENTITY:
+    if group.is_identity(element):  # the input may be a secret: constant time
         raise InvalidInput("the input hashes to the identity element")
     return element
 
@@ -189,84 +190,6 @@ def generate_key_pair() -> KeyPair:
 def public_key(secret_key: bytes) -> bytes:
     """pkS = skS * G."""
     return group.scalar_mult_base(_secret_scalar(secret_key))
-
-
-# -- the DLEQ proof (RFC 9497 section 2.2) ----------------------------------
-
-
-def _composite_scalars(
-    mode: Mode, b: group.Element, cs: Sequence[group.Element], ds: Sequence[group.Element]
-) -> list[group.Scalar]:
-    seed_dst = b"Seed-" + context_string(mode)
-    seed = hashlib.sha512(_lp(b) + _lp(seed_dst)).digest()
-    return [
-        _hash_to_scalar(mode, _lp(seed) + _u16(i) + _lp(c) + _lp(d) + b"Composite")
-        for i, (c, d) in enumerate(zip(cs, ds, strict=True))
-    ]
-
-
-def _weighted_sum(
-    scalars: Sequence[group.Scalar], elements: Sequence[group.Element]
-) -> group.Element:
-    """sum(s_i * e_i); the RFC starts from the identity, this from the first term (one add less)."""
-    products = [group.scalar_mult(s, e) for s, e in zip(scalars, elements, strict=True)]
-    total = products[0]
-    for p in products[1:]:
-        total = group.add(p, total)
-    return total
-
-
-def _challenge(mode: Mode, *elements: group.Element) -> group.Scalar:
-    transcript = b"".join(_lp(e) for e in elements) + b"Challenge"
-    return _hash_to_scalar(mode, transcript)
-
-
-def _generate_proof(
-    mode: Mode,
-    k: group.Scalar,
-    b: group.Element,
-    cs: Sequence[group.Element],
-    ds: Sequence[group.Element],
-    r: bytes | None,
-) -> bytes:
-    """GenerateProof(k, G, B, C, D) with ComputeCompositesFast (the server knows k)."""
-    if len(cs) == 0 or len(cs) != len(ds):
-        raise InvalidInput("a proof needs as many evaluated as blinded elements, at least one")
-    m = _weighted_sum(_composite_scalars(mode, b, cs, ds), cs)
-    z = group.scalar_mult(k, m)
-    nonce = group.random_scalar() if r is None else group.deserialize_scalar(r)
-    t2 = group.scalar_mult_base(nonce)
-    t3 = group.scalar_mult(nonce, m)
-    c = _challenge(mode, b, m, z, t2, t3)
-    s = group.scalar_sub(nonce, group.scalar_mul(c, k))
-    return c + s
-
-
-def _verify_proof(
-    mode: Mode,
-    b: group.Element,
-    cs: Sequence[group.Element],
-    ds: Sequence[group.Element],
-    proof: bytes,
-) -> None:
-    """VerifyProof(G, B, C, D, proof) with ComputeComposites; ProofInvalid if it fails."""
-    if len(proof) != PROOF_BYTES:
-        raise DeserializeError(f"a proof is {PROOF_BYTES} bytes, not {len(proof)}")
-    if len(cs) == 0 or len(cs) != len(ds):
-        raise InvalidInput("a proof covers as many evaluated as blinded elements, at least one")
-    c = group.deserialize_scalar(proof[: group.SCALAR_BYTES])
-    s = group.deserialize_scalar(proof[group.SCALAR_BYTES :])
-    weights = _composite_scalars(mode, b, cs, ds)
-    try:
-        m = _weighted_sum(weights, cs)
-        z = _weighted_sum(weights, ds)
-        t2 = group.add(group.scalar_mult_base(s), group.scalar_mult(c, b))
-        t3 = group.add(group.scalar_mult(s, m), group.scalar_mult(c, z))
-    except InvalidInput:
-        # A zero c or s (never in an honest proof) makes a product the identity.
-        raise ProofInvalid("the evaluation's proof does not verify") from None
-    if not group.scalar_equal(_challenge(mode, b, m, z, t2, t3), c):
-        raise ProofInvalid("the evaluation's proof does not verify against the expected key")
 
 
 # -- finalize hashes (RFC 9497 sections 3.3.1-3.3.3) -------------------------
@@ -331,7 +254,7 @@ def voprf_blind_evaluate_batch(
     pk = group.deserialize_element(public_key)
     ds = _elements(blinded_elements)
     evaluated = [group.scalar_mult(sk, d) for d in ds]
-    proof = _generate_proof(Mode.VOPRF, sk, pk, ds, evaluated, r)
+    proof = dleq.generate_proof(context_string(Mode.VOPRF), sk, pk, ds, evaluated, r)
     return BatchEvaluation(evaluated_elements=tuple(evaluated), proof=proof)
 
 
@@ -357,7 +280,7 @@ def voprf_finalize_batch(
     pk = group.deserialize_element(public_key)
     cs = _elements(blinded_elements)
     ds = _elements(evaluated_elements)
-    _verify_proof(Mode.VOPRF, pk, cs, ds, proof)
+    dleq.verify_proof(context_string(Mode.VOPRF), pk, cs, ds, proof)
     return [
         _output(x, None, _unblind(group.deserialize_scalar(b), e))
         for x, b, e in zip(inputs, blinds, ds, strict=True)
@@ -417,7 +340,9 @@ def poprf_blind_evaluate_batch(
     ds = _elements(blinded_elements)
     inverse = group.scalar_invert(t)
     evaluated = [group.scalar_mult(inverse, d) for d in ds]
-    proof = _generate_proof(Mode.POPRF, t, group.scalar_mult_base(t), evaluated, ds, r)
+    proof = dleq.generate_proof(
+        context_string(Mode.POPRF), t, group.scalar_mult_base(t), evaluated, ds, r
+    )
     return BatchEvaluation(evaluated_elements=tuple(evaluated), proof=proof)
 
 
@@ -446,7 +371,7 @@ def poprf_finalize_batch(
     tweaked = group.deserialize_element(tweaked_key)
     cs = _elements(evaluated_elements)
     ds = _elements(blinded_elements)
-    _verify_proof(Mode.POPRF, tweaked, cs, ds, proof)
+    dleq.verify_proof(context_string(Mode.POPRF), tweaked, cs, ds, proof)
     return [
         _output(x, info, _unblind(group.deserialize_scalar(b), e))
         for x, b, e in zip(inputs, blinds, cs, strict=True)
