@@ -33,6 +33,7 @@ from authnet.errors import (
     PinLocked,
     RateLimited,
     SignatureInvalid,
+    TokenRevoked,
 )
 from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode
@@ -571,3 +572,22 @@ async def test_a_backup_phone_joins_a_hardened_phones_account_with_its_own_budge
             await unlock(net, tmp_path / "backup.json", guess)
     # The first phone's budget is its own.
     assert (await relay_guess(net, first)).attempts_left == 9
+
+
+async def test_a_revoked_phone_cannot_be_guessed_at_any_more(
+    net: TestNetwork, tmp_path: Path
+) -> None:
+    lost = await hardened_phone(net, tmp_path / "lost.json")
+    stolen = tmp_path / "stolen.json"
+    shutil.copy(tmp_path / "lost.json", stolen)
+    backup = PhoneApp.create(tmp_path / "backup.json")
+    await backup.enrol(
+        net.addresses.passkey,
+        net.ca_pem,
+        backup_of=PhoneApp.open(tmp_path / "lost.json", pin=PIN),
+    )
+    await backup.revoke(token_id(lost))
+    with pytest.raises(TokenRevoked):
+        await unlock(net, stolen, PIN)
+    with pytest.raises(TokenRevoked):
+        await relay_guess(net, lost)
