@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -62,5 +63,11 @@ class AuditLog:
             self._file.close()
 
 
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+
+
 def _s(value: str) -> str:
+    """A JSON string (printable ASCII without quotes or backslashes needs no escaping)."""
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=True)

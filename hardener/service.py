@@ -13,13 +13,12 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hardener import group, labels, oprf
+from hardener import labels, oprf
 from hardener.attempts import ATTEMPT_ID_BYTES, AttemptKey, IssuedAttempt
 from hardener.audit import AuditLog
 from hardener.datadir import Policy
@@ -153,10 +152,6 @@ class HardenerService:
         """Everything but the commit (no await: atomic against other requests)."""
         check_id(user_id, "user_id")
         check_len(blinded, 32, "blinded_element")
-        try:
-            group.deserialize_element(blinded)
-        except oprf.OprfError:
-            raise InvalidArgument(_BAD_POINT) from None
         kv = self.keys.get(version)
         try:
             left = check_user(self.policy, self.store.user(caller, user_id), now)
@@ -186,6 +181,7 @@ class HardenerService:
     ) -> EvaluationResult:
         self.limits.take(caller, self.clock())
         await self.store.writable()
+        self.store.begin()  # one transaction for the reads and writes that follow
         result = self._evaluate_now(caller, user_id, blinded, version, self.clock())
         await self.store.durable()
         return result
@@ -197,6 +193,7 @@ class HardenerService:
             raise InvalidArgument(f"at most {MAX_BATCH} evaluations per batch (got {len(items)})")
         self.limits.take(caller, self.clock(), len(items))
         await self.store.writable()
+        self.store.begin()
         now = self.clock()
         out: list[EvaluationResult | HardenerError] = []
         for user_id, blinded, version in items:
@@ -221,7 +218,7 @@ class HardenerService:
                 outcome=e.code, attempts_left=e.attempts_left,
             )  # fmt: skip
             raise
-        mac = hmac.new(kv.hash_key, hash_transcript(caller, user_id, digest), sha256).digest()
+        mac = hmac.digest(kv.hash_key, hash_transcript(caller, user_id, digest), "sha256")
         attempt = self._count(caller, user_id, kv, now, left)
         self.audit.write(
             operation="hash", caller=caller, user_id=user_id, key_version=kv.version,
@@ -232,6 +229,7 @@ class HardenerService:
     async def hash(self, caller: str, user_id: str, digest: bytes, version: int = 0) -> HashResult:
         self.limits.take(caller, self.clock())
         await self.store.writable()
+        self.store.begin()
         result = self._hash_now(caller, user_id, digest, version, self.clock())
         await self.store.durable()
         return result
@@ -243,6 +241,7 @@ class HardenerService:
             raise InvalidArgument(f"at most {MAX_BATCH} hashes per batch (got {len(items)})")
         self.limits.take(caller, self.clock(), len(items))
         await self.store.writable()
+        self.store.begin()
         now = self.clock()
         out: list[HashResult | HardenerError] = []
         for user_id, digest, version in items:

@@ -34,7 +34,6 @@ def test_every_label_is_documented() -> None:
         transcripts.enrol_message("c", "u", b"a", b"n", b"k"),
         transcripts.key_at_rest_aad(1, "oprf"),
         attempts.ATTEMPT_LABEL,
-        attempts.ATTEMPT_NONCE_LABEL,
     ]
     prefixes = [v.split(b"\x00")[0].decode() for v in found]
     assert all(p.startswith("hardener/v1 ") for p in prefixes)
