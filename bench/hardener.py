@@ -4,6 +4,9 @@ Bare (one core, no I/O): the POPRF blind evaluation with its DLEQ proof
 (`hardener.oprf.poprf_blind_evaluate`, RFC 9497 ristretto255-SHA512) and the
 keyed hash (HMAC-SHA256 over the framed transcript), as the service runs them.
 
+In process: HardenerService's batch methods called directly (real SQLite
+commits and audit log, no gRPC): what the service's own logic costs.
+
 Through the service: `hardener serve` in a child process (a fresh data
 directory, mTLS, SQLite with synchronous=FULL and group commit, the audit
 log), driven by an asyncio client in this process at a given concurrency:
@@ -106,6 +109,38 @@ def bare_hash(seconds: float) -> dict[str, Any]:
         n += 1000
     cpu = time.process_time() - cpu0
     return {"per_core_s": round(n / cpu), "us_per_eval": round(cpu / n * 1e6, 2), "n": n}
+
+
+async def inprocess(data: Path, seconds: float, batch: int, mode: str) -> dict[str, Any]:
+    """The service's own work per evaluation without gRPC: HardenerService's batch
+    methods called directly (real SQLite commits, audit log, limits)."""
+    from hardener.server import HardenerServer
+
+    server = HardenerServer(data)
+    try:
+        svc = server.service
+        pool = elements(256)
+        digest = os.urandom(32)
+        n, i = 0, 0
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            users = [f"token:{(i + k) % 10000:06d}" for k in range(batch)]
+            if mode == "evaluate":
+                ev = [(u, pool[(i + k) % len(pool)], 0) for k, u in enumerate(users)]
+                await svc.evaluate_batch("bench", ev)
+            else:
+                await svc.hash_batch("bench", [(u, digest, 0) for u in users])
+            n += batch
+            i += batch
+        cpu = time.process_time() - cpu0
+    finally:
+        await server.stop()
+    return {
+        "path": "HardenerService in-process (no gRPC): SQLite counted + committed, audit log",
+        "batch": batch,
+        "per_core_s": round(n / cpu),
+        "cpu_us_per_eval": round(cpu / n * 1e6, 1),
+    }
 
 
 def free_port() -> int:
@@ -235,10 +270,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64, help="elements per EvaluateBatch call")
     ap.add_argument("--hash-batch", type=int, default=256, help="digests per HashBatch call")
     ap.add_argument(
-        "--only", action="append", choices=["bare", "evaluate", "batch", "hash", "hash_batch"]
+        "--only",
+        action="append",
+        choices=["bare", "inprocess", "evaluate", "batch", "hash", "hash_batch"],
     )
     ns = ap.parse_args()
-    only = set(ns.only or ["bare", "evaluate", "batch", "hash", "hash_batch"])
+    only = set(ns.only or ["bare", "inprocess", "evaluate", "batch", "hash", "hash_batch"])
     out: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "targets_per_core_s": {"poprf": 3000, "hash": 20000},
@@ -248,6 +285,14 @@ def main() -> None:
         out["bare_poprf"] = bare_poprf(ns.seconds)
         log("bare keyed hash ...")
         out["bare_hash"] = bare_hash(ns.seconds)
+    if "inprocess" in only:
+        with tempfile.TemporaryDirectory(prefix="hardener-bench-") as tmp:
+            data = Path(tmp) / "data"
+            admin.init(data, name="bench", policy=BENCH_POLICY)
+            log("in-process service, POPRF ...")
+            out["inprocess_poprf"] = asyncio.run(inprocess(data, ns.seconds, ns.batch, "evaluate"))
+            log("in-process service, keyed hash ...")
+            out["inprocess_hash"] = asyncio.run(inprocess(data, ns.seconds, ns.hash_batch, "hash"))
     service_modes = [m for m in ("evaluate", "batch", "hash", "hash_batch") if m in only]
     if service_modes:
         with tempfile.TemporaryDirectory(prefix="hardener-bench-") as tmp:
