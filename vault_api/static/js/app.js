@@ -19,8 +19,10 @@ import { Announcer, $, openDialog, makeDialog, h } from "./dom.js";
 import { VaultView } from "./vaultview.js";
 import { clearNow } from "./clipboard.js";
 import { accountDialog } from "./panels.js";
+import { FactorError, Hardening } from "./hardening.js";
 
-const VIEWS = ["loading", "login", "register", "noslot", "problem", "vault"];
+const VIEWS = ["loading", "login", "register", "passphrase", "recover", "noslot", "problem", "vault"];
+const NOTICE_POLL_MS = 15_000;
 const WARN_BEFORE_MS = 60_000;
 
 class App {
@@ -57,6 +59,7 @@ class App {
       ]);
       this.authnet = authnet;
       vc.useHpke(hpke);
+      this.hardening = new Hardening(this.api, this.keyring, hpke);
     } catch (e) {
       this.show("problem");
       $("#problem-heading").textContent = "The vault cannot start";
@@ -66,6 +69,17 @@ class App {
     $("#register-form").addEventListener("submit", (e) => {
       e.preventDefault();
       this.register();
+    });
+    $("#passphrase-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.unlockPassphrase({ rollback: false });
+    });
+    $("#rollback-button").addEventListener("click", () => this.unlockPassphrase({ rollback: true }));
+    $("#register-recover").addEventListener("click", () => this.showRecover());
+    $("#passphrase-recover").addEventListener("click", () => this.showRecover());
+    $("#recover-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.recover();
     });
     for (const id of ["#problem-logout", "#noslot-logout", "#logout-button"]) {
       $(id).addEventListener("click", () => this.end("You logged out.", { callLogout: true }));
@@ -123,6 +137,7 @@ class App {
       return;
     }
     if (!session.slot) return this.noSlot();
+    if (session.slot.kind === "kc+passphrase") return this.askPassphrase(session.slot);
     try {
       await this.keyring.open(session.slot);
     } catch (e) {
@@ -137,6 +152,85 @@ class App {
       throw e;
     }
     await this.enterVault();
+  }
+
+  /** The token's slot holds the token factor: the vault needs the passphrase too. */
+  askPassphrase(slot) {
+    this.pendingSlot = slot;
+    this.show("passphrase");
+    this.say.status("Enter your vault passphrase to open your vault.");
+    $("#vault-passphrase").focus();
+  }
+
+  async unlockPassphrase({ rollback }) {
+    const input = $("#vault-passphrase");
+    const buttons = [...document.querySelectorAll("#passphrase-form button")];
+    for (const b of buttons) b.disabled = true;
+    try {
+      this.say.status(rollback ? "Rolling back to your previous passphrase…" : "Checking your passphrase…");
+      const t0 = performance.now();
+      if (rollback) await this.hardening.rollback(this.pendingSlot, input.value);
+      else await this.hardening.unlock(this.pendingSlot, input.value);
+      const l = this.hardening.last;
+      performance.measure?.("vault:passphrase-unlock", { start: t0, end: performance.now() });
+      this.lastUnlock = { ...l, totalMs: performance.now() - t0 };
+      input.value = "";
+      this.say.clearAlert();
+      await this.enterVault();
+      this.say.status(rollback ? "Rolled back: your previous passphrase is the current one again." : "Vault opened.");
+    } catch (e) {
+      input.select();
+      this.say.alert(e instanceof FactorError || e instanceof ApiError ? e.message : `The vault did not open: ${e.message}`);
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  }
+
+  showRecover() {
+    this.show("recover");
+    this.say.status("Recover your vault with your recovery code or recovery passphrase.");
+    $("#recover-handle").focus();
+  }
+
+  async recover() {
+    const handle = $("#recover-handle").value.trim();
+    const secret = $("#recover-secret");
+    const button = $("#recover-form button");
+    button.disabled = true;
+    try {
+      this.say.status("Opening your recovery slot…");
+      await this.hardening.recover(handle, secret.value);
+      secret.value = "";
+      this.say.clearAlert();
+      await this.enterVault();
+      this.say.status(`Vault recovered: this token is now the only one that opens it, ${handle}.`);
+    } catch (e) {
+      secret.select();
+      this.say.alert(e instanceof FactorError || e instanceof ApiError ? e.message : `Not recovered: ${e.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** What other sessions did to this account (a recovery): told as soon as the page hears. */
+  async checkNotices() {
+    let s;
+    try {
+      s = await this.api.get("/api/session");
+    } catch {
+      return;
+    }
+    this.seenNotices = this.seenNotices || new Set();
+    for (const n of s.notices || []) {
+      if (this.seenNotices.has(n.seq)) continue;
+      this.seenNotices.add(n.seq);
+      const when = new Date(n.at_ms).toLocaleString();
+      this.say.alert(
+        n.action === "account.recover"
+          ? `Your vault was recovered from another session at ${when}: every other token's slot was removed. If that was not you, tell the vault's operator now.`
+          : `Another session changed your account at ${when} (${n.action}).`,
+      );
+    }
   }
 
   problem(text) {
@@ -187,6 +281,9 @@ class App {
 
   async enterVault() {
     this.show("vault");
+    clearInterval(this.noticeTimer);
+    this.noticeTimer = setInterval(() => this.checkNotices(), NOTICE_POLL_MS);
+    this.checkNotices();
     $("#who").textContent = this.keyring.handle ? `Logged in as ${this.keyring.handle}` : "";
     await this.view.start();
   }
@@ -251,6 +348,7 @@ class App {
     this.ending = true;
     try {
       clearInterval(this.idleTimer);
+      clearInterval(this.noticeTimer);
       for (const d of document.querySelectorAll("dialog")) d.close();
       this.view.reset();
       await clearNow();

@@ -22,6 +22,10 @@ export class Keyring {
   keypairVersion = 1;
   keyId = null; // the token this session logged in with
   registered = false;
+  // With a vault passphrase (hardening.js): the token factor T, the wrap's KEK, the wrap.
+  tokenFactor = null;
+  wrapKek = null;
+  wrapRecord = null;
 
   get unlocked() {
     return this.privateKey !== null;
@@ -56,6 +60,10 @@ export class Keyring {
     this.publicKey = null;
     this.keyId = null;
     this.registered = false;
+    this.tokenFactor?.fill(0);
+    this.tokenFactor = null;
+    this.wrapKek = null;
+    this.wrapRecord = null;
   }
 
   #slotCtx(keyIdText, slot) {

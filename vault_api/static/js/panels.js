@@ -120,7 +120,9 @@ export async function accountDialog(app) {
     const { done } = app.widget($("#add-token-login"));
     done.then(async ({ ticket, kc }) => {
       try {
-        const { added, proven } = await keyring.addToken(api, ticket, kc);
+        const { added, proven } = keyring.tokenFactor
+          ? await app.hardening.addToken(ticket, kc)
+          : await keyring.addToken(api, ticket, kc);
         fill(addBox, h("p", { class: "good" }, added ? `Token ${proven.key_id.slice(0, 8)} can now open this vault.` : "That token already has a key slot."));
         say.status(added ? "The new token has its own key slot." : "That token already has a key slot.");
         await renderSlots();
@@ -139,10 +141,89 @@ export async function accountDialog(app) {
     slotsBox,
     h("button", { type: "button", onclick: addToken }, "Add a token"),
     addBox,
+    ...(await factorsSection(app)),
   );
   const closed = openDialog(dialog);
   await renderSlots();
   await closed;
+}
+
+/** The vault passphrase and the recovery slot (docs/vault.md 5.4-5.6). */
+async function factorsSection(app) {
+  const { keyring, api, say, hardening } = app;
+  let hardener;
+  try {
+    hardener = await api.get("/api/hardener");
+  } catch (e) {
+    return [h("h3", {}, "Vault passphrase and recovery"), h("p", { class: "bad" }, `Unavailable: ${e.message}`)];
+  }
+  if (!hardener.enabled) {
+    return [h("h3", {}, "Vault passphrase and recovery"), h("p", { class: "help" }, "This vault has no hardener configured: no passphrase or recovery.")];
+  }
+  const factors = await api.get("/api/me/factors");
+  const ppBox = h("div", { id: "passphrase-result" });
+  const recBox = h("div", { id: "recovery-result" });
+  const has = keyring.wrapKek !== null;
+  const newPp = h("input", { id: "new-passphrase", type: "password", autocomplete: "new-password", minlength: "8" });
+  const againPp = h("input", { id: "new-passphrase-again", type: "password", autocomplete: "new-password" });
+  const savePassphrase = async () => {
+    if (newPp.value !== againPp.value) {
+      fill(ppBox, h("p", { class: "bad" }, "The two passphrases differ."));
+      return;
+    }
+    try {
+      say.status(has ? "Changing your vault passphrase…" : "Setting your vault passphrase…");
+      const out = has ? await hardening.change(newPp.value) : await hardening.set(newPp.value, { dropUnproven: true });
+      newPp.value = againPp.value = "";
+      const dropped = out.dropped_key_ids?.length || 0;
+      const text = has
+        ? "Vault passphrase changed. The previous one can still roll back for a while."
+        : `Vault passphrase set: your vault now opens only with a token and the passphrase.${dropped ? ` ${dropped} other token(s) must be added again.` : ""}`;
+      fill(ppBox, h("p", { class: "good" }, text));
+      say.status(text);
+    } catch (e) {
+      fill(ppBox, h("p", { class: "bad" }, `Not saved: ${e.message}`));
+    }
+  };
+  const recSecret = h("input", { id: "recovery-passphrase", type: "password", autocomplete: "new-password" });
+  const setupRecovery = async (withCode) => {
+    try {
+      say.status("Setting up recovery…");
+      const text = await hardening.setupRecovery(withCode ? null : recSecret.value);
+      recSecret.value = "";
+      fill(
+        recBox,
+        withCode
+          ? [h("p", {}, "Your recovery code. It is shown once: print it or write it down, and keep it away from your tokens."),
+             h("p", { class: "recovery-code fingerprint", id: "recovery-code" }, text)]
+          : h("p", { class: "good" }, "Recovery passphrase set."),
+      );
+      say.status("Recovery is set up.");
+    } catch (e) {
+      fill(recBox, h("p", { class: "bad" }, `Not set up: ${e.message}`));
+    }
+  };
+  return [
+    h("h3", {}, "Vault passphrase"),
+    h("p", { class: "help" }, has
+      ? "Your vault opens with a token and your passphrase."
+      : "Add a passphrase: your vault then opens only with a token and the passphrase."),
+    h("label", { for: "new-passphrase" }, has ? "New vault passphrase" : "Vault passphrase (at least 8 characters)"),
+    newPp,
+    h("label", { for: "new-passphrase-again" }, "The same again"),
+    againPp,
+    h("button", { type: "button", onclick: savePassphrase }, has ? "Change passphrase" : "Set passphrase"),
+    ppBox,
+    h("h3", {}, "Recovery"),
+    h("p", { class: "help" }, factors.recovery
+      ? `A recovery ${factors.recovery.kind} is set (${when(factors.recovery.created_ms)}). Making a new one replaces it.`
+      : "With a recovery code or passphrase you can open your vault after losing every token."),
+    h("button", { type: "button", onclick: () => setupRecovery(true) }, "Make a recovery code"),
+    h("label", { for: "recovery-passphrase" }, "Or a recovery passphrase"),
+    recSecret,
+    h("button", { type: "button", onclick: () => setupRecovery(false) }, "Set recovery passphrase"),
+    recBox,
+  ];
 }
 
 // --- members and sharing ------------------------------------------------------------

@@ -82,3 +82,18 @@ export class FileTruncated extends CiphertextInvalid {
 export class ContentInvalid extends VaultCryptoError {
   static code = "content_invalid";
 }
+
+/** A passphrase wrap did not open: a wrong passphrase (the hardener counted it), or a modified wrap. */
+export class PassphraseInvalid extends CiphertextInvalid {
+  static code = "passphrase_invalid";
+}
+
+/** The recovery slot did not open: a wrong recovery passphrase or code. */
+export class RecoveryInvalid extends CiphertextInvalid {
+  static code = "recovery_invalid";
+}
+
+/** A success key sealed to the user did not open with the user's private key. */
+export class SuccessKeyInvalid extends CiphertextInvalid {
+  static code = "success_key_invalid";
+}
