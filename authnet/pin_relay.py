@@ -82,7 +82,15 @@ class HardenerCaller(Protocol):
 
 
 def translate(err: HardenerError) -> e.AuthnetError:
-    """The authnet error a hardener refusal stands for (the one boundary)."""
+    """The authnet error a hardener refusal stands for (the one boundary).
+    A `hardener_refused` carries the hardener's code in `detail`."""
+    out = _translate(err)
+    if isinstance(out, e.HardenerRefused):
+        out.detail["hardener_code"] = err.code
+    return out
+
+
+def _translate(err: HardenerError) -> e.AuthnetError:
     from hardener import errors as h
 
     if isinstance(err, h.UserLocked):

@@ -182,9 +182,13 @@ class HardenerService:
         self.limits.take(caller, self.clock())
         await self.store.writable()
         self.store.begin()  # one transaction for the reads and writes that follow
-        result = self._evaluate_now(caller, user_id, blinded, version, self.clock())
-        await self.store.durable()
-        return result
+        try:
+            return self._evaluate_now(caller, user_id, blinded, version, self.clock())
+        finally:
+            # A refusal (user_locked...) writes nothing, but the transaction
+            # must still end: left open, it kept the database locked against
+            # the operator's `hardener unlock` until the next success.
+            await self.store.durable()
 
     async def evaluate_batch(
         self, caller: str, items: Sequence[tuple[str, bytes, int]]
@@ -230,9 +234,10 @@ class HardenerService:
         self.limits.take(caller, self.clock())
         await self.store.writable()
         self.store.begin()
-        result = self._hash_now(caller, user_id, digest, version, self.clock())
-        await self.store.durable()
-        return result
+        try:
+            return self._hash_now(caller, user_id, digest, version, self.clock())
+        finally:
+            await self.store.durable()  # also after a refusal (see evaluate)
 
     async def hash_batch(
         self, caller: str, items: Sequence[tuple[str, bytes, int]]

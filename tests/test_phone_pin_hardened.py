@@ -591,3 +591,24 @@ async def test_a_revoked_phone_cannot_be_guessed_at_any_more(
         await unlock(net, stolen, PIN)
     with pytest.raises(TokenRevoked):
         await relay_guess(net, lost)
+
+
+async def test_a_success_key_the_operator_forgot_is_enrolled_again_at_the_next_unlock(
+    net: TestNetwork, tmp_path: Path
+) -> None:
+    """`hardener unlock --forget-key` (the recovery step for a lost success
+    key) clears the count and the key; the right PIN then re-enrols the key
+    (signed by the token) and its successes reset the count again."""
+    path = tmp_path / "phone.json"
+    phone = await hardened_phone(net, path)
+    for guess in WRONG[:5]:
+        with pytest.raises(PinInvalid):
+            await unlock(net, path, guess)
+    assert net.hardener is not None
+    net.hardener.unlock("network", "token:" + token_id(phone).hex(), forget_key=True)
+    await unlock(net, path, PIN)
+    for guess in WRONG[5:14]:
+        with pytest.raises(PinInvalid):
+            await unlock(net, path, guess)
+    await unlock(net, path, PIN)  # the 10th: reported, so the count is back
+    assert (await relay_guess(net, phone)).attempts_left == 9

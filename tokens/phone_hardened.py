@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from authnet.errors import (
     AuthnetError,
+    ChallengeInvalid,
+    HardenerRefused,
     HardenerUnavailable,
     KeystoreError,
     NetworkUnavailable,
@@ -129,19 +131,11 @@ class HardenedStore:
         replace = b""
         if old is not None and old[0].success_key is not None:
             replace = hp.replace_signature(old[0].success_key, pinned, e, public_success)
-        challenge = await relay.enrol_pin_challenge()
-        await relay.enrol_pin(
-            token_id=enrolment.token_id,
-            challenge=challenge,
-            signature=sec.auth_key.sign(
-                messages.enrol_pin(
-                    challenge=challenge,
-                    token_id=enrolment.token_id,
-                    success_public_key=public_success,
-                ),
-                ec.ECDSA(hashes.SHA256()),
-            ),
-            success_public_key=public_success,
+        await self._enrol(
+            relay,
+            enrolment.token_id,
+            sec,
+            public_success,
             attempt_id=e.attempt_id if replace else b"",
             replace_signature=replace,
         )
@@ -164,15 +158,47 @@ class HardenedStore:
         success resets the count as well."""
         if sec.success_key is None:
             raise KeystoreError("this hardened key store has no success key: set the PIN again")
+        signature = hp.success_signature(sec.success_key, pinned, e)
         try:
-            await relay.confirm_pin(
-                token_id=token_id,
-                attempt_id=e.attempt_id,
-                signature=hp.success_signature(sec.success_key, pinned, e),
-            )
-        except (NetworkUnavailable, HardenerUnavailable):
+            await relay.confirm_pin(token_id=token_id, attempt_id=e.attempt_id, signature=signature)
+        except (NetworkUnavailable, HardenerUnavailable, ChallengeInvalid):
+            # Away, or a retried call whose first try may have been recorded.
             return False
+        except HardenerRefused as err:
+            if err.detail.get("hardener_code") != "not_enrolled":
+                raise
+            # The hardener's operator forgot this token's success key (its
+            # recovery step for a lost one): the unlocked token enrols it
+            # again, signing the request, and reports the success.
+            await self._enrol(relay, token_id, sec, hp.raw_public(sec.success_key))
+            await relay.confirm_pin(token_id=token_id, attempt_id=e.attempt_id, signature=signature)
         return True
+
+    async def _enrol(
+        self,
+        relay: hp.PinRelay,
+        token_id: bytes,
+        sec: StoreSecrets,
+        success_public_key: bytes,
+        *,
+        attempt_id: bytes = b"",
+        replace_signature: bytes = b"",
+    ) -> bool:
+        """EnrolPin, signed by the token's authentication key."""
+        challenge = await relay.enrol_pin_challenge()
+        return await relay.enrol_pin(
+            token_id=token_id,
+            challenge=challenge,
+            signature=sec.auth_key.sign(
+                messages.enrol_pin(
+                    challenge=challenge, token_id=token_id, success_public_key=success_public_key
+                ),
+                ec.ECDSA(hashes.SHA256()),
+            ),
+            success_public_key=success_public_key,
+            attempt_id=attempt_id,
+            replace_signature=replace_signature,
+        )
 
     async def open(self, pin: str, relay: hp.PinRelay, *, token_id: bytes) -> StoreSecrets:
         """Unlock a version-2 store through the network. A wrong PIN spends one
