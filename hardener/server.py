@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 
 from hardener.audit import AuditLog
 from hardener.datadir import DataDir, Policy
@@ -36,6 +38,7 @@ from hardener.v1 import hardener_pb2 as pb
 from hardener.v1 import hardener_pb2_grpc as pb_grpc
 
 log = logging.getLogger("hardener")
+SERVICE_NAME = "hardener.v1.Hardener"
 POLL_S = 0.5
 _STATES = {"active": pb.KEY_STATE_ACTIVE, "old": pb.KEY_STATE_OLD, "retired": pb.KEY_STATE_RETIRED}
 T = TypeVar("T")
@@ -299,6 +302,11 @@ class HardenerServer:
             options=[("grpc.max_receive_message_length", 1 << 20), ("grpc.so_reuseport", 0)]
         )
         pb_grpc.add_HardenerServicer_to_server(HardenerServicer(self.service), server)
+        # grpc.health.v1 (same port, same mTLS): SERVING while the keys are loaded.
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         creds = grpc.ssl_server_credentials(
             [(self.data.server_key.read_bytes(), self.data.server_cert.read_bytes())],
             root_certificates=self.data.ca_cert.read_bytes(),
@@ -314,6 +322,8 @@ class HardenerServer:
         return self.port
 
     async def stop(self, grace: float | None = 0.5) -> None:
+        if self._server is not None:
+            await self.health.enter_graceful_shutdown()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -122,3 +122,15 @@ def test_one_server_per_data_directory(hardener: TestHardener) -> None:
 
     with pytest.raises(StoreError, match="already serving"):
         HardenerServer(hardener.root)
+
+
+async def test_health_on_the_same_mtls_port(hardener: TestHardener) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    creds = hardener.caller_credentials("network")
+    channel_creds = grpc.ssl_channel_credentials(creds.ca_pem, creds.key_pem, creds.certificate_pem)
+    async with grpc.aio.secure_channel(hardener.address, channel_creds) as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        for name in ("", "hardener.v1.Hardener"):
+            r = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert r.status == health_pb2.HealthCheckResponse.SERVING
