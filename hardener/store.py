@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -89,6 +90,9 @@ class Store:
         if not create and not path.exists():
             raise StoreError(f"no hardener database at {path}: run `hardener init`")
         self.path = path
+        if create and not path.exists():
+            # Owner only (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a counted evaluation survives a power cut, not just a crash

@@ -61,6 +61,8 @@ def test_key_file_is_private_and_required(tmp_path: Path) -> None:
         assert key.stat().st_mode & 0o777 == 0o600
         assert (h.root / "ca.key").stat().st_mode & 0o777 == 0o600
         assert (h.root / "server.key").stat().st_mode & 0o777 == 0o600
+        for name in ("hardener.db", "hardener.db-wal", "audit.log"):
+            assert (h.root / name).stat().st_mode & 0o777 == 0o600, name
         creds = h.credentials_dir("network") / "caller.key"
         assert creds.stat().st_mode & 0o777 == 0o600
         original = key.read_bytes()
