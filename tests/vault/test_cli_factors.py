@@ -36,6 +36,7 @@ async def test_passphrase_set_change_rollback_and_recovery_in_the_cli(
     r = await cli.ok("items", "Home", "--passphrase", "stdin", stdin=OLD + "\n")
     assert "Plan" in r.out
     assert "ms PBKDF2" in r.err  # the unlock's time, step by step
+    print("\nCLI unlock:", [line for line in r.err.splitlines() if "PBKDF2" in line])
 
     await cli.ok(
         "passphrase", "change", "--passphrase", "stdin", "--new", "stdin", stdin=f"{OLD}\n{NEW}\n"

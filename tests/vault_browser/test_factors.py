@@ -142,3 +142,51 @@ async def test_passphrase_then_recovery_after_losing_both_tokens(
     await ui.login(other, new_phone)
     await expect(other.locator("#safe-title")).to_have_text("Home")
     await ui.login(page, alice, expect_state="register")  # its PUID is no longer alice's
+
+
+async def test_python_and_the_page_open_each_others_wraps_and_slots(
+    browsers: Browsers, hsite: VaultSite, net: TestNetwork, tmp_path: Path
+) -> None:
+    """The whole unlock across implementations: Python sets the passphrase and a
+    recovery code, the page unlocks with it, changes it and sets a recovery
+    passphrase; Python opens what the page made and recovers with it."""
+    alice = await make_phone(net, tmp_path / "a.json", label="alice phone")
+    async with hsite.client() as py:
+        await py.login(alice)
+        await py.register("alice")
+        sid = await py.create_safe("Home")
+        await py.add_item(sid, ITEM)
+        await py.set_passphrase(PASSPHRASE)
+        code = await py.setup_recovery()
+
+    page = await browsers.page()
+    await ui.open_vault(page, hsite)
+    await ui.login(page, alice, expect_state="passphrase")
+    await page.get_by_label("Vault passphrase", exact=True).fill(PASSPHRASE)
+    await page.get_by_role("button", name="Unlock").click()  # the wrap Python made
+    await expect(page.locator("html")).to_have_attribute("data-state", "vault", timeout=ui.TIMEOUT)
+    await ui.select_item(page, "Bank")
+    await page.get_by_role("button", name="Show the password").click()
+    await expect(page.locator("#item-body")).to_contain_text(ITEM["password"])
+    await account_dialog(page)
+    new = "a passphrase the page made up"
+    await page.locator("#new-passphrase").fill(new)
+    await page.locator("#new-passphrase-again").fill(new)
+    await page.get_by_role("button", name="Change passphrase").click()
+    await expect(page.locator("#passphrase-result")).to_contain_text("Vault passphrase changed")
+    await page.locator("#recovery-passphrase").fill(RECOVERY)
+    await page.get_by_role("button", name="Set recovery passphrase").click()
+    await expect(page.locator("#recovery-result")).to_contain_text("Recovery passphrase set")
+    await page.keyboard.press("Escape")
+
+    async with hsite.client() as py:
+        await py.login(alice)
+        await py.unlock_passphrase(new)  # the wrap the page made
+        assert [i["password"] for i in (await py.items(sid)).values()] == [ITEM["password"]]
+        await py.rollback_passphrase(PASSPHRASE)  # Python's own wrap, kept by the page's change
+    new_phone = await make_phone(net, tmp_path / "n.json", label="new phone")
+    async with hsite.client() as rescued:
+        await rescued.login(new_phone)
+        await rescued.recover("alice", RECOVERY)  # the recovery slot the page made
+        assert [i["password"] for i in (await rescued.items(sid)).values()] == [ITEM["password"]]
+    assert len(code) == 29
