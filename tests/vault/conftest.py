@@ -11,8 +11,8 @@ fail (they do not skip): the vault claims to support it.
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
