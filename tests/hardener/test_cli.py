@@ -153,3 +153,40 @@ def test_operator_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_parser_builds() -> None:
     assert parser().prog == "hardener"
+
+
+def test_counts_survive_a_killed_server(tmp_path: Path) -> None:
+    """Every evaluation is committed before it is answered: SIGKILL loses none."""
+    data, creds_dir = tmp_path / "data", tmp_path / "creds"
+    assert main(["init", str(data), "--backoff-base-ms", "0"]) == 0
+    assert main(["caller", "add", "network", "--data", str(data), "--out", str(creds_dir)]) == 0
+    creds = CallerCredentials.load(creds_dir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def serve(port: int) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hardener.cli", "serve", "--data", str(data),
+             "--listen", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert "serving on" in proc.stdout.readline()
+        return proc
+
+    port = _free_port()
+    proc = serve(port)
+    try:
+        with SyncHardenerClient(f"127.0.0.1:{port}", creds) as c:
+            for i in range(10):
+                c.evaluate("token:bb", element(b"%d" % i))
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    port = _free_port()
+    proc = serve(port)
+    try:
+        with SyncHardenerClient(f"127.0.0.1:{port}", creds) as c, pytest.raises(UserLocked):
+            c.evaluate("token:bb", element(b"after the kill"))
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -206,3 +206,29 @@ async def test_an_old_attempt_has_expired(tmp_path: Path) -> None:
             with pytest.raises(AttemptExpired):
                 await c.report_success(USER, ev.attempt_id, sign_success(key, "network", USER, ev))
             assert (await c.evaluate(USER, element(b"b"))).attempts_left == 8
+
+
+async def test_concurrent_evaluations_cannot_overrun_the_budget(network: HardenerClient) -> None:
+    import asyncio
+
+    async def one(i: int) -> str:
+        try:
+            await network.evaluate(USER, element(b"%d" % i))
+        except UserLocked:
+            return "locked"
+        return "ok"
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(32)))
+    assert outcomes.count("ok") == 10
+    assert outcomes.count("locked") == 22
+
+
+async def test_a_batch_cannot_overrun_the_budget(network: HardenerClient) -> None:
+    items = [(USER, element(b"%d" % i), 0) for i in range(15)]
+    results = await network.evaluate_batch(items)
+    assert [r.attempts_left for r in results[:10] if not isinstance(r, Exception)] == list(
+        range(9, -1, -1)
+    )
+    assert all(isinstance(r, UserLocked) for r in results[10:])
+    with pytest.raises(UserLocked):
+        await network.hash(USER, b"\x00" * 32)
