@@ -18,8 +18,11 @@ why a command is never resent): any error on the connection, its end, or a
 reply that does not come within `timeout_s` of its command ends the
 connection, and every command still waiting on it fails with
 `StateUnavailable`; the next command opens a new connection (one attempt at
-a time, however many callers wait for it). A reply that comes with no command
-waiting for it means the order is lost, and ends the connection too. Replies
+a time, however many callers wait for it). An overdue reply gets one more
+look RECHECK_S later, so a stall of the node's own loop (the reply waiting
+unread in the socket) does not fail every command on the connection. A
+reply that comes with no command waiting for it means the order is lost, and
+ends the connection too. Replies
 are matched by order whatever their callers do: a caller cancelled while
 waiting leaves its reply to be dropped, not given to the next caller. A
 connection idle for `health_check_s` is PINGed before it carries a command
@@ -49,6 +52,8 @@ from authnet.errors import StateUnavailable
 log = logging.getLogger("authnet.state.multiplex")
 
 READ_BYTES: Final = 65536
+# How much later an overdue command is looked at again (see Multiplexer._check).
+RECHECK_S: Final = 0.05
 
 
 class CommandRefused(Exception):
@@ -76,6 +81,7 @@ class _Link:
         "flushing",
         "last_io",
         "outbox",
+        "overdue",
         "pending",
         "reader",
         "task",
@@ -100,6 +106,8 @@ class _Link:
         self.outbox: list[bytes] = []
         self.flushing: asyncio.Handle | None = None
         self.watchdog: asyncio.TimerHandle | None = None
+        # The command found overdue at the last check, given a second look.
+        self.overdue: asyncio.Future[Any] | None = None
         self.task: asyncio.Task[None] | None = None
         self.last_io = now
         self.alive = True
@@ -178,16 +186,29 @@ class Multiplexer:
             self._lost(link, type(exc).__name__)
 
     def _check(self, link: _Link) -> None:
-        """The oldest command waits for its reply no longer than the timeout."""
+        """The oldest command waits for its reply no longer than the timeout.
+
+        Overdue, it gets one more look a moment later: after a stall of the
+        node's own loop, timers run before the loop reads its sockets, so the
+        reply may be waiting unread, and giving up then would fail every
+        command on the connection for nothing. Only a head that is still the
+        same, still unanswered, after the loop has read again, ends it."""
         link.watchdog = None
         if not link.alive or not link.pending:
+            link.overdue = None
             return
         loop = asyncio.get_running_loop()
-        due = link.pending[0][1] + self._timeout_s
-        if loop.time() >= due:
-            self._lost(link, f"no reply within {self._timeout_s:g} s")
-        else:
+        head, sent = link.pending[0]
+        due = sent + self._timeout_s
+        now = loop.time()
+        if now < due:
+            link.overdue = None
             link.watchdog = loop.call_at(due, self._check, link)
+        elif link.overdue is not head:
+            link.overdue = head
+            link.watchdog = loop.call_at(now + RECHECK_S, self._check, link)
+        else:
+            self._lost(link, f"no reply within {self._timeout_s:g} s")
 
     async def _read(self, link: _Link) -> None:
         parser = hiredis.Reader()

@@ -293,6 +293,26 @@ async def test_frozen_redis_times_out_into_unavailable_and_thawing_heals(
         assert await a.get_ticket(t.th) == t  # nothing was lost, nothing invented
 
 
+async def test_a_stalled_node_loop_is_not_taken_for_a_dead_redis(server: RedisServer) -> None:
+    # The node's own event loop blocks past the command timeout while replies
+    # sit unread in the socket: they count, nothing fails. The stall starts at
+    # a few points around the write and the read, whichever this loop hits.
+    t = ticket()
+    async with node(server.url, socket_timeout_s=0.3, health_check_s=30.0) as a:
+        await a.create_ticket(t, keep_until_ms=now_ms() + 60_000)
+        for turns in range(1, 6):
+
+            async def stall(turns: int = turns) -> None:
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                time.sleep(0.45)  # noqa: ASYNC251 -- blocking the loop is the point
+
+            stalled = asyncio.ensure_future(stall())
+            got = await asyncio.gather(*(a.get_ticket(t.th) for _ in range(5)))
+            await stalled
+            assert got == [t] * 5, turns
+
+
 async def test_a_waiter_hears_when_redis_dies_and_can_wait_again_after(
     server: RedisServer,
 ) -> None:
