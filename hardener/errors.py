@@ -159,6 +159,13 @@ class KeystoreError(HardenerError):
     default = "the hardener's master key is unavailable"
 
 
+class RetireRefused(HardenerError):
+    """`hardener retire` of a version still in use (or current); operator side only."""
+
+    code = "retire_refused"
+    default = "this key version is still needed"
+
+
 ALL: tuple[type[HardenerError], ...] = (
     InvalidArgument,
     CallerUnknown,
@@ -179,5 +186,6 @@ ALL: tuple[type[HardenerError], ...] = (
     ProtocolMismatch,
     StoreError,
     KeystoreError,
+    RetireRefused,
 )
 BY_CODE: dict[str, type[HardenerError]] = {cls.code: cls for cls in ALL}

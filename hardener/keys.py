@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from hardener import oprf
 from hardener.attempts import AttemptKey
-from hardener.errors import HardenerError, KeyVersionRetired, KeyVersionUnknown
+from hardener.errors import HardenerError, KeyVersionRetired, KeyVersionUnknown, RetireRefused
 from hardener.masterkey import MasterKey
 from hardener.store import KeyRow, Store
 from hardener.transcripts import key_at_rest_aad
@@ -150,11 +150,6 @@ def status(store: Store) -> list[VersionStatus]:
         )
         for r in store.key_rows()
     ]
-
-
-class RetireRefused(HardenerError):
-    code = "retire_refused"
-    default = "this key version is still needed"
 
 
 def retire(store: Store, version: int, *, force: bool = False, now: float | None = None) -> None:

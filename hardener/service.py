@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -75,12 +75,12 @@ class EvaluationResult:
 @dataclass(frozen=True, kw_only=True)
 class HashResult:
     attempt: Attempt
-    mac: bytes
+    mac: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
 class WrapResult:
-    wrapped: bytes
+    wrapped: bytes = field(repr=False)
     key_version: int
 
 

@@ -11,8 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hardener import admin
 from hardener.client import HardenerClient
-from hardener.errors import KeyVersionRetired, KeyVersionUnknown
-from hardener.keys import RetireRefused
+from hardener.errors import KeyVersionRetired, KeyVersionUnknown, RetireRefused
 from hardener.testing import TestHardener
 from tests.hardener.conftest import element, raw, sign_success
 
