@@ -408,3 +408,30 @@ async def test_hardener_user_ids_and_labels() -> None:
     uid = bytes(range(16))
     assert ff.hardener_user_id(uid, "passphrase") == f"{b64u_encode(uid)}:passphrase"
     assert hlabels.poprf_info("vault", "u:passphrase").startswith(b"hardener/v1 user")
+
+
+async def test_rotation_rekeys_the_wrap_at_the_next_unlock(
+    hvault: VaultServer, alice_phone: PhoneApp, hardener: TestHardener
+) -> None:
+    async with hvault.client() as alice:
+        await alice.login(alice_phone)
+        await alice.register("alice")
+        await alice.set_passphrase(PASSPHRASE)
+        assert (await alice.json("GET", "/api/me/factors"))["passphrase"]["key_version"] == 1
+        assert hardener.rotate() == 2
+    async with hvault.client() as later:
+        await later.login(alice_phone)
+        await later.unlock_passphrase(PASSPHRASE)  # opens under v1, re-seals under v2
+        f = await later.json("GET", "/api/me/factors")
+        assert f["passphrase"]["key_version"] == 2
+        assert [h["key_version"] for h in f["history"]] == [1]
+    async with hvault.client() as again:
+        await again.login(alice_phone)
+        await again.unlock_passphrase(PASSPHRASE)  # now straight under v2
+        status = {s.version: s for s in hardener.status()}
+        assert status[1].users == 0  # nothing of this vault's still needs version 1
+        assert status[2].users == 1
+    hardener.retire(1)
+    async with hvault.client() as after:
+        await after.login(alice_phone)
+        await after.unlock_passphrase(PASSPHRASE)

@@ -395,6 +395,13 @@ async def cmd_login(ctx: Context) -> None:
     first = (
         " (a new account: your keys were made and sealed to this token)" if u.registered_now else ""
     )
+    if u.ring.token_factor is None:
+        try:
+            hardener = await api.call("GET", "/api/hardener")
+        except ApiError:
+            hardener = {"enabled": False}
+        if hardener["enabled"] and hardener["require_passphrase"]:
+            ctx.warn("this vault requires a vault passphrase: set one with `vault passphrase set`")
     ctx.emit(
         data,
         [

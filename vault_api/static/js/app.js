@@ -284,6 +284,16 @@ class App {
     clearInterval(this.noticeTimer);
     this.noticeTimer = setInterval(() => this.checkNotices(), NOTICE_POLL_MS);
     this.checkNotices();
+    if (!this.keyring.wrapKek) {
+      this.api
+        .get("/api/hardener")
+        .then((hd) => {
+          if (hd.enabled && hd.require_passphrase) {
+            this.say.alert("This vault requires a vault passphrase: set one now in Account and tokens.");
+          }
+        })
+        .catch(() => {});
+    }
     $("#who").textContent = this.keyring.handle ? `Logged in as ${this.keyring.handle}` : "";
     await this.view.start();
   }
