@@ -175,6 +175,17 @@ class SealedKeyInvalid(AuthnetError):
     default_message = "the sealed client key failed to open (tampered or corrupted): log in again"
 
 
+class SuiteDowngraded(AuthnetError):
+    """The sealed Kc came in a weaker suite than the best one the browser
+    offered: someone stripped the offer, or the token ignored it."""
+
+    code = "suite_downgraded"
+    default_message = (
+        "the client key was sealed with a weaker suite than this page offered: "
+        "refused; log in again"
+    )
+
+
 # --- data containers and locks ------------------------------------------------
 
 

@@ -54,7 +54,6 @@ from authnet.protocol.encoding import b64u_encode
 from authnet.protocol.factors import Factor, Factors, format_factors, parse_factors
 from authnet.protocol.ids import (
     BROWSER_KEY_BYTES,
-    browser_key_hash,
     check_id,
     check_ticket,
     new_id,
@@ -65,6 +64,7 @@ from authnet.protocol.ids import (
 from authnet.protocol.proofs import Assertion, Proof, webauthn_challenge
 from authnet.protocol.sealing import SealedKey
 from authnet.protocol.signatures import Algorithm, load_public_key, verify
+from authnet.protocol.suites import BrowserOffer, pq_key_hash, xwing_public_key
 from authnet.puid import DirectedIdentity
 from authnet.state import EventKind, StateStore, TicketEvent
 from authnet.tickets import BrowserHints, Ticket
@@ -135,6 +135,8 @@ class AuthChallenge:
     hints: BrowserHints
     requested: Factors
     expires_ms: int
+    # The browser's X-Wing key, for the token to check against the QR code.
+    browser_pq_key: bytes | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -745,6 +747,7 @@ class Network:
             hints=t.hints,
             requested=t.requested,
             expires_ms=t.expires_ms,
+            browser_pq_key=t.browser_pq_key,
         )
 
     @counts_login(AUTHENTICATED)
@@ -815,7 +818,7 @@ class Network:
             ),
             # The sealed Kc is stored with the swap that authenticates, never
             # without it, and before the event wakes the browser.
-            mail=None if sealed is None else sealed.enc + sealed.ciphertext,
+            mail=None if sealed is None else sealed.to_bytes(),
             event=EventKind.AUTHENTICATED,
         )
         await self._touch_after_login(token_id)
@@ -1022,11 +1025,20 @@ class Network:
     # --- browser gateway ------------------------------------------------------
 
     async def browser_hello(
-        self, ticket: str, *, browser_key: bytes, wait_secret: bytes, hints: BrowserHints
+        self,
+        ticket: str,
+        *,
+        browser_key: bytes,
+        wait_secret: bytes,
+        hints: BrowserHints,
+        pq_key: bytes | None = None,
     ) -> Ticket:
-        """A browser starts (or resumes) waiting on a ticket."""
+        """A browser starts (or resumes) waiting on a ticket, offering its
+        X25519 key and, optionally, an X-Wing key (docs/protocol.md §7.1)."""
         if len(browser_key) != BROWSER_KEY_BYTES or len(wait_secret) != WAIT_SECRET_BYTES:
             raise MalformedInput("browser key and wait secret must be 32 bytes each")
+        if pq_key is not None:
+            xwing_public_key(pq_key)  # MalformedInput unless a valid X-Wing key
         t = await self._ticket(ticket)
         sp = await self._sp(t.spid)
         # Browsers always send Origin, so a page elsewhere cannot wait on this SP's
@@ -1041,12 +1053,20 @@ class Network:
             user_agent=_truncate(hints.user_agent, 256),
             origin=_truncate(hints.origin, 256),
         )
-        bkh = browser_key_hash(browser_key)
+        offer = BrowserOffer(
+            x25519_key=browser_key, pq_key_hash=None if pq_key is None else pq_key_hash(pq_key)
+        )
+        bkh = offer.digest()
         wsh = hashlib.sha256(wait_secret).digest()
         return await self._transition(
             t,
             lambda cur: tk.attach_browser(
-                cur, browser_key_hash=bkh, wait_secret_hash=wsh, hints=clean, now_ms=self.clock()
+                cur,
+                browser_key_hash=bkh,
+                wait_secret_hash=wsh,
+                hints=clean,
+                now_ms=self.clock(),
+                browser_pq_key=pq_key,
             ),
         )
 
@@ -1055,12 +1075,12 @@ class Network:
         raw = await self.state.get_mail(th)
         if raw is None:
             return None
-        return SealedKey(enc=raw[:32], ciphertext=raw[32:])
+        return SealedKey.from_bytes(raw)
 
     async def ticket_and_sealed_kc(self, th: bytes) -> tuple[Ticket | None, SealedKey | None]:
         """The ticket and the sealed Kc in its mailbox, in one read."""
         t, raw = await self.state.get_ticket_and_mail(th)
-        return t, None if raw is None else SealedKey(enc=raw[:32], ciphertext=raw[32:])
+        return t, None if raw is None else SealedKey.from_bytes(raw)
 
     async def ack_sealed_kc(self, th: bytes) -> None:
         """The browser has the sealed Kc: delete it."""

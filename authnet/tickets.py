@@ -75,6 +75,9 @@ class Ticket:
     # Set when the browser starts waiting (gateway hello).
     browser_key_hash: bytes | None = None
     wait_secret_hash: bytes | None = None
+    # The browser's X-Wing public key when it offers one (its hash is in the
+    # browser key hash), relayed to the token by BeginAuth.
+    browser_pq_key: bytes | None = None
     hints: BrowserHints | None = None
     # Set by BeginAuth.
     nonce: bytes | None = None
@@ -135,7 +138,13 @@ def _next(t: Ticket, **changes: object) -> Ticket:
 
 
 def attach_browser(
-    t: Ticket, *, browser_key_hash: bytes, wait_secret_hash: bytes, hints: BrowserHints, now_ms: int
+    t: Ticket,
+    *,
+    browser_key_hash: bytes,
+    wait_secret_hash: bytes,
+    hints: BrowserHints,
+    now_ms: int,
+    browser_pq_key: bytes | None = None,
 ) -> Ticket | None:
     """Bind the waiting browser's key to the ticket (first hello), or accept a
     reconnect by the same browser. Returns the new record, or None when nothing
@@ -146,7 +155,11 @@ def attach_browser(
         if state is not TicketState.ISSUED:
             raise TicketStateInvalid("a browser can only start waiting on a fresh ticket")
         return _next(
-            t, browser_key_hash=browser_key_hash, wait_secret_hash=wait_secret_hash, hints=hints
+            t,
+            browser_key_hash=browser_key_hash,
+            wait_secret_hash=wait_secret_hash,
+            hints=hints,
+            browser_pq_key=browser_pq_key,
         )
     assert t.wait_secret_hash is not None
     # Whoever asks about a finished ticket learns only that it is finished.

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 
-from authnet.protocol.ids import browser_key_hash
 from authnet.protocol.payload import LoginPayload
 from authnet.sdk.browser import BrowserSession
 from authnet.sdk.sp_client import AsyncSPClient, Ticket
@@ -74,10 +73,11 @@ async def login(
     auth_types: str = "c",
     accept: bool = True,
     http: aiohttp.ClientSession | None = None,
+    post_quantum: bool = False,
 ) -> LoginRun:
     """GetTicket -> browser waits -> phone scans and answers -> browser gets Kc."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession.for_ticket(ticket, sp.spid)
+    session = BrowserSession.for_ticket(ticket, sp.spid, post_quantum=post_quantum)
     own = http is None
     http = http or aiohttp.ClientSession()
     try:
@@ -108,18 +108,23 @@ class Scanned:
 
 @asynccontextmanager
 async def scanned(
-    sp: AsyncSPClient, phone: PhoneApp, http: aiohttp.ClientSession, *, auth_types: str = "c"
+    sp: AsyncSPClient,
+    phone: PhoneApp,
+    http: aiohttp.ClientSession,
+    *,
+    auth_types: str = "c",
+    post_quantum: bool = False,
 ) -> AsyncIterator[tuple[Scanned, Any]]:
     """Yield (Scanned, wait) with the browser waiting and BeginAuth done."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession.for_ticket(ticket, sp.spid)
+    session = BrowserSession.for_ticket(ticket, sp.spid, post_quantum=post_quantum)
     enrolment = phone.enrolment(None)
     async with session.waiting(http) as wait, phone.api(enrolment) as api:
         payload = session.payload()
         request = await api.begin_auth(
             ticket=ticket.ticket,
             token_id=enrolment.token_id,
-            browser_key_hash=browser_key_hash(payload.browser_key),
+            browser_key_hash=payload.offer.digest(),
         )
         yield (
             Scanned(

@@ -188,6 +188,8 @@ def test_labels_registry_is_complete() -> None:
         "TICKET_HASH": b"authnet/v1 ticket",
         "BROWSER_KEY_HASH": b"authnet/v1 browser key",
         "SEALED_KC_HASH": b"authnet/v1 sealed kc digest",
+        "BROWSER_PQ_KEY_HASH": b"authnet/v1 browser pq key",
+        "BROWSER_OFFER": b"authnet/v1 browser offer",
         "AUTH_RESPONSE": b"authnet/v1 auth response",
         "AUTH_DECLINE": b"authnet/v1 auth decline",
         "ENROL": b"authnet/v1 enrol",

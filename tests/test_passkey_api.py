@@ -266,7 +266,7 @@ async def test_malformed_and_oversized_fields(
                     signature=b"s",
                     sealed_kc=passkey_pb2.SealedKey(enc=b"e" * 31, ciphertext=b"c" * 48),
                 ),
-                "enc must be 32 bytes",
+                "enc must be 32 or 1120 bytes",
             ),
             (
                 stub.GetChallenge,

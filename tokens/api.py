@@ -166,6 +166,7 @@ class PassKeyApi(ReportsNodes[AsyncNodes]):
             browser_origin=r.browser.origin,
             auth_types=r.auth_types,
             expires_at_unix_ms=r.expires_at_unix_ms,
+            browser_pq_key=r.browser_pq_key or None,
         )
 
     async def complete_auth(self, response: AuthResponse) -> None:

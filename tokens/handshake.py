@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from authnet.errors import MalformedInput, PinRequired
 from authnet.protocol import messages
 from authnet.protocol.factors import Factor, Factors, parse_factors
-from authnet.protocol.ids import browser_key_hash, ticket_hash
+from authnet.protocol.ids import ticket_hash
 from authnet.protocol.kc import kc_fingerprint
 from authnet.protocol.payload import LoginPayload
 from authnet.protocol.proofs import Proof, Registration
-from authnet.protocol.sealing import SealedKey, seal_kc
+from authnet.protocol.sealing import SealedKey, seal_kc_to
+from authnet.protocol.suites import PREFERENCE, SealSuite, check_pq_key, choose_suite
 from tokens.passkey import PassKey, WebAuthnToken, prove
 
 
@@ -34,6 +35,9 @@ class AuthRequest:
     browser_origin: str
     requested: Factors
     expires_at_unix_ms: int
+    # The browser's X-Wing key as the network relayed it (checked against the
+    # QR code's hash before anything is sealed to it).
+    browser_pq_key: bytes | None = field(default=None, repr=False)
 
     @property
     def origin_registered(self) -> bool | None:
@@ -79,6 +83,7 @@ def auth_request(
     browser_origin: str,
     auth_types: str,
     expires_at_unix_ms: int,
+    browser_pq_key: bytes | None = None,
 ) -> AuthRequest:
     if len(nonce) != 32 or len(spid) != 16:
         raise MalformedInput("the network sent a malformed challenge")
@@ -93,13 +98,20 @@ def auth_request(
         browser_origin=browser_origin,
         requested=parse_factors(auth_types),
         expires_at_unix_ms=expires_at_unix_ms,
+        browser_pq_key=browser_pq_key,
     )
 
 
 def respond(
-    *, payload: LoginPayload, request: AuthRequest, token: PassKey, token_id: bytes
+    *,
+    payload: LoginPayload,
+    request: AuthRequest,
+    token: PassKey,
+    token_id: bytes,
+    suites: tuple[SealSuite, ...] = PREFERENCE,
 ) -> AuthResponse:
-    """Sign the challenge and, when asked, derive Kc and seal it to the browser.
+    """Sign the challenge and, when asked, derive Kc and seal it to the browser
+    with the best suite both offer (`suites`: what this token seals with).
 
     The PIN must already be verified when the SP requested it ("p")."""
     if Factor.PIN in request.requested and not token.user_verified:
@@ -112,11 +124,29 @@ def respond(
         return messages.auth_response(
             ticket_hash=th,
             spid=request.spid,
-            browser_key_hash=browser_key_hash(payload.browser_key),
+            browser_key_hash=payload.offer.digest(),
             nonce=request.nonce,
             token_id=token_id,
             user_verified=uv,
             sealed_digest=sealed.digest() if sealed else None,
+        )
+
+    suite = choose_suite(payload.offer, suites)
+    if wants_kc and suite is SealSuite.XWING:
+        # Before the token proves or derives anything: a dropped or swapped key
+        # is refused (BrowserKeyMismatch), never answered with a weaker suite.
+        check_pq_key(payload.offer, request.browser_pq_key)
+
+    def seal(kc: bytes | None) -> SealedKey | None:
+        if kc is None:
+            return None
+        return seal_kc_to(
+            kc,
+            payload.offer,
+            suite=suite,
+            ticket_hash=th,
+            spid=request.spid,
+            pq_key=request.browser_pq_key,
         )
 
     kc: bytes | None = None
@@ -127,11 +157,11 @@ def respond(
             proof, kc = token.prove_and_derive(transcript(None), request.spid)
         else:
             proof = token.prove(transcript(None))
-        sealed = _seal(kc, payload, th, request.spid)
+        sealed = seal(kc)
     else:
         if wants_kc:
             kc = token.derive_kc(request.spid)
-        sealed = _seal(kc, payload, th, request.spid)
+        sealed = seal(kc)
         proof = Proof(signature=token.sign(transcript(sealed)))
     fingerprint = kc_fingerprint(kc) if kc is not None else None
     del kc
@@ -144,12 +174,6 @@ def respond(
         proof=proof,
         kc_fingerprint=fingerprint,
     )
-
-
-def _seal(kc: bytes | None, payload: LoginPayload, th: bytes, spid: bytes) -> SealedKey | None:
-    if kc is None:
-        return None
-    return seal_kc(kc, payload.browser_key, ticket_hash=th, spid=spid)
 
 
 def decline(

@@ -15,7 +15,6 @@ from typing import TypeVar
 
 from authnet.errors import PinRequired
 from authnet.protocol.factors import Factor, Factors
-from authnet.protocol.ids import browser_key_hash
 from authnet.protocol.payload import LoginPayload
 from authnet.protocol.proofs import Registration
 from authnet.v1 import passkey_pb2
@@ -120,7 +119,7 @@ async def login(
     request = await api.begin_auth(
         ticket=payload.ticket,
         token_id=token_id,
-        browser_key_hash=browser_key_hash(payload.browser_key),
+        browser_key_hash=payload.offer.digest(),
     )
     needs_pin = (
         token.has_pin

@@ -40,6 +40,7 @@ from authnet.network import Network
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import check_ticket, ticket_hash, ticket_tag
 from authnet.protocol.sealing import SealedKey
+from authnet.protocol.suites import XWING_PUBLIC_KEY_BYTES
 from authnet.state import EventKind
 from authnet.tickets import BrowserHints, Ticket, TicketState, needs_client_key, state_at
 
@@ -184,11 +185,20 @@ class _Waiter:
         ticket = check_ticket(hello.get("ticket", ""))
         browser_key = b64u_decode(hello.get("browser_key", ""), field="browser_key", length=32)
         wait_secret = b64u_decode(hello.get("wait_secret", ""), field="wait_secret", length=32)
+        # An X-Wing key registered for the QR code's hash `x` (docs/protocol.md §7.1).
+        pq_text = hello.get("browser_pq_key")
+        pq_key = None
+        if pq_text is not None:
+            pq_key = b64u_decode(pq_text, field="browser_pq_key", length=XWING_PUBLIC_KEY_BYTES)
         th = ticket_hash(ticket)
         async with self.network.state.subscribe(th) as sub:
             try:
                 t = await self.network.browser_hello(
-                    ticket, browser_key=browser_key, wait_secret=wait_secret, hints=hints
+                    ticket,
+                    browser_key=browser_key,
+                    wait_secret=wait_secret,
+                    hints=hints,
+                    pq_key=pq_key,
                 )
             except TicketRejected:
                 await self.send("rejected")

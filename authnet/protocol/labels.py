@@ -13,6 +13,9 @@ from typing import Final
 TICKET_HASH: Final = b"authnet/v1 ticket"
 BROWSER_KEY_HASH: Final = b"authnet/v1 browser key"
 SEALED_KC_HASH: Final = b"authnet/v1 sealed kc digest"
+# The browser's X-Wing key (its hash rides in the QR code) and a dual offer.
+BROWSER_PQ_KEY_HASH: Final = b"authnet/v1 browser pq key"
+BROWSER_OFFER: Final = b"authnet/v1 browser offer"
 
 # Signed transcripts (token -> network).
 AUTH_RESPONSE: Final = b"authnet/v1 auth response"

@@ -1,11 +1,14 @@
 """The login payload a QR code carries from the browser to the token.
 
-    authnet:login?v=1&t=<ticket>&k=<browser X25519 key, base64url>&n=<host:port>
+    authnet:login?v=1&t=<ticket>&k=<X25519 key>[&x=<X-Wing key hash>]&n=<host:port>
 
 `t` is the ticket, `k` the browser's ephemeral X25519 public key (32 bytes) that
-the token seals Kc to, and `n` the network's PassKey API address. The parser is
-strict: every field exactly once, no unknown fields, no percent-encoding, at
-most MAX_LENGTH characters. A token must treat the payload as hostile input.
+the token seals Kc to, `x` (optional) the hash of the browser's X-Wing key when
+it offers one (the key itself is too big for a QR code: the token gets it from
+the network and checks it against `x`), and `n` the network's PassKey API
+address (binary fields in base64url). The parser is strict: every field exactly
+once (`x` at most once), no unknown fields, no percent-encoding, at most
+MAX_LENGTH characters. A token must treat the payload as hostile input.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Final
 from authnet.errors import MalformedInput
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import BROWSER_KEY_BYTES, check_ticket
+from authnet.protocol.suites import PQ_KEY_HASH_BYTES, BrowserOffer
 
 PREFIX: Final = "authnet:login?"
 VERSION: Final = "1"
@@ -73,6 +77,12 @@ class LoginPayload:
     ticket: str
     browser_key: bytes
     network: Address
+    # SHA-256 of the browser's X-Wing key under its label, when it offers one.
+    pq_key_hash: bytes | None = None
+
+    @property
+    def offer(self) -> BrowserOffer:
+        return BrowserOffer(x25519_key=self.browser_key, pq_key_hash=self.pq_key_hash)
 
     def __repr__(self) -> str:  # the ticket is a bearer secret
         return f"LoginPayload(network={self.network}, ticket=<hidden>)"
@@ -80,7 +90,9 @@ class LoginPayload:
     def encode(self) -> str:
         return (
             f"{PREFIX}v={VERSION}&t={self.ticket}"
-            f"&k={b64u_encode(self.browser_key)}&n={self.network}"
+            f"&k={b64u_encode(self.browser_key)}"
+            + ("" if self.pq_key_hash is None else f"&x={b64u_encode(self.pq_key_hash)}")
+            + f"&n={self.network}"
         )
 
 
@@ -97,7 +109,7 @@ def parse_payload(text: str) -> LoginPayload:
         key, sep, value = part.partition("=")
         if not sep:
             raise MalformedInput("login payload field without '='")
-        if key not in ("v", "t", "k", "n"):
+        if key not in ("v", "t", "k", "x", "n"):
             raise MalformedInput(f"login payload has an unknown field {key[:16]!r}")
         if key in fields:
             raise MalformedInput(f"login payload repeats field {key!r}")
@@ -111,4 +123,7 @@ def parse_payload(text: str) -> LoginPayload:
         ticket=check_ticket(fields["t"]),
         browser_key=b64u_decode(fields["k"], field="browser key", length=BROWSER_KEY_BYTES),
         network=parse_address(fields["n"]),
+        pq_key_hash=None
+        if "x" not in fields
+        else b64u_decode(fields["x"], field="X-Wing key hash", length=PQ_KEY_HASH_BYTES),
     )

@@ -31,7 +31,8 @@ from authnet import errors
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import ticket_hash
 from authnet.protocol.payload import LoginPayload, parse_address
-from authnet.protocol.sealing import SealedKey, open_kc
+from authnet.protocol.sealing import BrowserKeys, SealedKey
+from authnet.protocol.suites import xwing_key_pair
 from authnet.sdk.sp_client import Ticket
 
 # Connections a wait opens after its first one broke, at most.
@@ -207,6 +208,7 @@ class BrowserSession:
         gateway_url: str,
         passkey_address: str,
         gateway_urls: Sequence[str] = (),
+        post_quantum: bool = False,
     ) -> None:
         self.ticket = ticket
         self.spid = spid
@@ -219,12 +221,20 @@ class BrowserSession:
         self.passkey_address = parse_address(passkey_address)
         self._private = x25519.X25519PrivateKey.generate()
         self.public_key = self._private.public_key().public_bytes_raw()
+        # post_quantum: also offer X-Wing (docs/protocol.md §7.1).
+        self._keys = BrowserKeys(
+            x25519_private=self._private,
+            xwing=xwing_key_pair(secrets.token_bytes(32)) if post_quantum else None,
+        )
         self._wait_secret = secrets.token_bytes(32)
 
     @classmethod
-    def for_ticket(cls, ticket: Ticket, spid: bytes) -> BrowserSession:
+    def for_ticket(
+        cls, ticket: Ticket, spid: bytes, *, post_quantum: bool = False
+    ) -> BrowserSession:
         """The browser's side of a ticket the SP just got (`spid`: the SP's own)."""
         return cls(
+            post_quantum=post_quantum,
             ticket=ticket.ticket,
             spid=spid,
             gateway_url=ticket.gateway_url,
@@ -244,7 +254,10 @@ class BrowserSession:
     def payload(self) -> LoginPayload:
         """What the QR code carries."""
         return LoginPayload(
-            ticket=self.ticket, browser_key=self.public_key, network=self.passkey_address
+            ticket=self.ticket,
+            browser_key=self.public_key,
+            network=self.passkey_address,
+            pq_key_hash=self._keys.offer.pq_key_hash,
         )
 
     def open(self, sealed: dict[str, Any]) -> bytes:
@@ -255,19 +268,20 @@ class BrowserSession:
             )
         except errors.MalformedInput:
             raise errors.SealedKeyInvalid() from None
-        return open_kc(sk, self._private, ticket_hash=ticket_hash(self.ticket), spid=self.spid)
+        return self._keys.open(sk, ticket_hash=ticket_hash(self.ticket), spid=self.spid)
 
     def hello(self) -> str:
         """The hello frame: the same on every connection of this session."""
-        return json.dumps(
-            {
-                "type": "hello",
-                "v": 1,
-                "ticket": self.ticket,
-                "browser_key": b64u_encode(self.public_key),
-                "wait_secret": b64u_encode(self._wait_secret),
-            }
-        )
+        frame = {
+            "type": "hello",
+            "v": 1,
+            "ticket": self.ticket,
+            "browser_key": b64u_encode(self.public_key),
+            "wait_secret": b64u_encode(self._wait_secret),
+        }
+        if self._keys.xwing is not None:
+            frame["browser_pq_key"] = b64u_encode(self._keys.xwing.public_bytes)
+        return json.dumps(frame)
 
     @asynccontextmanager
     async def waiting(

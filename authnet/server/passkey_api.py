@@ -136,6 +136,7 @@ class PassKeyServicer(passkey_pb2_grpc.PassKeyServicer):
             expires_at_unix_ms=c.expires_ms,
             sp_origins=list(c.sp_origins),
             webauthn_rp_id=self.network.relying_party.rp_id,
+            browser_pq_key=c.browser_pq_key or b"",
         )
 
     @rpc

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthnet/v1/passkey.proto\x12\nauthnet.v1\"s\n\x11WebAuthnAssertion\x12\x15\n\rcredential_id\x18\x01 \x01(\x0c\x12\x1a\n\x12\x61uthenticator_data\x18\x02 \x01(\x0c\x12\x18\n\x10\x63lient_data_json\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"L\n\x14WebAuthnRegistration\x12\x18\n\x10\x63lient_data_json\x18\x01 \x01(\x0c\x12\x1a\n\x12\x61ttestation_object\x18\x02 \x01(\x0c\"D\n\x13GetChallengeRequest\x12-\n\x07purpose\x18\x01 \x01(\x0e\x32\x1c.authnet.v1.ChallengePurpose\"s\n\x14GetChallengeResponse\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x02 \x01(\x03\x12\x14\n\x0cnetwork_name\x18\x03 \x01(\t\x12\x16\n\x0ewebauthn_rp_id\x18\x04 \x01(\t\"u\n\nTokenProof\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12/\n\x08webauthn\x18\x04 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x8d\x02\n\x0c\x45nrolRequest\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.authnet.v1.TokenKind\x12\x31\n\talgorithm\x18\x03 \x01(\x0e\x32\x1e.authnet.v1.SignatureAlgorithm\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\x12\r\n\x05label\x18\x05 \x01(\t\x12\x11\n\tsignature\x18\x06 \x01(\x0c\x12(\n\x08\x65xisting\x18\x07 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x32\n\x08webauthn\x18\x08 \x01(\x0b\x32 .authnet.v1.WebAuthnRegistration\"6\n\rEnrolResponse\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x13\n\x0bnew_account\x18\x02 \x01(\x08\"\xa7\x01\n\tTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.authnet.v1.TokenKind\x12\r\n\x05label\x18\x03 \x01(\t\x12\x1a\n\x12\x63reated_at_unix_ms\x18\x04 \x01(\x03\x12\x1a\n\x12revoked_at_unix_ms\x18\x05 \x01(\x03\x12\x1c\n\x14last_used_at_unix_ms\x18\x06 \x01(\x03\":\n\x11ListTokensRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\";\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.authnet.v1.TokenInfo\"M\n\x12RevokeTokenRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\"\x15\n\x13RevokeTokenResponse\"N\n\x10\x42\x65ginAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\x18\n\x10\x62rowser_key_hash\x18\x03 \x01(\x0c\">\n\x0c\x42rowserHints\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\"\xe1\x01\n\x11\x42\x65ginAuthResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x0c\n\x04spid\x18\x02 \x01(\x0c\x12\x0f\n\x07sp_name\x18\x03 \x01(\t\x12\x17\n\x0fsp_display_name\x18\x04 \x01(\t\x12)\n\x07\x62rowser\x18\x05 \x01(\x0b\x32\x18.authnet.v1.BrowserHints\x12\x12\n\nauth_types\x18\x06 \x01(\t\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x07 \x01(\x03\x12\x12\n\nsp_origins\x18\x08 \x03(\t\x12\x16\n\x0ewebauthn_rp_id\x18\t \x01(\t\",\n\tSealedKey\x12\x0b\n\x03\x65nc\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"\xcb\x01\n\x13\x43ompleteAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x15\n\ruser_verified\x18\x04 \x01(\x08\x12(\n\tsealed_kc\x18\x05 \x01(\x0b\x32\x15.authnet.v1.SealedKey\x12\x11\n\tsignature\x18\x06 \x01(\x0c\x12/\n\x08webauthn\x18\x07 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x16\n\x14\x43ompleteAuthResponse\"\x89\x01\n\x12\x44\x65\x63lineAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12/\n\x08webauthn\x18\x05 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x15\n\x13\x44\x65\x63lineAuthResponse\")\n\x15GetPinHardenerRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\"5\n\x0ePinHardenerKey\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"|\n\x16GetPinHardenerResponse\x12\x0e\n\x06\x63\x61ller\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12(\n\x04keys\x18\x03 \x03(\x0b\x32\x1a.authnet.v1.PinHardenerKey\x12\x17\n\x0f\x63urrent_version\x18\x04 \x01(\r\"R\n\x10HardenPinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x17\n\x0f\x62linded_element\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"\xa5\x01\n\x11HardenPinResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x19\n\x11\x65valuated_element\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x12\n\nattempt_id\x18\x04 \x01(\x0c\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x15\n\rattempts_left\x18\x06 \x01(\r\x12\x17\n\x0f\x63urrent_version\x18\x07 \x01(\r\"L\n\x11\x43onfirmPinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x12\n\nattempt_id\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"2\n\x12\x43onfirmPinResponse\x12\x1c\n\x14key_version_recorded\x18\x01 \x01(\r\"\x83\x01\n\x0f\x45nrolPinRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x1a\n\x12success_public_key\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\x19\n\x11replace_signature\x18\x04 \x01(\x0c\"$\n\x10\x45nrolPinResponse\x12\x10\n\x08replaced\x18\x01 \x01(\x08*\xba\x01\n\x10\x43hallengePurpose\x12!\n\x1d\x43HALLENGE_PURPOSE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43HALLENGE_PURPOSE_ENROL\x10\x01\x12!\n\x1d\x43HALLENGE_PURPOSE_LIST_TOKENS\x10\x02\x12\"\n\x1e\x43HALLENGE_PURPOSE_REVOKE_TOKEN\x10\x03\x12\x1f\n\x1b\x43HALLENGE_PURPOSE_ENROL_PIN\x10\x05*\x92\x01\n\tTokenKind\x12\x1a\n\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TOKEN_KIND_PHONE\x10\x01\x12\x14\n\x10TOKEN_KIND_FIDO2\x10\x02\x12\x12\n\x0eTOKEN_KIND_PIV\x10\x03\x12\x15\n\x11TOKEN_KIND_PKCS11\x10\x04\x12\x12\n\x0eTOKEN_KIND_OTP\x10\x05*\x80\x01\n\x12SignatureAlgorithm\x12#\n\x1fSIGNATURE_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19SIGNATURE_ALGORITHM_ES256\x10\x01\x12&\n\"SIGNATURE_ALGORITHM_WEBAUTHN_ES256\x10\x02\x32\xdb\x06\n\x07PassKey\x12Q\n\x0cGetChallenge\x12\x1f.authnet.v1.GetChallengeRequest\x1a .authnet.v1.GetChallengeResponse\x12<\n\x05\x45nrol\x12\x18.authnet.v1.EnrolRequest\x1a\x19.authnet.v1.EnrolResponse\x12K\n\nListTokens\x12\x1d.authnet.v1.ListTokensRequest\x1a\x1e.authnet.v1.ListTokensResponse\x12N\n\x0bRevokeToken\x12\x1e.authnet.v1.RevokeTokenRequest\x1a\x1f.authnet.v1.RevokeTokenResponse\x12H\n\tBeginAuth\x12\x1c.authnet.v1.BeginAuthRequest\x1a\x1d.authnet.v1.BeginAuthResponse\x12Q\n\x0c\x43ompleteAuth\x12\x1f.authnet.v1.CompleteAuthRequest\x1a .authnet.v1.CompleteAuthResponse\x12N\n\x0b\x44\x65\x63lineAuth\x12\x1e.authnet.v1.DeclineAuthRequest\x1a\x1f.authnet.v1.DeclineAuthResponse\x12W\n\x0eGetPinHardener\x12!.authnet.v1.GetPinHardenerRequest\x1a\".authnet.v1.GetPinHardenerResponse\x12H\n\tHardenPin\x12\x1c.authnet.v1.HardenPinRequest\x1a\x1d.authnet.v1.HardenPinResponse\x12K\n\nConfirmPin\x12\x1d.authnet.v1.ConfirmPinRequest\x1a\x1e.authnet.v1.ConfirmPinResponse\x12\x45\n\x08\x45nrolPin\x12\x1b.authnet.v1.EnrolPinRequest\x1a\x1c.authnet.v1.EnrolPinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61uthnet/v1/passkey.proto\x12\nauthnet.v1\"s\n\x11WebAuthnAssertion\x12\x15\n\rcredential_id\x18\x01 \x01(\x0c\x12\x1a\n\x12\x61uthenticator_data\x18\x02 \x01(\x0c\x12\x18\n\x10\x63lient_data_json\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"L\n\x14WebAuthnRegistration\x12\x18\n\x10\x63lient_data_json\x18\x01 \x01(\x0c\x12\x1a\n\x12\x61ttestation_object\x18\x02 \x01(\x0c\"D\n\x13GetChallengeRequest\x12-\n\x07purpose\x18\x01 \x01(\x0e\x32\x1c.authnet.v1.ChallengePurpose\"s\n\x14GetChallengeResponse\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x02 \x01(\x03\x12\x14\n\x0cnetwork_name\x18\x03 \x01(\t\x12\x16\n\x0ewebauthn_rp_id\x18\x04 \x01(\t\"u\n\nTokenProof\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x11\n\tchallenge\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12/\n\x08webauthn\x18\x04 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x8d\x02\n\x0c\x45nrolRequest\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.authnet.v1.TokenKind\x12\x31\n\talgorithm\x18\x03 \x01(\x0e\x32\x1e.authnet.v1.SignatureAlgorithm\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\x12\r\n\x05label\x18\x05 \x01(\t\x12\x11\n\tsignature\x18\x06 \x01(\x0c\x12(\n\x08\x65xisting\x18\x07 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x32\n\x08webauthn\x18\x08 \x01(\x0b\x32 .authnet.v1.WebAuthnRegistration\"6\n\rEnrolResponse\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x13\n\x0bnew_account\x18\x02 \x01(\x08\"\xa7\x01\n\tTokenInfo\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.authnet.v1.TokenKind\x12\r\n\x05label\x18\x03 \x01(\t\x12\x1a\n\x12\x63reated_at_unix_ms\x18\x04 \x01(\x03\x12\x1a\n\x12revoked_at_unix_ms\x18\x05 \x01(\x03\x12\x1c\n\x14last_used_at_unix_ms\x18\x06 \x01(\x03\":\n\x11ListTokensRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\";\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.authnet.v1.TokenInfo\"M\n\x12RevokeTokenRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\"\x15\n\x13RevokeTokenResponse\"N\n\x10\x42\x65ginAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\x18\n\x10\x62rowser_key_hash\x18\x03 \x01(\x0c\">\n\x0c\x42rowserHints\x12\n\n\x02ip\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x0e\n\x06origin\x18\x03 \x01(\t\"\xf9\x01\n\x11\x42\x65ginAuthResponse\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x0c\n\x04spid\x18\x02 \x01(\x0c\x12\x0f\n\x07sp_name\x18\x03 \x01(\t\x12\x17\n\x0fsp_display_name\x18\x04 \x01(\t\x12)\n\x07\x62rowser\x18\x05 \x01(\x0b\x32\x18.authnet.v1.BrowserHints\x12\x12\n\nauth_types\x18\x06 \x01(\t\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x07 \x01(\x03\x12\x12\n\nsp_origins\x18\x08 \x03(\t\x12\x16\n\x0ewebauthn_rp_id\x18\t \x01(\t\x12\x16\n\x0e\x62rowser_pq_key\x18\n \x01(\x0c\",\n\tSealedKey\x12\x0b\n\x03\x65nc\x18\x01 \x01(\x0c\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"\xcb\x01\n\x13\x43ompleteAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x15\n\ruser_verified\x18\x04 \x01(\x08\x12(\n\tsealed_kc\x18\x05 \x01(\x0b\x32\x15.authnet.v1.SealedKey\x12\x11\n\tsignature\x18\x06 \x01(\x0c\x12/\n\x08webauthn\x18\x07 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x16\n\x14\x43ompleteAuthResponse\"\x89\x01\n\x12\x44\x65\x63lineAuthRequest\x12\x0e\n\x06ticket\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\x0c\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12/\n\x08webauthn\x18\x05 \x01(\x0b\x32\x1d.authnet.v1.WebAuthnAssertion\"\x15\n\x13\x44\x65\x63lineAuthResponse\")\n\x15GetPinHardenerRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\"5\n\x0ePinHardenerKey\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"|\n\x16GetPinHardenerResponse\x12\x0e\n\x06\x63\x61ller\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12(\n\x04keys\x18\x03 \x03(\x0b\x32\x1a.authnet.v1.PinHardenerKey\x12\x17\n\x0f\x63urrent_version\x18\x04 \x01(\r\"R\n\x10HardenPinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x17\n\x0f\x62linded_element\x18\x02 \x01(\x0c\x12\x13\n\x0bkey_version\x18\x03 \x01(\r\"\xa5\x01\n\x11HardenPinResponse\x12\x13\n\x0bkey_version\x18\x01 \x01(\r\x12\x19\n\x11\x65valuated_element\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\x12\x12\n\nattempt_id\x18\x04 \x01(\x0c\x12\r\n\x05nonce\x18\x05 \x01(\x0c\x12\x15\n\rattempts_left\x18\x06 \x01(\r\x12\x17\n\x0f\x63urrent_version\x18\x07 \x01(\r\"L\n\x11\x43onfirmPinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\x0c\x12\x12\n\nattempt_id\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"2\n\x12\x43onfirmPinResponse\x12\x1c\n\x14key_version_recorded\x18\x01 \x01(\r\"\x83\x01\n\x0f\x45nrolPinRequest\x12%\n\x05proof\x18\x01 \x01(\x0b\x32\x16.authnet.v1.TokenProof\x12\x1a\n\x12success_public_key\x18\x02 \x01(\x0c\x12\x12\n\nattempt_id\x18\x03 \x01(\x0c\x12\x19\n\x11replace_signature\x18\x04 \x01(\x0c\"$\n\x10\x45nrolPinResponse\x12\x10\n\x08replaced\x18\x01 \x01(\x08*\xba\x01\n\x10\x43hallengePurpose\x12!\n\x1d\x43HALLENGE_PURPOSE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43HALLENGE_PURPOSE_ENROL\x10\x01\x12!\n\x1d\x43HALLENGE_PURPOSE_LIST_TOKENS\x10\x02\x12\"\n\x1e\x43HALLENGE_PURPOSE_REVOKE_TOKEN\x10\x03\x12\x1f\n\x1b\x43HALLENGE_PURPOSE_ENROL_PIN\x10\x05*\x92\x01\n\tTokenKind\x12\x1a\n\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TOKEN_KIND_PHONE\x10\x01\x12\x14\n\x10TOKEN_KIND_FIDO2\x10\x02\x12\x12\n\x0eTOKEN_KIND_PIV\x10\x03\x12\x15\n\x11TOKEN_KIND_PKCS11\x10\x04\x12\x12\n\x0eTOKEN_KIND_OTP\x10\x05*\x80\x01\n\x12SignatureAlgorithm\x12#\n\x1fSIGNATURE_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1d\n\x19SIGNATURE_ALGORITHM_ES256\x10\x01\x12&\n\"SIGNATURE_ALGORITHM_WEBAUTHN_ES256\x10\x02\x32\xdb\x06\n\x07PassKey\x12Q\n\x0cGetChallenge\x12\x1f.authnet.v1.GetChallengeRequest\x1a .authnet.v1.GetChallengeResponse\x12<\n\x05\x45nrol\x12\x18.authnet.v1.EnrolRequest\x1a\x19.authnet.v1.EnrolResponse\x12K\n\nListTokens\x12\x1d.authnet.v1.ListTokensRequest\x1a\x1e.authnet.v1.ListTokensResponse\x12N\n\x0bRevokeToken\x12\x1e.authnet.v1.RevokeTokenRequest\x1a\x1f.authnet.v1.RevokeTokenResponse\x12H\n\tBeginAuth\x12\x1c.authnet.v1.BeginAuthRequest\x1a\x1d.authnet.v1.BeginAuthResponse\x12Q\n\x0c\x43ompleteAuth\x12\x1f.authnet.v1.CompleteAuthRequest\x1a .authnet.v1.CompleteAuthResponse\x12N\n\x0b\x44\x65\x63lineAuth\x12\x1e.authnet.v1.DeclineAuthRequest\x1a\x1f.authnet.v1.DeclineAuthResponse\x12W\n\x0eGetPinHardener\x12!.authnet.v1.GetPinHardenerRequest\x1a\".authnet.v1.GetPinHardenerResponse\x12H\n\tHardenPin\x12\x1c.authnet.v1.HardenPinRequest\x1a\x1d.authnet.v1.HardenPinResponse\x12K\n\nConfirmPin\x12\x1d.authnet.v1.ConfirmPinRequest\x1a\x1e.authnet.v1.ConfirmPinResponse\x12\x45\n\x08\x45nrolPin\x12\x1b.authnet.v1.EnrolPinRequest\x1a\x1c.authnet.v1.EnrolPinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'authnet.v1.passkey_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHALLENGEPURPOSE']._serialized_start=2852
-  _globals['_CHALLENGEPURPOSE']._serialized_end=3038
-  _globals['_TOKENKIND']._serialized_start=3041
-  _globals['_TOKENKIND']._serialized_end=3187
-  _globals['_SIGNATUREALGORITHM']._serialized_start=3190
-  _globals['_SIGNATUREALGORITHM']._serialized_end=3318
+  _globals['_CHALLENGEPURPOSE']._serialized_start=2876
+  _globals['_CHALLENGEPURPOSE']._serialized_end=3062
+  _globals['_TOKENKIND']._serialized_start=3065
+  _globals['_TOKENKIND']._serialized_end=3211
+  _globals['_SIGNATUREALGORITHM']._serialized_start=3214
+  _globals['_SIGNATUREALGORITHM']._serialized_end=3342
   _globals['_WEBAUTHNASSERTION']._serialized_start=40
   _globals['_WEBAUTHNASSERTION']._serialized_end=155
   _globals['_WEBAUTHNREGISTRATION']._serialized_start=157
@@ -66,35 +66,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BROWSERHINTS']._serialized_start=1342
   _globals['_BROWSERHINTS']._serialized_end=1404
   _globals['_BEGINAUTHRESPONSE']._serialized_start=1407
-  _globals['_BEGINAUTHRESPONSE']._serialized_end=1632
-  _globals['_SEALEDKEY']._serialized_start=1634
-  _globals['_SEALEDKEY']._serialized_end=1678
-  _globals['_COMPLETEAUTHREQUEST']._serialized_start=1681
-  _globals['_COMPLETEAUTHREQUEST']._serialized_end=1884
-  _globals['_COMPLETEAUTHRESPONSE']._serialized_start=1886
-  _globals['_COMPLETEAUTHRESPONSE']._serialized_end=1908
-  _globals['_DECLINEAUTHREQUEST']._serialized_start=1911
-  _globals['_DECLINEAUTHREQUEST']._serialized_end=2048
-  _globals['_DECLINEAUTHRESPONSE']._serialized_start=2050
-  _globals['_DECLINEAUTHRESPONSE']._serialized_end=2071
-  _globals['_GETPINHARDENERREQUEST']._serialized_start=2073
-  _globals['_GETPINHARDENERREQUEST']._serialized_end=2114
-  _globals['_PINHARDENERKEY']._serialized_start=2116
-  _globals['_PINHARDENERKEY']._serialized_end=2169
-  _globals['_GETPINHARDENERRESPONSE']._serialized_start=2171
-  _globals['_GETPINHARDENERRESPONSE']._serialized_end=2295
-  _globals['_HARDENPINREQUEST']._serialized_start=2297
-  _globals['_HARDENPINREQUEST']._serialized_end=2379
-  _globals['_HARDENPINRESPONSE']._serialized_start=2382
-  _globals['_HARDENPINRESPONSE']._serialized_end=2547
-  _globals['_CONFIRMPINREQUEST']._serialized_start=2549
-  _globals['_CONFIRMPINREQUEST']._serialized_end=2625
-  _globals['_CONFIRMPINRESPONSE']._serialized_start=2627
-  _globals['_CONFIRMPINRESPONSE']._serialized_end=2677
-  _globals['_ENROLPINREQUEST']._serialized_start=2680
-  _globals['_ENROLPINREQUEST']._serialized_end=2811
-  _globals['_ENROLPINRESPONSE']._serialized_start=2813
-  _globals['_ENROLPINRESPONSE']._serialized_end=2849
-  _globals['_PASSKEY']._serialized_start=3321
-  _globals['_PASSKEY']._serialized_end=4180
+  _globals['_BEGINAUTHRESPONSE']._serialized_end=1656
+  _globals['_SEALEDKEY']._serialized_start=1658
+  _globals['_SEALEDKEY']._serialized_end=1702
+  _globals['_COMPLETEAUTHREQUEST']._serialized_start=1705
+  _globals['_COMPLETEAUTHREQUEST']._serialized_end=1908
+  _globals['_COMPLETEAUTHRESPONSE']._serialized_start=1910
+  _globals['_COMPLETEAUTHRESPONSE']._serialized_end=1932
+  _globals['_DECLINEAUTHREQUEST']._serialized_start=1935
+  _globals['_DECLINEAUTHREQUEST']._serialized_end=2072
+  _globals['_DECLINEAUTHRESPONSE']._serialized_start=2074
+  _globals['_DECLINEAUTHRESPONSE']._serialized_end=2095
+  _globals['_GETPINHARDENERREQUEST']._serialized_start=2097
+  _globals['_GETPINHARDENERREQUEST']._serialized_end=2138
+  _globals['_PINHARDENERKEY']._serialized_start=2140
+  _globals['_PINHARDENERKEY']._serialized_end=2193
+  _globals['_GETPINHARDENERRESPONSE']._serialized_start=2195
+  _globals['_GETPINHARDENERRESPONSE']._serialized_end=2319
+  _globals['_HARDENPINREQUEST']._serialized_start=2321
+  _globals['_HARDENPINREQUEST']._serialized_end=2403
+  _globals['_HARDENPINRESPONSE']._serialized_start=2406
+  _globals['_HARDENPINRESPONSE']._serialized_end=2571
+  _globals['_CONFIRMPINREQUEST']._serialized_start=2573
+  _globals['_CONFIRMPINREQUEST']._serialized_end=2649
+  _globals['_CONFIRMPINRESPONSE']._serialized_start=2651
+  _globals['_CONFIRMPINRESPONSE']._serialized_end=2701
+  _globals['_ENROLPINREQUEST']._serialized_start=2704
+  _globals['_ENROLPINREQUEST']._serialized_end=2835
+  _globals['_ENROLPINRESPONSE']._serialized_start=2837
+  _globals['_ENROLPINRESPONSE']._serialized_end=2873
+  _globals['_PASSKEY']._serialized_start=3345
+  _globals['_PASSKEY']._serialized_end=4204
 # @@protoc_insertion_point(module_scope)

@@ -431,8 +431,9 @@ class BeginAuthRequest(_message.Message):
     ticket: _builtins.str
     token_id: _builtins.bytes
     browser_key_hash: _builtins.bytes
-    """SHA-256 of the browser's X25519 public key, as the token read it from
-    the QR code. Must equal the key the waiting browser registered.
+    """The hash of the browser's offer as the token read it from the QR code
+    (docs/protocol.md §7.1; for an X25519-only offer, of its X25519 key).
+    Must equal the offer the waiting browser registered.
     """
     def __init__(
         self,
@@ -489,6 +490,7 @@ class BeginAuthResponse(_message.Message):
     EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _builtins.int
     SP_ORIGINS_FIELD_NUMBER: _builtins.int
     WEBAUTHN_RP_ID_FIELD_NUMBER: _builtins.int
+    BROWSER_PQ_KEY_FIELD_NUMBER: _builtins.int
     nonce: _builtins.bytes
     spid: _builtins.bytes
     sp_name: _builtins.str
@@ -498,6 +500,10 @@ class BeginAuthResponse(_message.Message):
     expires_at_unix_ms: _builtins.int
     webauthn_rp_id: _builtins.str
     """The relying-party id FIDO2 tokens use with this network."""
+    browser_pq_key: _builtins.bytes
+    """The browser's X-Wing public key (1,216 bytes) when its QR code offers one
+    (`x`, its hash): the token checks it against the hash and seals with X-Wing.
+    """
     @_builtins.property
     def browser(self) -> Global___BrowserHints: ...
     @_builtins.property
@@ -518,10 +524,11 @@ class BeginAuthResponse(_message.Message):
         expires_at_unix_ms: _builtins.int = ...,
         sp_origins: _abc.Iterable[_builtins.str] | None = ...,
         webauthn_rp_id: _builtins.str = ...,
+        browser_pq_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["browser", b"browser"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "browser", b"browser", "expires_at_unix_ms", b"expires_at_unix_ms", "nonce", b"nonce", "sp_display_name", b"sp_display_name", "sp_name", b"sp_name", "sp_origins", b"sp_origins", "spid", b"spid", "webauthn_rp_id", b"webauthn_rp_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_types", b"auth_types", "browser", b"browser", "browser_pq_key", b"browser_pq_key", "expires_at_unix_ms", b"expires_at_unix_ms", "nonce", b"nonce", "sp_display_name", b"sp_display_name", "sp_name", b"sp_name", "sp_origins", b"sp_origins", "spid", b"spid", "webauthn_rp_id", b"webauthn_rp_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -534,7 +541,7 @@ class SealedKey(_message.Message):
     ENC_FIELD_NUMBER: _builtins.int
     CIPHERTEXT_FIELD_NUMBER: _builtins.int
     enc: _builtins.bytes
-    """HPKE encapsulated key (32 bytes for DHKEM(X25519))."""
+    """HPKE encapsulated key (32 bytes for DHKEM(X25519), 1,120 for X-Wing)."""
     ciphertext: _builtins.bytes
     """HPKE ciphertext of Kc (32 bytes + 16-byte tag)."""
     def __init__(
