@@ -8,12 +8,14 @@ store's shared transaction with no await in between, then awaits
 
 from __future__ import annotations
 
+import ctypes
 import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import pysodium
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -324,10 +326,11 @@ class HardenerService:
         now = self.clock()
         check_id(user_id, "user_id")
         check_len(public_key, 32, "success_public_key")
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError:
-            raise InvalidArgument("success_public_key is not an Ed25519 public key") from None
+        if not _strong_ed25519_key(public_key):
+            raise InvalidArgument(
+                "success_public_key is not an Ed25519 public key of the main subgroup"
+                " (a small-order key would let forged signatures verify)"
+            )
         user = self.store.user(caller, user_id)
         old = user.success_key if user else None
         if old is None or hmac.compare_digest(old, public_key):
@@ -451,3 +454,10 @@ def _verify(public_key: bytes, signature: bytes, message: bytes) -> None:
             "the signature does not verify against the user's enrolled success key:"
             " nothing was changed"
         ) from None
+
+
+def _strong_ed25519_key(public_key: bytes) -> bool:
+    """On the curve, canonical, in the prime-order subgroup, not of small order
+    (libsodium's crypto_core_ed25519_is_valid_point, which pysodium does not wrap)."""
+    ok = pysodium.sodium.crypto_core_ed25519_is_valid_point(ctypes.c_char_p(public_key))
+    return bool(ok == 1)

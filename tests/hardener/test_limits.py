@@ -232,3 +232,21 @@ async def test_a_batch_cannot_overrun_the_budget(network: HardenerClient) -> Non
     assert all(isinstance(r, UserLocked) for r in results[10:])
     with pytest.raises(UserLocked):
         await network.hash(USER, b"\x00" * 32)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        bytes([1]) + bytes(31),  # the identity: (R = identity, s = 0) verifies any message
+        bytes(32),  # a point of order 4
+        bytes.fromhex(
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"
+        ),  # order 8
+        b"\xff" * 32,  # not canonical
+    ],
+    ids=["identity", "order4", "order8", "noncanonical"],
+)
+async def test_weak_success_keys_are_refused(network: HardenerClient, key: bytes) -> None:
+    with pytest.raises(InvalidArgument, match="main subgroup"):
+        await network.enrol(USER, key)
+    await network.enrol(USER, raw(Ed25519PrivateKey.generate()))  # nothing was enrolled
