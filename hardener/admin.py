@@ -7,6 +7,8 @@ restart. Every action is written to the audit log with actor `operator`.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,3 +205,43 @@ def unlock(root: Path, caller: str, user_id: str, *, forget_key: bool = False) -
         _audit(
             data, "unlock_forget_key" if forget_key else "unlock", caller=caller, user_id=user_id
         )
+
+
+BACKUP_FILES = ("hardener.json", "ca.key", "ca.pem", "server.key", "server.pem", "audit.log")
+
+
+def backup(root: Path, out: Path, *, include_master_key: bool = False) -> list[Path]:
+    """A consistent copy of the data directory (the database through SQLite's
+    backup API, so a serving hardener need not stop), without the master key
+    unless asked: keep that apart from the copies of the data."""
+    data = DataDir(root)
+    config = data.config()
+    if out.exists():
+        raise HardenerError(f"{out} exists: give a new directory for the backup")
+    out.mkdir(parents=True, mode=0o700)
+    written: list[Path] = []
+    for name in BACKUP_FILES:
+        src = root / name
+        if src.exists():
+            dst = out / name
+            write_private(dst, src.read_bytes())
+            written.append(dst)
+    dst_db = out / data.db.name
+    os.close(os.open(dst_db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    src_conn = sqlite3.connect(data.db)
+    dst_conn = sqlite3.connect(dst_db)
+    try:
+        src_conn.backup(dst_conn)
+    finally:
+        dst_conn.close()
+        src_conn.close()
+    written.append(dst_db)
+    if include_master_key:
+        if config.master_key.kind != "file":
+            raise HardenerError("the master key is in a PKCS#11 token: back the token up instead")
+        key = Path(config.master_key.path)
+        key = key if key.is_absolute() else root / key
+        write_private(out / key.name, key.read_bytes())
+        written.append(out / key.name)
+    _audit(data, "backup")
+    return written

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hardener.cli import main, parser
-from hardener.client import SyncHardenerClient
+from hardener.client import HardenerClient, SyncHardenerClient
 from hardener.credentials import CallerCredentials
 from hardener.errors import CallerRevoked, UserLocked
 from tests.hardener.conftest import element
@@ -31,6 +31,7 @@ COMMANDS = [
     ["status"],
     ["retire"],
     ["unlock"],
+    ["backup"],
 ]
 
 
@@ -39,7 +40,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert done.value.code == 0
     top = capsys.readouterr().out
-    for cmd in ("init", "serve", "caller", "rotate", "status", "retire", "unlock"):
+    for cmd in ("init", "serve", "caller", "rotate", "status", "retire", "unlock", "backup"):
         assert cmd in top
     assert "POPRF" in top
 
@@ -190,3 +191,33 @@ def test_counts_survive_a_killed_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+async def test_backup_while_serving_and_restore(tmp_path: Path) -> None:
+    from hardener.testing import TestHardener
+
+    with TestHardener(tmp_path / "live") as h:
+        async with h.client("network") as c:
+            for i in range(10):
+                await c.evaluate("token:cc", element(b"%d" % i))
+            w = await c.wrap("rec", b"blob")
+            pk = (await c.get_keys()).public_key()
+            out = tmp_path / "backup"
+            assert main(["backup", "--data", str(h.root), "--out", str(out)]) == 0
+        assert not (out / "master.key").exists()
+        assert main(["backup", "--data", str(h.root), "--out", str(out)]) == 2  # no overwrite
+        key = (h.root / "master.key").read_bytes()
+    # Restore: the copy (and the master key, kept apart) as a data directory.
+    restored = tmp_path / "restore" / "hardener-data"
+    restored.mkdir(parents=True)
+    for f in out.iterdir():
+        (restored / f.name).write_bytes(f.read_bytes())
+    (restored / "master.key").write_bytes(key)
+    (restored / "master.key").chmod(0o600)
+    with TestHardener(tmp_path / "restore") as r:  # finds the directory: no init
+        creds = CallerCredentials.load(h.credentials_dir("network"))
+        async with HardenerClient(r.address, creds) as c:
+            assert (await c.get_keys()).public_key() == pk
+            assert await c.unwrap("rec", w.wrapped) == b"blob"
+            with pytest.raises(UserLocked):
+                await c.evaluate("token:cc", element(b"x"))
