@@ -93,6 +93,14 @@ window.authnetReady = true;
 """
 
 
+# What an SP page adds to offer X-Wing (authnet/gateway/static/xwing.js): noble's
+# files import their sibling packages by bare specifier. Served at /pq.
+IMPORT_MAP = """<script type="importmap">{"imports": {
+  "@noble/curves/": "__GATEWAY__/v1/vendor/noble-curves-2.4.0/",
+  "@noble/hashes/": "__GATEWAY__/v1/vendor/noble-hashes-2.4.0/"}}</script>
+"""
+
+
 @dataclass
 class Site:
     """The SP site's state: every ticket it handed out, and knobs for tests."""
@@ -106,9 +114,17 @@ class Site:
 
     def app(self) -> web.Application:
         page = PAGE.replace("__GATEWAY__", self.gateway_url)
+        pq_page = page.replace(
+            '<script type="module">',
+            IMPORT_MAP.replace("__GATEWAY__", self.gateway_url) + '<script type="module">',
+            1,
+        )
 
         async def index(_: web.Request) -> web.Response:
             return web.Response(text=page, content_type="text/html")
+
+        async def index_pq(_: web.Request) -> web.Response:
+            return web.Response(text=pq_page, content_type="text/html")
 
         async def ticket(_: web.Request) -> web.Response:
             if self.fail_next_ticket:
@@ -130,12 +146,13 @@ class Site:
 
         app = web.Application()
         app.router.add_get("/", index)
+        app.router.add_get("/pq", index_pq)
         app.router.add_post("/ticket", ticket)
         return app
 
 
-async def open_site(page: Page, site: Site) -> None:
-    await page.goto(site.url)
+async def open_site(page: Page, site: Site, path: str = "/") -> None:
+    await page.goto(site.url.rstrip("/") + path)
     await page.wait_for_function("window.authnetReady === true", timeout=5000)
 
 

@@ -31,6 +31,8 @@ export const PROTOCOL_VERSION = 1;
 
 const LABEL_TICKET = "authnet/v1 ticket";
 const LABEL_SEAL_INFO = "authnet/v1 sealed kc";
+const LABEL_BROWSER_PQ_KEY = "authnet/v1 browser pq key";
+const LABEL_BROWSER_OFFER = "authnet/v1 browser offer";
 const LABEL_KC_FINGERPRINT = "authnet/v1 kc fingerprint";
 const LABEL_KC_INFO = "authnet/v1 kc";
 const LABEL_KC_FIDO2_SALT = "authnet/v1 fido2 kc";
@@ -39,6 +41,8 @@ const RESERVED_LABEL_PREFIX = "authnet/";
 
 const KC_BYTES = 32;
 const ENC_BYTES = 32;
+const XWING_ENC_BYTES = 1120;
+const XWING_PUBLIC_KEY_BYTES = 1216;
 const CIPHERTEXT_BYTES = KC_BYTES + 16;
 const BROWSER_KEY_BYTES = 32;
 const WAIT_SECRET_BYTES = 32;
@@ -177,13 +181,55 @@ export async function ticketHash(ticket) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
 }
 
-/** HPKE info: transcript("authnet/v1 sealed kc", ticket_hash, spid). */
-export function sealInfo(ticketHashBytes, spidBytes) {
-  return transcript(LABEL_SEAL_INFO, ticketHashBytes, spidBytes);
+/**
+ * HPKE info: transcript("authnet/v1 sealed kc", ticket_hash, spid) for an
+ * X25519-only offer; with `offerHash` and `suiteId` (a dual offer, §7.1) they
+ * are bound too.
+ */
+export function sealInfo(ticketHashBytes, spidBytes, { offerHash, suiteId } = {}) {
+  if (offerHash === undefined) return transcript(LABEL_SEAL_INFO, ticketHashBytes, spidBytes);
+  return transcript(LABEL_SEAL_INFO, ticketHashBytes, spidBytes, offerHash, suiteId);
 }
 
-/** The QR payload: authnet:login?v=1&t=<ticket>&k=<b64url key>&n=<passkey address>. */
-export function buildPayload({ ticket, browserKey, passkeyAddress }) {
+/** SHA-256("authnet/v1 browser pq key" || 0x00 || pkX): the QR code's `x`. */
+export async function pqKeyHash(publicKey) {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== XWING_PUBLIC_KEY_BYTES) {
+    throw new TypeError(`an X-Wing public key is ${XWING_PUBLIC_KEY_BYTES} bytes`);
+  }
+  const data = new Uint8Array([...te.encode(LABEL_BROWSER_PQ_KEY), 0, ...publicKey]);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+}
+
+/** The browser key hash of a dual offer: SHA-256(transcript("authnet/v1 browser offer", pkB, x)). */
+export async function offerHash(browserKey, pqHash) {
+  const data = transcript(LABEL_BROWSER_OFFER, browserKey, pqHash);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+}
+
+let xwingModule = null;
+
+/**
+ * The X-Wing module (xwing.js), or null when this page cannot load it (it
+ * maps no @noble/ specifiers: see xwing.js). Loaded once, lazily, so a page
+ * without the import map still logs in with X25519.
+ */
+export async function loadXWing() {
+  if (xwingModule === null) {
+    xwingModule = import("./xwing.js").catch(() => false);
+  }
+  return (await xwingModule) || null;
+}
+
+/** A fresh X-Wing key pair with its hash, or null when X-Wing is unavailable. */
+export async function generateXWingKey() {
+  const xwing = await loadXWing();
+  if (!xwing) return null;
+  const { publicKey, secretKey } = xwing.generateKeyPair();
+  return { publicKey, secretKey, keyHash: await pqKeyHash(publicKey) };
+}
+
+/** The QR payload: authnet:login?v=1&t=<ticket>&k=<b64url key>[&x=<b64url hash>]&n=<address>. */
+export function buildPayload({ ticket, browserKey, passkeyAddress, pqKeyHash: x }) {
   checkTicket(ticket);
   if (!(browserKey instanceof Uint8Array) || browserKey.length !== BROWSER_KEY_BYTES) {
     throw new AuthnetError("malformed", `browser key must be ${BROWSER_KEY_BYTES} bytes`);
@@ -192,7 +238,14 @@ export function buildPayload({ ticket, browserKey, passkeyAddress }) {
     throw new AuthnetError("malformed", "passkey address must be host:port");
   }
   const k = b64uEncode(browserKey);
-  const text = `authnet:login?v=${PROTOCOL_VERSION}&t=${ticket}&k=${k}&n=${passkeyAddress}`;
+  let offer = "";
+  if (x !== undefined && x !== null) {
+    if (!(x instanceof Uint8Array) || x.length !== 32) {
+      throw new AuthnetError("malformed", "X-Wing key hash must be 32 bytes");
+    }
+    offer = `&x=${b64uEncode(x)}`;
+  }
+  const text = `authnet:login?v=${PROTOCOL_VERSION}&t=${ticket}&k=${k}${offer}&n=${passkeyAddress}`;
   if (text.length > PAYLOAD_MAX_LENGTH) {
     throw new AuthnetError("malformed", "login payload too long");
   }
@@ -289,7 +342,7 @@ export class ClientKey {
  * the browser's X25519 key pair, for `ticket` and the SP's `spidHex`. Returns a
  * ClientKey; AuthnetError "sealed_key_invalid" if it does not open.
  */
-export async function openSealedKc(sealed, keyPair, ticket, spidHex) {
+export async function openSealedKc(sealed, keyPair, ticket, spidHex, { xwing = null } = {}) {
   checkTicket(ticket);
   const spid = parseSpid(spidHex);
   if (!(keyPair?.privateKey instanceof CryptoKey) || !(keyPair?.publicKey instanceof CryptoKey)) {
@@ -298,15 +351,31 @@ export async function openSealedKc(sealed, keyPair, ticket, spidHex) {
   let enc;
   let ct;
   try {
-    enc = b64uDecode(sealed?.enc, { field: "enc", length: ENC_BYTES });
+    enc = b64uDecode(sealed?.enc, { field: "enc" });
     ct = b64uDecode(sealed?.ciphertext, { field: "ciphertext", length: CIPHERTEXT_BYTES });
   } catch (e) {
     throw sealedKeyInvalid(e.message);
   }
-  const info = sealInfo(await ticketHash(ticket), spid);
+  // This page offered X-Wing: it takes nothing weaker (docs/protocol.md §7.1).
+  if (xwing && enc.length !== XWING_ENC_BYTES) {
+    throw new AuthnetError(
+      "suite_downgraded",
+      "the client key was sealed with a weaker suite than this page offered: refused; log in again",
+    );
+  }
+  if (!xwing && enc.length !== ENC_BYTES) throw sealedKeyInvalid(`enc must be ${ENC_BYTES} bytes`);
+  const th = await ticketHash(ticket);
   let kc;
   try {
-    kc = await openBase({ enc, recipient: keyPair, info, ct });
+    if (xwing) {
+      const module = await loadXWing();
+      const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", keyPair.publicKey));
+      const offer = await offerHash(publicKey, xwing.keyHash);
+      const info = sealInfo(th, spid, { offerHash: offer, suiteId: module.SUITE_ID_BYTES });
+      kc = await module.openBase({ enc, secretKey: xwing.secretKey, info, ct });
+    } else {
+      kc = await openBase({ enc, recipient: keyPair, info: sealInfo(th, spid), ct });
+    }
   } catch (e) {
     if (e instanceof HpkeError && e.name === "InvalidInputError") throw new TypeError(e.message);
     throw sealedKeyInvalid();
@@ -615,6 +684,7 @@ export class AuthnetLogin extends EventTarget {
   #agentUrl;
   #agentFound = false;
   #securityKey;
+  #postQuantum;
 
   /**
    * @param {object} options
@@ -629,6 +699,8 @@ export class AuthnetLogin extends EventTarget {
    *   computer next to the QR code. null: do not look for one.
    * @param {boolean} [options.securityKey]  offer a security key in this browser
    *   (WebAuthn with PRF); default: when the browser has WebAuthn
+   * @param {boolean} [options.postQuantum=true]  also offer X-Wing (docs/protocol.md
+   *   §7.1) when this page can load xwing.js (it maps @noble/curves/ and @noble/hashes/)
    */
   constructor({
     getTicket,
@@ -638,6 +710,7 @@ export class AuthnetLogin extends EventTarget {
     messages = {},
     agentUrl = "http://127.0.0.1:7481",
     securityKey = typeof window !== "undefined" && !!window.PublicKeyCredential,
+    postQuantum = true,
   } = {}) {
     super();
     if (typeof getTicket !== "function") throw new TypeError("getTicket must be a function");
@@ -652,6 +725,7 @@ export class AuthnetLogin extends EventTarget {
     this.#messages = { ...DEFAULT_MESSAGES, ...messages };
     this.#agentUrl = agentUrl;
     this.#securityKey = securityKey;
+    this.#postQuantum = postQuantum;
   }
 
   /** "idle", "loading", "waiting", "scanned", "authenticated", "rejected", "expired",
@@ -892,11 +966,14 @@ export class AuthnetLogin extends EventTarget {
       }
       att.keyPair = keyPair;
       att.publicKey = publicKey;
+      att.xwing = this.#postQuantum ? await generateXWingKey() : null;
+      if (this.#stale(att)) return;
       att.waitSecret = crypto.getRandomValues(new Uint8Array(WAIT_SECRET_BYTES));
       att.payload = buildPayload({
         ticket: att.ticket.ticket,
         browserKey: publicKey,
         passkeyAddress: att.ticket.passkey_address,
+        pqKeyHash: att.xwing?.keyHash,
       });
     } catch (e) {
       if (!this.#stale(att)) this.#fail(att, "error", e, { fallbackCode: "ticket_unavailable" });
@@ -926,15 +1003,16 @@ export class AuthnetLogin extends EventTarget {
       if (att.ws === ws && !att.answered) this.#lost(att);
     });
     ws.onopen = () => {
-      ws.send(
-        JSON.stringify({
-          type: "hello",
-          v: PROTOCOL_VERSION,
-          ticket: att.ticket.ticket,
-          browser_key: b64uEncode(att.publicKey),
-          wait_secret: b64uEncode(att.waitSecret),
-        }),
-      );
+      const hello = {
+        type: "hello",
+        v: PROTOCOL_VERSION,
+        ticket: att.ticket.ticket,
+        browser_key: b64uEncode(att.publicKey),
+        wait_secret: b64uEncode(att.waitSecret),
+      };
+      // The X-Wing key's registration: the QR code carries only its hash.
+      if (att.xwing) hello.browser_pq_key = b64uEncode(att.xwing.publicKey);
+      ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (m) => {
       if (att.ws === ws && !att.final && !this.#stale(att)) this.#onEvent(att, m.data);
@@ -1094,7 +1172,7 @@ export class AuthnetLogin extends EventTarget {
         if (!att.localKc) throw sealedKeyInvalid("the network says this page holds Kc; it does not");
         kc = await att.localKc;
       } else if (ev.sealed_kc !== undefined && ev.sealed_kc !== null) {
-        kc = await openSealedKc(ev.sealed_kc, att.keyPair, ticket, spid);
+        kc = await openSealedKc(ev.sealed_kc, att.keyPair, ticket, spid, { xwing: att.xwing });
       } else if (typeof authTypes === "string" && authTypes.includes("c")) {
         // Only when the SP told the page (optional `auth_types`) that it asked for Kc.
         throw sealedKeyInvalid("no client key arrived though the SP asked for one");
@@ -1105,6 +1183,8 @@ export class AuthnetLogin extends EventTarget {
     }
     if (this.#stale(att)) return;
     att.keyPair = null;
+    if (att.xwing) att.xwing.secretKey.fill(0);
+    att.xwing = null;
     this.#done = true;
     this.#clearQr();
     this.#setState("authenticated", this.#messages.authenticated, false);

@@ -300,17 +300,44 @@ export async function encap(pkR, { ikmE } = {}) {
  * KeySchedule for mode_base (no PSK): the raw values RFC 9180 section 5.1
  * derives. Exposed for the test vectors; setupBaseR keeps them in CryptoKeys.
  */
-export async function keySchedule(sharedSecret, info) {
+export async function keySchedule(sharedSecret, info, { suiteId = SUITE_ID, nk = N_K } = {}) {
   sharedSecret = bytes(sharedSecret, "shared secret");
   info = bytes(info, "info");
-  const pskIdHash = await labeledExtract(SUITE_ID, EMPTY, "psk_id_hash", EMPTY);
-  const infoHash = await labeledExtract(SUITE_ID, EMPTY, "info_hash", info);
+  const pskIdHash = await labeledExtract(suiteId, EMPTY, "psk_id_hash", EMPTY);
+  const infoHash = await labeledExtract(suiteId, EMPTY, "info_hash", info);
   const keyScheduleContext = concat(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
-  const secret = await labeledExtract(SUITE_ID, sharedSecret, "secret", EMPTY);
-  const key = await labeledExpand(SUITE_ID, secret, "key", keyScheduleContext, N_K);
-  const baseNonce = await labeledExpand(SUITE_ID, secret, "base_nonce", keyScheduleContext, N_N);
-  const exporterSecret = await labeledExpand(SUITE_ID, secret, "exp", keyScheduleContext, N_H);
+  const secret = await labeledExtract(suiteId, sharedSecret, "secret", EMPTY);
+  const key = await labeledExpand(suiteId, secret, "key", keyScheduleContext, nk);
+  const baseNonce = await labeledExpand(suiteId, secret, "base_nonce", keyScheduleContext, N_N);
+  const exporterSecret = await labeledExpand(suiteId, secret, "exp", keyScheduleContext, N_H);
   return { keyScheduleContext, secret, key, baseNonce, exporterSecret };
+}
+
+/**
+ * The HPKE suite_id ("HPKE" || kem || kdf || aead), for a suite whose KEM is not
+ * this module's (X-Wing, in xwing.js): its key schedule is the same code.
+ */
+export function hpkeSuiteId(kemId, kdfId, aeadId) {
+  return concat(te.encode("HPKE"), i2osp(kemId, 2), i2osp(kdfId, 2), i2osp(aeadId, 2));
+}
+
+/**
+ * SetupBaseR from a shared secret another KEM decapsulated: the key schedule
+ * under `suiteId` with an AES-GCM key of `nk` bytes (16 or 32).
+ */
+export async function setupBaseRFromSecret({ sharedSecret, info, suiteId, nk }) {
+  const ks = await keySchedule(sharedSecret, info, { suiteId, nk });
+  try {
+    const aesKey = await crypto.subtle.importKey("raw", ks.key, { name: "AES-GCM" }, false, [
+      "decrypt",
+    ]);
+    const exporterKey = await hmacKey(ks.exporterSecret);
+    return new RecipientContext(aesKey, ks.baseNonce, exporterKey, suiteId);
+  } finally {
+    ks.secret.fill(0);
+    ks.key.fill(0);
+    ks.exporterSecret.fill(0);
+  }
 }
 
 /** A receiver context: open() in sequence, export() any time. */
@@ -318,13 +345,15 @@ export class RecipientContext {
   #key;
   #baseNonce;
   #exporter;
+  #suiteId;
   #seq = 0;
 
   /** Use setupBaseR(); the constructor takes already-imported keys. */
-  constructor(aesKey, baseNonce, exporterKey) {
+  constructor(aesKey, baseNonce, exporterKey, suiteId = SUITE_ID) {
     this.#key = aesKey;
     this.#baseNonce = baseNonce;
     this.#exporter = exporterKey;
+    this.#suiteId = suiteId;
   }
 
   /**
@@ -376,7 +405,7 @@ export class RecipientContext {
   /** Export(exporter_context, L): LabeledExpand(exporter_secret, "sec", context, L). */
   async export(exporterContext, length) {
     const context = bytes(exporterContext, "exporter context");
-    return labeledExpand(SUITE_ID, this.#exporter, "sec", context, length);
+    return labeledExpand(this.#suiteId, this.#exporter, "sec", context, length);
   }
 }
 
