@@ -330,18 +330,42 @@ def disk_copies(src: Path, work: Path, size: int) -> dict[str, float]:
     return out
 
 
-def crypto_alone(data: bytes) -> dict[str, float]:
+def crypto_alone(data: bytes, fmt: vc.FileFormat = vc.CURRENT) -> dict[str, float]:
+    """The client's file encryption and decryption alone (format `fmt`), fed
+    in 256 KiB pieces as the CLI reads and receives them."""
     fid, key = vc.new_id(), vc.new_file_key()
+    view = memoryview(data)
+    pieces = [view[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
     t = time.perf_counter()
-    boxes = list(vc.encrypt_file(key, fid, [data]))
+    boxes = list(vc.encrypt_file(key, fid, pieces, fmt))  # type: ignore[arg-type]
     enc_s = time.perf_counter() - t
     t = time.perf_counter()
-    plain = b"".join(vc.decrypt_file(key, fid, boxes))
+    plain = b"".join(vc.decrypt_file(key, fid, boxes, fmt))
     dec_s = time.perf_counter() - t
     assert plain == data
     return {
+        "format": fmt.version,
         "encrypt_MB_per_s": round(len(data) / MB / enc_s, 1),
         "decrypt_MB_per_s": round(len(data) / MB / dec_s, 1),
+    }
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": round(statistics.median(values), 1), "max": max(values)}
+
+
+def files_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ranges over the runs; each ratio is against the copy of the same run."""
+    copy = [r["disk_copy_same_bytes"]["copyfile_MB_per_s"] for r in runs]
+    up = [r["upload_MB_per_s"] for r in runs]
+    down = [r["download_MB_per_s"] for r in runs]
+    return {
+        "runs": len(runs),
+        "copy_MB_per_s": spread(copy),
+        "upload_MB_per_s": spread(up),
+        "download_MB_per_s": spread(down),
+        "upload_to_copy": spread([round(u / c, 3) for u, c in zip(up, copy, strict=True)]),
+        "download_to_copy": spread([round(d / c, 3) for d, c in zip(down, copy, strict=True)]),
     }
 
 
@@ -368,7 +392,8 @@ async def measure_files(
     out["upload_MB_per_s"] = round(size / MB / up_s, 1)
     out["download_MB_per_s"] = round(size / MB / down_s, 1)
     out["server_cpu_s"] = {"upload": round(up_cpu, 3), "download": round(down_cpu, 3)}
-    out["client_crypto_alone"] = crypto_alone(src.read_bytes()[: min(size, 64 * MB)])
+    sample = src.read_bytes()[: min(size, 64 * MB)]
+    out["client_crypto_alone"] = [crypto_alone(sample, fmt) for fmt in (vc.V1, vc.V2)]
     out["disk_copy_same_bytes"] = disk_copies(src, work, size)
     sink.unlink()
     src.unlink()
@@ -444,6 +469,12 @@ async def browser_open_safe(url: str, phone: PhoneApp, safe_name: str, n: int) -
             await browser.close()
 
 
+async def browser_files(
+    url: str, phone: PhoneApp, safe_name: str, size: int, repeat: int, work: Path
+) -> dict[str, Any]:
+    return {"measured": False, "reason": "not yet"}
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -486,22 +517,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     qr_out=io.StringIO(),
                 )
                 vault = Vault(api, unlocked.ring)
-                result["cli_command_login"] = await measure_unlock(unlocked.state, method, 5)
-                log(f"a command's login: {result['cli_command_login']['p50_ms']} ms")
                 created = await vault.create_safe("Bench")
                 safe = await vault.open_id(created["id"])
-                result["items"] = [
-                    await measure_items(vault, server, safe, c, args.seconds)
-                    for c in args.concurrency
-                ]
-                log(f"filling a safe with {args.safe_items} items")
-                big = await fill_safe(vault, "Big", args.safe_items)
-                result["open_safe_cli"] = await measure_open_safe(vault, big.ref, args.safe_items)
-                log(f"opened it in the CLI in {result['open_safe_cli']['total_ms']} ms")
+                if not args.files_only:
+                    result["cli_command_login"] = await measure_unlock(unlocked.state, method, 5)
+                    log(f"a command's login: {result['cli_command_login']['p50_ms']} ms")
+                    result["items"] = [
+                        await measure_items(vault, server, safe, c, args.seconds)
+                        for c in args.concurrency
+                    ]
+                    log(f"filling a safe with {args.safe_items} items")
+                    big = await fill_safe(vault, "Big", args.safe_items)
+                    result["open_safe_cli"] = await measure_open_safe(
+                        vault, big.ref, args.safe_items
+                    )
+                    log(f"opened it in the CLI in {result['open_safe_cli']['total_ms']} ms")
                 size = int(args.file_mb * MB)
-                log(f"files: {size / MB:g} MB up and down")
-                result["files"] = await measure_files(vault, server, safe, size, root)
-                if args.no_browser:
+                runs = []
+                for i in range(args.repeat):
+                    log(f"files: {size / MB:g} MB up and down (run {i + 1} of {args.repeat})")
+                    runs.append(await measure_files(vault, server, safe, size, root))
+                result["files"] = runs[0] if len(runs) == 1 else {"runs": runs}
+                result["files_summary"] = files_summary(runs)
+                if args.browser:
+                    log("browser: file upload and download in Chromium")
+                    result["browser_files"] = await browser_files(
+                        server.url, phone, "Bench", size, args.repeat, root
+                    )
+                    log(f"browser files: {result['browser_files'].get('summary')}")
+                if args.files_only:
+                    pass
+                elif args.no_browser:
                     result["browser_open_safe"] = {"measured": False, "reason": "--no-browser"}
                 else:
                     log("browser: logging in and opening the safe")
@@ -541,6 +587,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", help="the vault's database (default: SQLite in a temp dir)")
     p.add_argument("--no-browser", action="store_true", help="skip the browser measurement")
+    p.add_argument(
+        "--files-only",
+        action="store_true",
+        help="measure files only (no items, no safe opening)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="file measurements, each with its copy (default 1)"
+    )
+    p.add_argument(
+        "--browser",
+        action="store_true",
+        help="also upload and download the file in Chromium (the page's own code)",
+    )
     return p
 
 

@@ -101,7 +101,8 @@ class TooMany(ApiError):
 
 
 class NotConfigured(ApiError):
-    """503: a feature this vault's operator has not configured (the hardener)."""
+    """409: a feature this vault's operator has not configured (the hardener):
+    the server's state forbids it, not a passing outage (that is 503)."""
 
-    status = 503
+    status = 409
     default_code = "not_configured"

@@ -394,6 +394,11 @@ class FileIn(Request):
     generation: Generation
     key_wrap: KeyWrap
     size: Annotated[int, Field(ge=0, le=2**53)]
+    chunk_bytes: Literal[65536, 1048576] = Field(
+        default=65536,
+        description="the body's chunk size: 65536 (format 1) or 1048576 (format 2); a file "
+        "of at most 65536 bytes is format 1 either way; the answer's chunk_bytes is the one to use",
+    )
 
 
 class FileOut(Response):

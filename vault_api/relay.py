@@ -142,7 +142,7 @@ class Relay:
 
 
 def require(relay: Relay | None) -> Relay:
-    """The relay, or a clear 503 when this vault has no hardener configured."""
+    """The relay, or a clear 409 when this vault has no hardener configured."""
     if relay is None:
         raise NotConfigured(
             "this vault has no hardener configured, so a vault passphrase or a recovery "

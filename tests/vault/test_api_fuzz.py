@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -88,6 +89,8 @@ def fuzz(
     return failures, calls
 
 
+# About 100 s for some 45 operations on a loaded 2-core machine: over the default timeout.
+@pytest.mark.timeout(300)
 async def test_no_server_errors(vault: VaultServer, alice: VaultClient, bob: VaultClient) -> None:
     sid = await alice.create_safe("Fuzzed")
     folder = await alice.add_folder(sid, "F")

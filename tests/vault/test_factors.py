@@ -325,7 +325,7 @@ async def test_no_hardener_configured(vault: VaultServer, alice: VaultClient) ->
         "POST",
         "/api/hardener/evaluate",
         json={"purpose": "passphrase", "blinded_element": enc(os.urandom(32))},
-        expect=503,
+        expect=409,
     )
     assert r.json()["error"] == "hardener_not_configured"
     assert "hardener_address" in r.json()["message"]

@@ -41,7 +41,7 @@ from vault_api.client.session import (
     unlock,
 )
 from vault_api.client.vault import Vault, file_size
-from vault_api.crypto import MovePlan, ciphertext_size, new_id
+from vault_api.crypto import MovePlan, new_id
 
 DEFAULT_SERVER = "http://localhost:8000"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
@@ -849,7 +849,7 @@ async def cmd_upload(ctx: Context) -> None:
     name = ns.name or path.name
     if target is not None and ns.folder:
         raise Usage("--folder is for a new document item; --item names an existing one")
-    meter = Meter(f"uploading {name}", ciphertext_size(size), ctx.io.err, enabled=not ns.quiet)
+    meter = Meter(f"uploading {name}", size, ctx.io.err, enabled=not ns.quiet)
     with _open_for_reading(path) as source:
         entry = await vault.upload(safe, source, size, name=name, progress=meter)
     try:
@@ -930,7 +930,7 @@ async def cmd_download(ctx: Context) -> None:
     entry = entries[0]
     name = Path(str(entry.get("name") or entry["id"])).name or str(entry["id"])
     size = int(entry.get("size") or 0)
-    meter = Meter(f"downloading {name}", ciphertext_size(size), ctx.io.err, enabled=not ns.quiet)
+    meter = Meter(f"downloading {name}", size, ctx.io.err, enabled=not ns.quiet)
     with _output(ctx, ns.output or "", name, force=ns.force) as (sink, where):
         written = await (await ctx.vault()).download(safe, entry, sink, progress=meter)
     ctx.say(f"downloaded {it.human_size(written)} at {meter.rate(written)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from vault_api import crypto as vc
 from vault_api.client import contents as ct
 from vault_api.client import items as it
+from vault_api.client import transfers as tr
 from vault_api.client.api import VaultApi
 from vault_api.client.errors import ApiError, CliError, Exit, NotFound, Usage
 from vault_api.client.keys import Keyring, dec, enc, opt_dec, refused
@@ -415,30 +416,21 @@ class Vault:
         wrapped = vc.wrap_file_key(
             safe.key, fk, safe_id=safe.id, file_id=fid, generation=safe.generation
         )
-        await self.api.create_file(
+        meta = await self.api.create_file(
             safe.ref,
-            {"id": enc(fid), "generation": safe.generation, "key_wrap": enc(wrapped), "size": size},
+            {
+                "id": enc(fid),
+                "generation": safe.generation,
+                "key_wrap": enc(wrapped),
+                "size": size,
+                "chunk_bytes": vc.CURRENT.chunk_bytes,
+            },
         )
-
-        def pieces() -> Iterator[bytes]:
-            left = size
-            while left > 0:
-                piece = source.read(min(READ_PIECE, left))
-                if not piece:
-                    raise CliError(f"{name} got shorter while it was read", Exit.ERROR)
-                left -= len(piece)
-                yield piece
-
-        async def body() -> AsyncIterator[bytes]:
-            sent = 0
-            for box in vc.encrypt_file(fk, fid, pieces()):
-                yield box
-                sent += len(box)
-                if progress:
-                    progress(sent)
-
+        # The server answers with the format it recorded (format 1 for a one-chunk file).
+        sealer = vc.FileSealer(fk, fid, size, _format(meta))
+        body = tr.sealed_body(sealer, source, name=name, progress=progress)
         try:
-            await self.api.upload_body(safe.ref, enc(fid), body())
+            await self.api.upload_body(safe.ref, enc(fid), body)
         except BaseException:
             # The announced file is useless without its body: remove it.
             with contextlib.suppress(CliError):
@@ -472,22 +464,19 @@ class Vault:
                 file_id=dec(fid),
                 generation=int(meta["generation"]),
             )
-            decryptor = vc.FileDecryptor(fk, dec(fid))
-            received = written = 0
+            decryptor = vc.FileDecryptor(fk, dec(fid), _format(meta))
             async with self.api.download_body(safe.ref, fid) as body:
-                async for piece in body:
-                    received += len(piece)
-                    out = decryptor.feed(piece)
-                    if out:
-                        sink.write(out)
-                        written += len(out)
-                    if progress:
-                        progress(received)
-            last = decryptor.finish()
+                return await tr.open_body(decryptor, body, sink, progress=progress)
         except vc.VaultCryptoError as e:
             raise refused(e) from None
-        sink.write(last)
-        return written + len(last)
+
+
+def _format(meta: Mapping[str, Any]) -> vc.FileFormat:
+    """The body format of a file the server describes (its chunk_bytes)."""
+    try:
+        return vc.format_for(int(meta["size"]), int(meta["chunk_bytes"]))
+    except ValueError as e:
+        raise CliError(f"the vault describes a file this client cannot read: {e}") from None
 
 
 def file_size(path: Path) -> int:

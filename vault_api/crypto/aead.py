@@ -61,3 +61,44 @@ def open_box(key: bytes, box: bytes, aad: bytes, *, what: str) -> bytes:
         return AESGCM(key).decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], aad)
     except InvalidTag:
         raise Unopened() from None
+
+
+class Cipher:
+    """One key's AES-256-GCM for many boxes of the same shape (file chunks),
+    written into and read from the caller's buffers so that a large body is
+    not copied once more per box. Same box format as `seal` / `open_box`."""
+
+    __slots__ = ("_aes",)
+
+    def __init__(self, key: bytes) -> None:
+        check_key(key, "key")
+        self._aes = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Cipher(<key>)"
+
+    def seal_parts(self, plaintext: memoryview | bytes, aad: bytes) -> tuple[bytes, bytes]:
+        """A box as its two parts, nonce and ciphertext || tag, so that a sender
+        can pass them on without joining them into one more copy."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce, self._aes.encrypt(nonce, plaintext, aad)
+
+    def seal_into(self, plaintext: memoryview | bytes, aad: bytes, out: memoryview) -> None:
+        """Write the box of `plaintext` (len + OVERHEAD bytes) into `out`."""
+        if len(out) != len(plaintext) + OVERHEAD:
+            raise ValueError("the box buffer must be the plaintext's length + OVERHEAD")
+        nonce = os.urandom(NONCE_BYTES)
+        out[:NONCE_BYTES] = nonce
+        self._aes.encrypt_into(nonce, plaintext, aad, out[NONCE_BYTES:])
+
+    def open_into(self, box: memoryview, aad: bytes, out: memoryview) -> bool:
+        """Write the plaintext of `box` (len - OVERHEAD bytes) into `out`;
+        False (and `out` zeroed) when the tag does not verify."""
+        if len(box) < OVERHEAD or len(out) != len(box) - OVERHEAD:
+            raise MalformedCiphertext("a box is OVERHEAD bytes or more; out must fit its plaintext")
+        try:
+            self._aes.decrypt_into(bytes(box[:NONCE_BYTES]), box[NONCE_BYTES:], aad, out)
+        except InvalidTag:
+            out[:] = bytes(len(out))
+            return False
+        return True

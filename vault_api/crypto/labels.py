@@ -33,6 +33,8 @@ FOLDER: Final = b"authnet-vault/v1 folder"
 ITEM: Final = b"authnet-vault/v1 item"
 FILE_KEY: Final = b"authnet-vault/v1 file key"
 FILE_CHUNK: Final = b"authnet-vault/v1 file chunk"
+# File body format 2 (1 MiB chunks): its own chunk label, so no chunk opens as the other format's.
+FILE_CHUNK_V2: Final = b"authnet-vault/v2 file chunk"
 
 # Hardened factors (docs/vault.md 5.4-5.6): the PBKDF2 salt, the HKDF info
 # of the key from the hardener's output, the token-factor slot, the passphrase
@@ -59,6 +61,7 @@ ALL: Final = (
     ITEM,
     FILE_KEY,
     FILE_CHUNK,
+    FILE_CHUNK_V2,
     FACTOR_HASH,
     HARDENED_KEY,
     TOKEN_FACTOR,

@@ -72,6 +72,7 @@ async def create_file(vault: VaultDep, user: UserDep, safe_id: SafePath, body: F
         generation=body.generation,
         key_wrap=body.key_wrap,
         size=body.size,
+        chunk_bytes=body.chunk_bytes,
         max_bytes=vault.settings.max_file_bytes,
         now_ms=vault.clock(),
     )

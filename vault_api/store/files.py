@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from vault_api.crypto.files import ciphertext_size
+from vault_api.crypto.files import ciphertext_size, format_for
 from vault_api.crypto.ids import short
 from vault_api.errors import Conflict, NotFound, TooLarge
 from vault_api.models import FileOut
@@ -57,6 +57,7 @@ def create_file(
     size: int,
     max_bytes: int,
     now_ms: int,
+    chunk_bytes: int = 65536,
 ) -> FileOut:
     if size > max_bytes:
         raise too_large(size, max_bytes)
@@ -70,7 +71,7 @@ def create_file(
             generation=generation,
             key_wrap=key_wrap,
             size=size,
-            body_size=ciphertext_size(size),
+            body_size=ciphertext_size(size, format_for(size, chunk_bytes)),
             state="pending",
             upload_started_ms=None,
             created_by=user_id,

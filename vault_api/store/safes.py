@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from vault_api.crypto.files import CHUNK_BYTES
+from vault_api.crypto.files import format_of
 from vault_api.crypto.ids import short
 from vault_api.errors import Conflict, NotFound
 from vault_api.models import (
@@ -78,7 +78,7 @@ def file_out(r: Any) -> FileOut:
         key_wrap=r.key_wrap,
         size=r.size,
         body_size=r.body_size,
-        chunk_bytes=CHUNK_BYTES,
+        chunk_bytes=format_of(r.size, r.body_size).chunk_bytes,
         state=r.state,
         created_ms=r.created_ms,
     )
