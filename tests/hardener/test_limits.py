@@ -250,3 +250,38 @@ async def test_weak_success_keys_are_refused(network: HardenerClient, key: bytes
     with pytest.raises(InvalidArgument, match="main subgroup"):
         await network.enrol(USER, key)
     await network.enrol(USER, raw(Ed25519PrivateKey.generate()))  # nothing was enrolled
+
+
+async def test_a_refusal_leaves_the_database_free_for_the_operator(
+    hardener: TestHardener, network: HardenerClient
+) -> None:
+    import sqlite3
+
+    from hardener import admin
+
+    for i in range(10):
+        await network.evaluate(USER, element(b"%d" % i))
+
+    def database_is_free() -> bool:
+        # Another process's write (what `hardener unlock` does) must not wait
+        # for the server: a refusal that left its transaction open holds the lock.
+        conn = sqlite3.connect(hardener.data.db, timeout=0.3)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.rollback()
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.close()
+
+    with pytest.raises(UserLocked):
+        await network.evaluate(USER, element(b"x"))
+    assert database_is_free()
+    with pytest.raises(UserLocked):
+        await network.hash(USER, b"\x00" * 32)
+    assert database_is_free()
+    (refused,) = await network.evaluate_batch([(USER, element(b"y"), 0)])
+    assert isinstance(refused, UserLocked)
+    assert database_is_free()
+    admin.unlock(hardener.root, "network", USER)
