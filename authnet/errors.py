@@ -346,9 +346,11 @@ class DirectoryUnavailable(NetworkUnavailable):
     default_message = "the network's directory database is unreachable; try again"
 
 
-class HardenerUnavailable(AuthnetError):
-    """The network could not reach its hardener. Retryable later (not on another
-    node: every node uses the same hardener); nothing stored on the token changed."""
+class HardenerUnavailable(NetworkUnavailable):
+    """The network could not reach its hardener. Retryable, like the node's other
+    stores (every node uses the same hardener, so another node helps only when
+    this one's connection to it is what failed); nothing stored on the token
+    changed."""
 
     code = "hardener_unavailable"
     default_message = (
