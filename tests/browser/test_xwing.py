@@ -4,14 +4,16 @@ downgrade, and a phone-QR login that negotiates X-Wing end to end."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import x25519
-from playwright.async_api import Page
+from playwright.async_api import Page, WebSocketRoute
 
+from authnet.errors import BrowserKeyMismatch
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from authnet.protocol.ids import new_ticket, ticket_hash
 from authnet.protocol.kc import kc_fingerprint
@@ -21,8 +23,9 @@ from authnet.protocol.suites import BrowserOffer, SealSuite, pq_key_hash
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
-from tests.browser.site import Site, open_site, outcome, scan_screen, wait_state
+from tests.browser.site import Site, events, open_site, outcome, scan_screen, wait_state
 from tests.vectorfiles import load
+from tokens import handshake
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -202,3 +205,63 @@ async def test_phone_qr_login_negotiates_xwing(
     who = await sp.get_puid(got["ticket"], finalize=True)
     assert len(who.puid) == 22
     assert b64u_decode(who.puid, field="puid", length=16)
+
+
+async def test_a_relay_stripping_the_registration_fails_the_scan(
+    pq_page: Page, net: TestNetwork, phone: PhoneApp
+) -> None:
+    """Between page and gateway, pkX is removed from the hello: the ticket binds
+    an X25519-only offer, the code still offers X-Wing, the token is refused."""
+    hellos: list[dict[str, Any]] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            assert isinstance(message, str)
+            frame = json.loads(message)
+            if frame.get("type") == "hello":
+                hellos.append(dict(frame))
+                frame.pop("browser_pq_key", None)
+            server.send(json.dumps(frame))
+
+        ws.on_message(to_server)
+        server.on_message(ws.send)
+
+    ws_url = net.addresses.gateway_url.replace("http://", "ws://", 1) + "/v1/wait"
+    await pq_page.route_web_socket(ws_url, relay)
+    await pq_page.evaluate("startLogin()")
+    await wait_state(pq_page, "waiting")
+    text = await scan_screen(pq_page)
+    assert len(b64u_decode(hellos[0]["browser_pq_key"], field="pk")) == 1216
+    with pytest.raises(BrowserKeyMismatch):
+        await phone.scan(text, confirm=lambda _: True)
+    assert await pq_page.evaluate("window.outcome") is None
+
+
+async def test_the_widget_refuses_a_token_that_seals_x25519(pq_page: Page, phone: PhoneApp) -> None:
+    """A token that ignores the X-Wing offer (the network accepts its signed
+    answer): the page refuses the weaker seal and says so."""
+    await pq_page.evaluate("startLogin()")
+    await wait_state(pq_page, "waiting")
+    payload = parse_payload(await scan_screen(pq_page))
+    enrolment = phone.enrolment(None)
+    async with phone.api(enrolment) as api:
+        request = await api.begin_auth(
+            ticket=payload.ticket,
+            token_id=enrolment.token_id,
+            browser_key_hash=payload.offer.digest(),
+        )
+        r = handshake.respond(
+            payload=payload,
+            request=request,
+            token=phone.token,
+            token_id=enrolment.token_id,
+            suites=(SealSuite.X25519,),
+        )
+        await api.complete_auth(r)
+    await wait_state(pq_page, "error")
+    evs = await events(pq_page)
+    assert evs[-1]["code"] == "suite_downgraded"
+    assert "less strongly" in await pq_page.locator(".authnet-status").inner_text()
+    assert await pq_page.evaluate("window.outcome") is None  # no Kc: the page may try again

@@ -582,6 +582,9 @@ export const DEFAULT_MESSAGES = Object.freeze({
   sealed_key_invalid:
     "The key your phone sent could not be opened: it was altered on the way or made for " +
     "another page. Nothing was used.",
+  suite_downgraded:
+    "The key your phone sent was protected less strongly than this page asked for: someone " +
+    "on the way may have interfered. Nothing was used.",
   network_unavailable: "Cannot reach the authnet network.",
   gateway_unavailable:
     "Lost the connection to the authnet network and could not reconnect. Check your " +
