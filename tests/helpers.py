@@ -53,10 +53,11 @@ async def login_with(
     *,
     auth_types: str = "c",
     ask_pin: AskPin | None = None,
+    post_quantum: bool = False,
 ) -> LoginRun:
     """A complete login with any PassKey (not only the phone app)."""
     ticket = await sp.get_ticket(auth_types=auth_types)
-    session = BrowserSession.for_ticket(ticket, sp.spid)
+    session = BrowserSession.for_ticket(ticket, sp.spid, post_quantum=post_quantum)
     async with aiohttp.ClientSession() as http, session.waiting(http) as wait:
         report = await flow.login(
             api, token, token_id, session.payload(), confirm=lambda _: True, ask_pin=ask_pin

@@ -59,6 +59,19 @@ async def test_enrol_then_log_in_with_a_kc_only_the_token_knows(
             assert form not in stack, f"Kc found in {name}"
 
 
+async def test_a_page_offering_xwing_gets_the_same_kc_sealed_with_xwing(
+    sp: AsyncSPClient, api: PassKeyApi, made: Made
+) -> None:
+    """Every token kind seals with the best suite the page offers (docs/protocol.md §7.1):
+    X-Wing, or the session would refuse the seal (suite_downgraded)."""
+    token_id, _, _ = await flow.enrol(api, made.token, label="conformance")
+    pq = await login_with(sp, api, made.token, token_id, post_quantum=True)
+    assert pq.session.payload().pq_key_hash is not None
+    assert pq.kc is not None
+    assert pq.kc == made.token.derive_kc(sp.spid)
+    assert kc_fingerprint(pq.kc) == pq.report.kc_fingerprint
+
+
 async def test_kc_is_stable_per_sp_and_differs_across_sps(
     net: TestNetwork, sp: AsyncSPClient, api: PassKeyApi, made: Made
 ) -> None:
