@@ -351,7 +351,7 @@ def crypto_alone(data: bytes, fmt: vc.FileFormat = vc.CURRENT) -> dict[str, floa
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": round(statistics.median(values), 1), "max": max(values)}
+    return {"min": min(values), "median": round(statistics.median(values), 3), "max": max(values)}
 
 
 def files_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -469,10 +469,92 @@ async def browser_open_safe(url: str, phone: PhoneApp, safe_name: str, n: int) -
             await browser.close()
 
 
+FILE_MEASURE = "vault:file-"
+
+
+async def browser_login(page: Any, url: str, phone: PhoneApp) -> None:
+    from simulators.phone.camera import read_qr
+
+    await page.goto(url + "/")
+    qr = page.locator(".authnet-qr svg").first
+    await qr.wait_for(state="visible", timeout=20_000)
+    payload = read_qr(await page.screenshot())
+    await phone.scan(payload, confirm=lambda _request: True)
+    await page.wait_for_selector("html[data-state=vault]", timeout=30_000)
+
+
+async def last_measure(page: Any, name: str, after: int) -> float:
+    """The duration (ms) of the page's measure `name` once more than `after` exist."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = await page.evaluate(
+            "(n) => performance.getEntriesByName(n, 'measure').map((e) => e.duration)", name
+        )
+        if len(found) > after:
+            return float(found[-1])
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the page did not report {name}")
+
+
 async def browser_files(
-    url: str, phone: PhoneApp, safe_name: str, size: int, repeat: int, work: Path
+    url: str, phone: PhoneApp, safe_name: str, item_title: str, size: int, repeat: int, work: Path
 ) -> dict[str, Any]:
-    return {"measured": False, "reason": "not yet"}
+    """A `size`-byte file attached to an item and downloaded again in the page,
+    `repeat` times, each with a plain copy of the same file: the page's own
+    measures vault:file-upload (announce, encrypt into a Blob, PUT) and
+    vault:file-download (GET, decrypt, the plaintext Blob)."""
+    if not Path(CHROMIUM).exists():
+        return {"measured": False, "reason": f"{CHROMIUM} is not installed"}
+    from playwright.async_api import async_playwright
+
+    runs: list[dict[str, Any]] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+            headless=True,
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await browser_login(page, url, phone)
+            button = page.locator("#safe-list").get_by_role("button").filter(has_text=safe_name)
+            await button.first.click(timeout=20_000)
+            await page.locator(".vlist-row", has_text=item_title).first.click(timeout=20_000)
+            for i in range(repeat):
+                src = work / f"page-{i}.bin"
+                write_random(src, size)
+                log(f"browser: {size / MB:g} MB up and down (run {i + 1} of {repeat})")
+                await page.locator("#attach-input").set_input_files(str(src))
+                up_ms = await last_measure(page, FILE_MEASURE + "upload", i)
+                enc_ms = await last_measure(page, FILE_MEASURE + "upload:encrypt", i)
+                put_ms = await last_measure(page, FILE_MEASURE + "upload:put", i)
+                download = page.get_by_role("button", name=f"Download {src.name}")
+                async with page.expect_download(timeout=300_000) as dl:
+                    await download.first.click(timeout=60_000)
+                got = Path(await (await dl.value).path())
+                down_ms = await last_measure(page, FILE_MEASURE + "download", i)
+                same = got.stat().st_size == size and got.read_bytes() == src.read_bytes()
+                copy = disk_copies(src, work, size)["copyfile_MB_per_s"]
+                src.unlink()
+                runs.append(
+                    {
+                        "upload_MB_per_s": round(size / MB / (up_ms / 1000), 1),
+                        "upload_encrypt_ms": round(enc_ms, 1),
+                        "upload_put_ms": round(put_ms, 1),
+                        "download_MB_per_s": round(size / MB / (down_ms / 1000), 1),
+                        "downloaded_bytes_match": same,
+                        "disk_copy_same_bytes": {"copyfile_MB_per_s": copy},
+                    }
+                )
+            return {
+                "measured": True,
+                "bytes": size,
+                "browser": f"chromium {browser.version} (headless)",
+                "runs": runs,
+                "summary": files_summary(runs),
+            }
+        finally:
+            await browser.close()
 
 
 # --- main ---------------------------------------------------------------------------
@@ -540,9 +622,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["files"] = runs[0] if len(runs) == 1 else {"runs": runs}
                 result["files_summary"] = files_summary(runs)
                 if args.browser:
-                    log("browser: file upload and download in Chromium")
+                    await vault.add_items(safe, [(item_content(0), None)])
                     result["browser_files"] = await browser_files(
-                        server.url, phone, "Bench", size, args.repeat, root
+                        server.url, phone, "Bench", "Site 0", size, args.repeat, root
                     )
                     log(f"browser files: {result['browser_files'].get('summary')}")
                 if args.files_only:

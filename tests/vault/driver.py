@@ -383,21 +383,24 @@ class VaultClient:
 
     # --- files ----------------------------------------------------------------------
 
-    async def upload(self, sid: bytes, data: Iterable[bytes], size: int) -> bytes:
-        """Announce a file, then stream its encrypted body chunk by chunk."""
+    async def upload(
+        self, sid: bytes, data: Iterable[bytes], size: int, fmt: vc.FileFormat = vc.V1
+    ) -> bytes:
+        """Announce a file (in format `fmt`: the server keeps a one-chunk file
+        in format 1), then stream its encrypted body chunk by chunk."""
         ks, g = await self.key(sid)
         fid, fk = vc.new_id(), vc.new_file_key()
         wrapped = vc.wrap_file_key(ks, fk, safe_id=sid, file_id=fid, generation=g)
-        meta = await self.json(
-            "POST",
-            f"/api/safes/{enc(sid)}/files",
-            json={"id": enc(fid), "generation": g, "key_wrap": enc(wrapped), "size": size},
-            expect=201,
-        )
-        assert meta["body_size"] == vc.ciphertext_size(size)
+        announce = {"id": enc(fid), "generation": g, "key_wrap": enc(wrapped), "size": size}
+        if fmt is not vc.V1:
+            announce["chunk_bytes"] = fmt.chunk_bytes
+        meta = await self.json("POST", f"/api/safes/{enc(sid)}/files", json=announce, expect=201)
+        used = vc.format_for(size, fmt.chunk_bytes)
+        assert meta["chunk_bytes"] == used.chunk_bytes
+        assert meta["body_size"] == vc.ciphertext_size(size, used)
 
         async def body() -> AsyncIterator[bytes]:
-            for box in vc.encrypt_file(fk, fid, data):
+            for box in vc.encrypt_file(fk, fid, data, used):
                 yield box
 
         await self.call(
@@ -415,7 +418,7 @@ class VaultClient:
         fk = vc.unwrap_file_key(
             ks, dec(meta["key_wrap"]), safe_id=sid, file_id=fid, generation=meta["generation"]
         )
-        decryptor = vc.FileDecryptor(fk, fid)
+        decryptor = vc.FileDecryptor(fk, fid, vc.format_for(meta["size"], meta["chunk_bytes"]))
         async with self.http.stream("GET", f"/api/safes/{enc(sid)}/files/{enc(fid)}/body") as r:
             assert r.status_code == 200, r.status_code
             async for piece in r.aiter_raw():

@@ -59,6 +59,7 @@ async def test_every_vector(crypto_page: Page) -> None:
         "item": V["labels"]["item"],
         "fileKey": V["labels"]["file_key"],
         "fileChunk": V["labels"]["file_chunk"],
+        "fileChunkV2": load("vault-files-v2.json")["labels"]["file_chunk"],
         "fingerprint": V["labels"]["fingerprint"],
     }
     assert len(got["slot"]) == len(V["slot"]) == 2

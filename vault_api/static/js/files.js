@@ -1,9 +1,13 @@
-// Files in the page (docs/vault.md 8.3). Upload: announce the file (the
-// server refuses one over its limit with 413 before any byte is sent), encrypt
-// it chunk by chunk into a Blob (Chromium streams request bodies only over
-// HTTP/2), PUT the Blob with progress. Download: read the response as a
-// stream and decrypt each chunk as it arrives; the file is saved only when its
-// last chunk has verified.
+// Files in the page (docs/vault.md 8.3). Upload: announce the file in format
+// 2 (the server refuses one over its limit with 413 before any byte is sent,
+// and answers with the format to use), encrypt it chunk by chunk, several
+// chunks in flight at once (WebCrypto works off the main thread), into a Blob
+// (Chromium streams request bodies only over HTTP/2), PUT the Blob with
+// progress. Download: read the response as a stream, the next piece read while
+// the last chunk is opened; the file is saved only when its last chunk has
+// verified. Both fold finished chunks into a Blob every few MiB, so the page's
+// own memory holds a few chunks, not the file (the browser may keep a large
+// Blob on disk).
 
 import * as vc from "./vaultcrypto.js";
 import { path } from "./api.js";
@@ -16,6 +20,7 @@ const enc = vc.b64uEncode;
  * File JSON and the reference an item keeps ({id, name, size, type}).
  */
 export async function uploadFile(vault, safe, file, { progress = () => {} } = {}) {
+  const t0 = performance.now();
   const key = await vault.currentKey(safe);
   const fileId = vc.newId();
   const fk = await vc.newFileKey();
@@ -25,21 +30,22 @@ export async function uploadFile(vault, safe, file, { progress = () => {} } = {}
     generation: safe.generation,
     key_wrap: enc(await vc.wrapFileKey(key, fk, { safeId: safe.id, fileId, generation: safe.generation })),
     size: file.size,
+    chunk_bytes: vc.CURRENT.chunkBytes,
   });
-  const boxes = [];
-  let done = 0;
-  progress("encrypting", 0, file.size);
-  for await (const box of vc.encryptFile(fk, fileId, file.stream())) {
-    boxes.push(box);
-    done = Math.min(file.size, done + box.length - vc.OVERHEAD);
-    progress("encrypting", done, file.size);
-  }
-  const body = new Blob(boxes, { type: "application/octet-stream" });
-  boxes.length = 0;
+  const fmt = vc.formatFor(file.size, meta.chunk_bytes ?? vc.V1.chunkBytes);
+  const t1 = performance.now();
+  const body = await sealedBody(fk, fileId, file, fmt, (done) => progress("encrypting", done, file.size));
   if (body.size !== meta.body_size) throw new Error("the encrypted body has an unexpected size");
+  const t2 = performance.now();
   const stored = await vault.api.upload(`${base}/${encodeURIComponent(meta.id)}/body`, body, (sent, total) =>
     progress("uploading", sent, total),
   );
+  const t3 = performance.now();
+  // Read by bench/vault.py --browser (the name carries the size).
+  const detail = { bytes: file.size, format: fmt.version };
+  performance.measure(`${MEASURE}upload`, { start: t0, end: t3, detail });
+  performance.measure(`${MEASURE}upload:encrypt`, { start: t1, end: t2, detail });
+  performance.measure(`${MEASURE}upload:put`, { start: t2, end: t3, detail });
   safe.files.set(stored.id, stored);
   return {
     meta: stored,
@@ -52,6 +58,7 @@ export async function uploadFile(vault, safe, file, { progress = () => {} } = {}
  * plaintext once the last chunk verified. progress(done, total) in bytes.
  */
 export async function downloadFile(vault, safe, ref, { progress = () => {} } = {}) {
+  const t0 = performance.now();
   const base = path("safes", safe.idText, "files", ref.id);
   const meta = await vault.api.get(base);
   const fileId = vc.b64uDecode(meta.id, { field: "file id", length: 16 });
@@ -62,29 +69,114 @@ export async function downloadFile(vault, safe, ref, { progress = () => {} } = {
     generation: meta.generation,
   });
   const r = await vault.api.fetch("GET", `${base}/body`);
-  const dec = new vc.FileDecryptor(fk, fileId);
-  const parts = [];
+  const dec = new vc.FileDecryptor(fk, fileId, vc.formatFor(meta.size, meta.chunk_bytes ?? vc.V1.chunkBytes));
+  const plain = new BlobFolder(ref.type || "application/octet-stream");
   const reader = r.body.getReader();
   let received = 0;
+  let next = null;
   try {
+    next = reader.read();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await next;
       if (done) break;
+      next = reader.read(); // the next piece arrives while this one is opened
       received += value.length;
-      const plain = await dec.feed(value);
-      if (plain.length) parts.push(plain);
+      plain.add(await dec.feed(value));
       progress(received, meta.body_size);
     }
-    const last = await dec.finish();
-    if (last.length) parts.push(last);
+    plain.add(await dec.finish());
   } catch (e) {
-    for (const p of parts) p.fill(0);
+    plain.discard();
+    next?.catch(() => {});
     await reader.cancel().catch(() => {});
     throw e;
   } finally {
     reader.releaseLock();
   }
-  const blob = new Blob(parts, { type: ref.type || "application/octet-stream" });
-  for (const p of parts) p.fill(0);
+  const blob = plain.blob();
+  const detail = { bytes: meta.size, format: dec.format.version };
+  performance.measure(`${MEASURE}download`, { start: t0, end: performance.now(), detail });
   return blob;
+}
+
+/** The prefix of the page's file performance measures. */
+export const MEASURE = "vault:file-";
+
+/** How many chunks one upload encrypts at once. */
+export const IN_FLIGHT = 4;
+const FOLD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Byte arrays gathered into a Blob: every FOLD_BYTES the arrays are folded
+ * into the Blob so far and zeroed, so the page holds a few MiB, not the file.
+ */
+class BlobFolder {
+  #type;
+  #blob;
+  #parts = [];
+  #held = 0;
+
+  constructor(type) {
+    this.#type = type;
+    this.#blob = new Blob([], { type });
+  }
+
+  add(...arrays) {
+    for (const a of arrays) {
+      if (!a.length) continue;
+      this.#parts.push(a);
+      this.#held += a.length;
+    }
+    if (this.#held >= FOLD_BYTES) this.#fold();
+  }
+
+  #fold() {
+    this.#blob = new Blob([this.#blob, ...this.#parts], { type: this.#type });
+    for (const p of this.#parts) p.fill(0);
+    this.#parts = [];
+    this.#held = 0;
+  }
+
+  blob() {
+    this.#fold();
+    return this.#blob;
+  }
+
+  discard() {
+    for (const p of this.#parts) p.fill(0);
+    this.#parts = [];
+    this.#blob = new Blob([]);
+  }
+}
+
+/**
+ * The encrypted body of `file` (a Blob) in format `fmt` as a Blob: IN_FLIGHT
+ * chunks read and sealed at a time, added in order. onDone(plaintext bytes).
+ */
+export async function sealedBody(fk, fileId, file, fmt, onDone = () => {}) {
+  const n = vc.chunkCount(file.size, fmt);
+  const out = new BlobFolder("application/octet-stream");
+  const sealed = new Map();
+  let next = 0;
+  let added = 0;
+  let done = 0;
+  async function worker() {
+    while (next < n) {
+      const index = next++;
+      const start = index * fmt.chunkBytes;
+      const end = Math.min(file.size, start + fmt.chunkBytes);
+      const plain = new Uint8Array(await file.slice(start, end).arrayBuffer());
+      sealed.set(index, await vc.sealChunkParts(fk, plain, { fileId, index, size: file.size, fmt }));
+      plain.fill(0);
+      while (sealed.has(added)) {
+        out.add(...sealed.get(added));
+        sealed.delete(added);
+        added += 1;
+      }
+      done += end - start;
+      onDone(done);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, worker));
+  return out.blob();
 }

@@ -26,6 +26,7 @@ export const LABELS = Object.freeze({
   item: "authnet-vault/v1 item",
   fileKey: "authnet-vault/v1 file key",
   fileChunk: "authnet-vault/v1 file chunk",
+  fileChunkV2: "authnet-vault/v2 file chunk",
   fingerprint: "authnet-vault/v1 public key fingerprint",
 });
 

@@ -1,9 +1,14 @@
 // Files (docs/vault.md 8): a key per file, wrapped under Ks; the body in
-// authenticated 64 KiB chunks.
+// authenticated chunks, whose size and label the body's format fixes
+// (format 1: 64 KiB, "authnet-vault/v1 file chunk"; format 2: 1 MiB,
+// "authnet-vault/v2 file chunk").
 //
 //     wrapped = box(Ks, K_f, transcript("authnet-vault/v1 file key", safe_id, file_id, u32(g)))
-//     chunk i = box(K_f, P_i, transcript("authnet-vault/v1 file chunk", file_id, u64(i), u8(last)))
-//     body    = chunk 0 || ... || chunk n-1        n = max(1, ceil(size / 64 KiB))
+//     chunk i = box(K_f, P_i, transcript(label, file_id, u64(i), u8(last)))
+//     body    = chunk 0 || ... || chunk n-1        n = max(1, ceil(size / chunk_bytes))
+//
+// The server records no version: it follows from size and body size, and a
+// file of at most 64 KiB is format 1 either way (formatFor).
 //
 // Both directions stream: encryptFile yields one chunk box at a time from any
 // (async) iterable of byte pieces, and FileDecryptor takes the body in pieces
@@ -14,6 +19,7 @@ import { FileChunkInvalid, FileKeyInvalid, FileTruncated, MalformedCiphertext } 
 import {
   KEY_BYTES,
   LABELS,
+  NONCE_BYTES,
   OVERHEAD,
   aesKey,
   openBox,
@@ -24,10 +30,30 @@ import {
 import { asBytes, checkId, concat, short, transcript, u32, u64, u8 } from "./encoding.js";
 
 export const FILE_KEY_BYTES = KEY_BYTES;
-export const CHUNK_BYTES = 64 * 1024;
-export const CHUNK_BOX_BYTES = CHUNK_BYTES + OVERHEAD;
 export const WRAPPED_KEY_BYTES = OVERHEAD + FILE_KEY_BYTES;
 const FILE_KEY_USAGES = ["encrypt", "decrypt"];
+
+function fileFormat(version, chunkBytes, label) {
+  return Object.freeze({ version, chunkBytes, boxBytes: chunkBytes + OVERHEAD, label });
+}
+
+export const V1 = fileFormat(1, 64 * 1024, LABELS.fileChunk);
+export const V2 = fileFormat(2, 1024 * 1024, LABELS.fileChunkV2);
+export const FORMATS = Object.freeze([V1, V2]);
+export const CURRENT = V2;
+// Format 1's sizes, under the names older callers use.
+export const CHUNK_BYTES = V1.chunkBytes;
+export const CHUNK_BOX_BYTES = V1.boxBytes;
+
+/**
+ * The format a new file of `size` bytes is written in when its writer asks
+ * for `chunkBytes`: that format's, except that a one-chunk file stays format 1.
+ */
+export function formatFor(size, chunkBytes = V1.chunkBytes) {
+  const fmt = FORMATS.find((f) => f.chunkBytes === chunkBytes);
+  if (!fmt) throw new RangeError(`no file format has ${chunkBytes}-byte chunks`);
+  return size <= V1.chunkBytes ? V1 : fmt;
+}
 
 /**
  * A new file key: an AES-256-GCM CryptoKey, extractable so that wrapFileKey
@@ -37,25 +63,25 @@ export async function newFileKey() {
   return crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, FILE_KEY_USAGES);
 }
 
-export function chunkCount(size) {
+export function chunkCount(size, fmt = V1) {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError("a file size is a non-negative integer");
   }
-  return Math.max(1, Math.ceil(size / CHUNK_BYTES));
+  return Math.max(1, Math.ceil(size / fmt.chunkBytes));
 }
 
 /** Bytes of the encrypted body of a `size`-byte file. */
-export function ciphertextSize(size) {
-  return size + OVERHEAD * chunkCount(size);
+export function ciphertextSize(size, fmt = V1) {
+  return size + OVERHEAD * chunkCount(size, fmt);
 }
 
 /** The plaintext size of a body of `bodySize` bytes (RangeError if no size fits). */
-export function plaintextSize(bodySize) {
-  const full = Math.floor(bodySize / CHUNK_BOX_BYTES);
-  const rest = bodySize % CHUNK_BOX_BYTES;
-  if (rest === 0 && full > 0) return full * CHUNK_BYTES;
+export function plaintextSize(bodySize, fmt = V1) {
+  const full = Math.floor(bodySize / fmt.boxBytes);
+  const rest = bodySize % fmt.boxBytes;
+  if (rest === 0 && full > 0) return full * fmt.chunkBytes;
   if (rest < OVERHEAD) throw new RangeError("no file encrypts to this many bytes");
-  return full * CHUNK_BYTES + rest - OVERHEAD;
+  return full * fmt.chunkBytes + rest - OVERHEAD;
 }
 
 // --- the file key ----------------------------------------------------------------
@@ -111,24 +137,43 @@ export async function unwrapFileKey(
 
 // --- chunks ----------------------------------------------------------------------
 
-export function chunkAad({ fileId, index, last }) {
+export function chunkAad({ fileId, index, last, fmt = V1 }) {
   checkId(fileId, "file id");
-  return transcript(LABELS.fileChunk, fileId, u64(index, "chunk index"), u8(last ? 1 : 0));
+  return transcript(fmt.label, fileId, u64(index, "chunk index"), u8(last ? 1 : 0));
 }
 
-export async function encryptChunk(fileKey, chunk, { fileId, index, last, nonce }) {
+export async function encryptChunk(fileKey, chunk, { fileId, index, last, nonce, fmt = V1 }) {
   const data = asBytes(chunk, "chunk");
-  if (data.length > CHUNK_BYTES || (!last && data.length !== CHUNK_BYTES)) {
-    throw new RangeError("every chunk but the last holds exactly CHUNK_BYTES");
+  if (data.length > fmt.chunkBytes || (!last && data.length !== fmt.chunkBytes)) {
+    throw new RangeError("every chunk but the last holds exactly the format's chunk size");
   }
-  return seal(fileKey, data, chunkAad({ fileId, index, last }), { nonce });
+  return seal(fileKey, data, chunkAad({ fileId, index, last, fmt }), { nonce });
 }
 
-export async function decryptChunk(fileKey, box, { fileId, index, last }) {
+/**
+ * Chunk `index` of a file of `size` bytes, sealed as its two parts [nonce,
+ * ciphertext || tag] (a Blob takes them without joining them). Calls stand
+ * alone, so several can be in flight at once.
+ */
+export async function sealChunkParts(key, plaintext, { fileId, index, size, fmt }) {
+  const n = chunkCount(size, fmt);
+  const want = Math.min(fmt.chunkBytes, size - index * fmt.chunkBytes);
+  if (!(index >= 0 && index < n) || plaintext.length !== want) {
+    throw new RangeError(`chunk ${index} of a ${size}-byte file holds ${want} bytes`);
+  }
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  const aad = chunkAad({ fileId, index, last: index === n - 1, fmt });
+  const k = await aesKey(key, "file key", FILE_KEY_USAGES);
+  const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, k, plaintext);
+  return [nonce, new Uint8Array(ct)];
+}
+
+export async function decryptChunk(fileKey, box, { fileId, index, last, fmt = V1 }) {
   const key = await aesKey(fileKey, "file key", FILE_KEY_USAGES);
-  const plain = await openBox(key, box, chunkAad({ fileId, index, last }), "file chunk");
+  const plain = await openBox(key, box, chunkAad({ fileId, index, last, fmt }), "file chunk");
   if (plain !== null) return plain;
-  if ((await openBox(key, box, chunkAad({ fileId, index, last: !last }), "file chunk")) !== null) {
+  const flipped = chunkAad({ fileId, index, last: !last, fmt });
+  if ((await openBox(key, box, flipped, "file chunk")) !== null) {
     if (last) {
       throw new FileTruncated(
         `file ${short(fileId)} ends after chunk ${index}, which is not its last chunk: the ` +
@@ -167,29 +212,30 @@ async function* piecesOf(source) {
  * iterable or async iterable of byte pieces of any size), one chunk box at a
  * time. A full chunk is held back until more bytes show it is not the last.
  */
-export async function* encryptFile(fileKey, fileId, source) {
+export async function* encryptFile(fileKey, fileId, source, fmt = V1) {
   checkId(fileId, "file id");
   const key = await aesKey(fileKey, "file key", FILE_KEY_USAGES);
-  const buf = new Uint8Array(CHUNK_BYTES);
+  const size = fmt.chunkBytes;
+  const buf = new Uint8Array(size);
   let fill = 0;
   let index = 0;
   try {
     for await (const piece of piecesOf(source)) {
       let at = 0;
       while (at < piece.length) {
-        if (fill === CHUNK_BYTES) {
+        if (fill === size) {
           // WebCrypto copies its input when called, so buf can be refilled at once.
-          yield await encryptChunk(key, buf, { fileId, index, last: false });
+          yield await encryptChunk(key, buf, { fileId, index, last: false, fmt });
           index += 1;
           fill = 0;
         }
-        const n = Math.min(CHUNK_BYTES - fill, piece.length - at);
+        const n = Math.min(size - fill, piece.length - at);
         buf.set(piece.subarray(at, at + n), fill);
         fill += n;
         at += n;
       }
     }
-    yield await encryptChunk(key, buf.subarray(0, fill), { fileId, index, last: true });
+    yield await encryptChunk(key, buf.subarray(0, fill), { fileId, index, last: true, fmt });
   } finally {
     buf.fill(0);
   }
@@ -207,18 +253,27 @@ export class FileDecryptor {
   #key;
   #fileKey;
   #fileId;
-  #buf = new Uint8Array(0);
+  #fmt;
+  #box;
+  #fill = 0;
   #index = 0;
   #done = false;
 
-  constructor(fileKey, fileId) {
+  constructor(fileKey, fileId, fmt = V1) {
     this.#fileKey = fileKey;
     this.#fileId = checkId(fileId, "file id");
+    this.#fmt = fmt;
+    this.#box = new Uint8Array(fmt.boxBytes);
   }
 
   /** Chunks verified so far. */
   get chunks() {
     return this.#index;
+  }
+
+  /** The body format this decryptor reads. */
+  get format() {
+    return this.#fmt;
   }
 
   async #keyOf() {
@@ -231,35 +286,43 @@ export class FileDecryptor {
       throw new FileTruncated(`file ${short(this.#fileId)} has bytes after its last chunk`);
     }
     const key = await this.#keyOf();
-    this.#buf = this.#buf.length ? concat(this.#buf, asBytes(data)) : asBytes(data).slice();
+    const src = asBytes(data);
+    const boxBytes = this.#fmt.boxBytes;
     const out = [];
     let at = 0;
-    // A full chunk box followed by more bytes cannot be the last one.
-    while (this.#buf.length - at > CHUNK_BOX_BYTES) {
-      const box = this.#buf.subarray(at, at + CHUNK_BOX_BYTES);
-      const ctx = { fileId: this.#fileId, index: this.#index, last: false };
-      out.push(await decryptChunk(key, box, ctx));
-      this.#index += 1;
-      at += CHUNK_BOX_BYTES;
+    while (at < src.length) {
+      // A full chunk box followed by more bytes cannot be the last one.
+      if (this.#fill === boxBytes) {
+        const ctx = { fileId: this.#fileId, index: this.#index, last: false, fmt: this.#fmt };
+        out.push(await decryptChunk(key, this.#box, ctx));
+        this.#index += 1;
+        this.#fill = 0;
+      }
+      const n = Math.min(boxBytes - this.#fill, src.length - at);
+      this.#box.set(src.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
     }
-    if (at > 0) this.#buf = this.#buf.slice(at);
+    if (out.length === 0) return new Uint8Array(0);
     return out.length === 1 ? out[0] : concat(...out);
   }
 
   async finish() {
     if (this.#done) return new Uint8Array(0);
-    if (this.#buf.length < OVERHEAD) {
+    if (this.#fill < OVERHEAD) {
       throw new FileTruncated(
         `file ${short(this.#fileId)} ends inside chunk ${this.#index}: the body was truncated`,
       );
     }
     const key = await this.#keyOf();
-    const plain = await decryptChunk(key, this.#buf, {
+    const plain = await decryptChunk(key, this.#box.subarray(0, this.#fill), {
       fileId: this.#fileId,
       index: this.#index,
       last: true,
+      fmt: this.#fmt,
     });
-    this.#buf = new Uint8Array(0);
+    this.#box.fill(0);
+    this.#fill = 0;
     this.#index += 1;
     this.#done = true;
     return plain;
@@ -268,8 +331,8 @@ export class FileDecryptor {
 
 /** The plaintext of an encrypted body (any source encryptFile takes), streamed;
  * throws at the first bad chunk. */
-export async function* decryptFile(fileKey, fileId, body) {
-  const dec = new FileDecryptor(fileKey, fileId);
+export async function* decryptFile(fileKey, fileId, body, fmt = V1) {
+  const dec = new FileDecryptor(fileKey, fileId, fmt);
   for await (const piece of piecesOf(body)) {
     const out = await dec.feed(piece);
     if (out.length) yield out;
