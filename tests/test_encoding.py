@@ -215,6 +215,8 @@ def test_labels_registry_is_complete() -> None:
         "PUID": b"authnet/v1 puid",
         "KEY_ID": b"authnet/v1 key id",
         "PHONE_KEYSTORE": b"authnet/v1 phone keystore",
+        "PHONE_KEYSTORE_KEY": b"authnet/v1 phone keystore key",
+        "ENROL_PIN": b"authnet/v1 enrol pin",
     }
 
 
