@@ -58,6 +58,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/tokens.py
 	$(VENV)/bin/python bench/vault.py
 	$(VENV)/bin/python bench/waiters.py
+	$(VENV)/bin/python bench/hardener.py
+	$(VENV)/bin/python bench/sealing.py
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py
