@@ -150,33 +150,60 @@ class BlobFolder {
 }
 
 /**
- * The encrypted body of `file` (a Blob) in format `fmt` as a Blob: IN_FLIGHT
- * chunks read and sealed at a time, added in order. onDone(plaintext bytes).
+ * The encrypted body of `file` (a Blob) in format `fmt` as a Blob: the file
+ * read as a stream (far faster than a slice per chunk), cut into chunks, up to
+ * IN_FLIGHT of them being sealed at once, added in order. onDone(plaintext bytes).
  */
 export async function sealedBody(fk, fileId, file, fmt, onDone = () => {}) {
   const n = vc.chunkCount(file.size, fmt);
   const out = new BlobFolder("application/octet-stream");
-  const sealed = new Map();
-  let next = 0;
-  let added = 0;
+  const sealing = [];
+  let index = 0;
   let done = 0;
-  async function worker() {
-    while (next < n) {
-      const index = next++;
-      const start = index * fmt.chunkBytes;
-      const end = Math.min(file.size, start + fmt.chunkBytes);
-      const plain = new Uint8Array(await file.slice(start, end).arrayBuffer());
-      sealed.set(index, await vc.sealChunkParts(fk, plain, { fileId, index, size: file.size, fmt }));
-      plain.fill(0);
-      while (sealed.has(added)) {
-        out.add(...sealed.get(added));
-        sealed.delete(added);
-        added += 1;
+  const want = () => Math.min(fmt.chunkBytes, file.size - index * fmt.chunkBytes);
+  const seal = (chunk) => {
+    const ctx = { fileId, index, size: file.size, fmt };
+    index += 1;
+    sealing.push(
+      vc.sealChunkParts(fk, chunk, ctx).then((parts) => {
+        chunk.fill(0);
+        done += chunk.length;
+        onDone(done);
+        return parts;
+      }),
+    );
+  };
+  let chunk = new Uint8Array(want());
+  let fill = 0;
+  const reader = file.stream().getReader();
+  try {
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      let at = 0;
+      while (at < value.length) {
+        if (index >= n) throw new Error(`${file.name || "the file"} got longer while it was read`);
+        const take = Math.min(chunk.length - fill, value.length - at);
+        chunk.set(value.subarray(at, at + take), fill);
+        fill += take;
+        at += take;
+        if (fill === chunk.length) {
+          seal(chunk);
+          chunk = new Uint8Array(index < n ? want() : 0);
+          fill = 0;
+          if (sealing.length >= IN_FLIGHT) out.add(...(await sealing.shift()));
+        }
       }
-      done += end - start;
-      onDone(done);
     }
+    if (index === n - 1 && chunk.length === 0) seal(chunk); // an empty file: one empty chunk
+    if (index !== n) throw new Error(`${file.name || "the file"} got shorter while it was read`);
+    while (sealing.length) out.add(...(await sealing.shift()));
+  } catch (e) {
+    out.discard();
+    await Promise.allSettled(sealing);
+    throw e;
+  } finally {
+    reader.releaseLock();
   }
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, n) }, worker));
   return out.blob();
 }
