@@ -34,7 +34,9 @@ def test_the_file_is_what_the_generator_makes() -> None:
 
 
 def test_every_label_is_in_the_file() -> None:
-    assert set(V["labels"].values()) == {label.decode() for label in labels.ALL}
+    # The hardened factors' labels are checked Python <-> page by test_factors instead.
+    expected = {label.decode() for label in labels.ALL if label not in labels.FACTORS}
+    assert set(V["labels"].values()) == expected
 
 
 @pytest.mark.parametrize("vector", load("rfc9180-hpke.json")["vectors"], ids=lambda v: v["info"])

@@ -70,3 +70,17 @@ ALL: Final = (
     SUCCESS_KEY,
     FINGERPRINT,
 )
+
+# The hardened-factor labels (docs/vault.md 5.4-5.6). tests/vectors/vault-v1.json
+# has no fixed vectors for them (their inputs include a hardener's output);
+# tests/vault_browser/test_factors.py checks Python and the page against each other.
+FACTORS: Final = (
+    TOKEN_FACTOR_KEK,
+    PASSPHRASE_KEK,
+    FACTOR_HASH,
+    HARDENED_KEY,
+    TOKEN_FACTOR,
+    PASSPHRASE_WRAP,
+    RECOVERY_SLOT,
+    SUCCESS_KEY,
+)
