@@ -19,11 +19,17 @@ the CLI does it:
     Each worker has its own HTTP connection.
   * open safe (CLI): GET the contents of a safe of `--safe-items` items and
     decrypt every one.
-  * files: a `--file-mb` MB file uploaded (encrypted in 64 KiB chunks and
-    streamed) and downloaded (streamed, each chunk checked), against copying
-    the same bytes on the same disk (shutil.copyfile; a 256 KiB read/write
-    loop; the loop with fsync, which the server's file store does) and against
-    the client's encryption alone.
+  * files: a `--file-mb` MB file uploaded (format 2: 1 MiB chunks, each
+    sealed in a worker thread while the one before is sent) and downloaded
+    (streamed, each chunk checked), against copying the same bytes on the same
+    disk in the same run (shutil.copyfile; a 256 KiB read/write loop; the loop
+    with fsync, which the server's file store does) and against the client's
+    encryption alone (formats 1 and 2). `--repeat N` measures N times, each
+    with its own copy, and `files_summary` gives the ranges and the ratio of
+    each run to its own copy. `--files-only` skips everything else.
+  * `--browser`: the same file attached to an item in the page and downloaded
+    again (Chromium, the page's own measures vault:file-upload and
+    vault:file-download), each run with its copy.
   * browser: the page (vault_api/static) logs in by QR code (the phone
     simulator reads it from a screenshot), opens the safe of `--safe-items`
     items, and the page's own performance measure `vault:safe-open` (fetch +
@@ -31,6 +37,7 @@ the CLI does it:
     reported as not measured when the page has no such measure.
 
     .venv/bin/python bench/vault.py --seconds 5 --concurrency 1 --concurrency 8
+    .venv/bin/python bench/vault.py --files-only --repeat 5 --browser
 
 Prints one JSON object on stdout; progress goes to stderr.
 """
