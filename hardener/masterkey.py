@@ -96,6 +96,24 @@ def _read_pin(pin_file: Path | None) -> str:
     return pin
 
 
+def _find_token(pkcs11: Any, lib: Any, label: str) -> Any:
+    """The token labelled `label`, reading the slots one by one: another token of
+    the module that fails (removed, its storage gone) must not hide this one,
+    as `lib.get_token` lets it (its first failing slot ends the search)."""
+    failed: Exception | None = None
+    for slot in lib.get_slots(token_present=True):
+        try:
+            token = slot.get_token()
+        except pkcs11.exceptions.PKCS11Error as e:
+            failed = failed or e
+            continue
+        if token.label == label:
+            return token
+    if failed is not None:
+        raise failed
+    raise pkcs11.exceptions.NoSuchToken()
+
+
 @dataclass(kw_only=True)
 class Pkcs11MasterKey:
     """An AES-256 key in a PKCS#11 token; every seal and open runs inside the token."""
@@ -113,7 +131,7 @@ class Pkcs11MasterKey:
 
         try:
             lib = pkcs11.lib(self.module)
-            token = lib.get_token(token_label=self.token_label)
+            token = _find_token(pkcs11, lib, self.token_label)
             try:
                 session = token.open(rw=True, user_pin=_read_pin(self.pin_file))
             except pkcs11.exceptions.UserAlreadyLoggedIn:

@@ -68,7 +68,9 @@ def test_open_safe_and_files(result: dict[str, Any]) -> None:
         "rw_loop_fsync_MB_per_s",
     }
     assert all(v > 0 for v in files["disk_copy_same_bytes"].values())
-    assert files["client_crypto_alone"]["encrypt_MB_per_s"] > 0
+    crypto = files["client_crypto_alone"]
+    assert [c["format"] for c in crypto] == [1, 2]
+    assert all(c["encrypt_MB_per_s"] > 0 and c["decrypt_MB_per_s"] > 0 for c in crypto)
     assert result["browser_open_safe"] == {"measured": False, "reason": "--no-browser"}
 
 
