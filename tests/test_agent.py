@@ -322,6 +322,10 @@ def test_ctrl_c_stops_the_agent_cleanly(tmp_path: Path, signum: int) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A child inherits an ignored SIGINT (POSIX: a background job's Ctrl-C
+        # is not its own), and an earlier test of the run may leave SIGINT
+        # ignored in this process: give the agent the default, as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
