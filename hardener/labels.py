@@ -12,9 +12,11 @@ from __future__ import annotations
 
 POPRF_INFO_LABEL = b"hardener/v1 user"
 SUCCESS_LABEL = b"hardener/v1 success"
+ENROL_LABEL = b"hardener/v1 enrol"
 
 
-def _frame(label: bytes, *fields: bytes) -> bytes:
+def frame(label: bytes, *fields: bytes) -> bytes:
+    """label || (u16be(len(f)) || f for each field)."""
     out = bytearray(label)
     for f in fields:
         if len(f) > 0xFFFF:
@@ -31,9 +33,16 @@ def poprf_info(caller: str, user_id: str) -> bytes:
     purpose (`token:<hex>`, `<user>:passphrase`, `<user>:recovery`), so each
     secret has its own output and its own budget.
     """
-    return _frame(POPRF_INFO_LABEL, caller.encode(), user_id.encode())
+    return frame(POPRF_INFO_LABEL, caller.encode(), user_id.encode())
 
 
 def success_message(caller: str, user_id: str, attempt_id: bytes, nonce: bytes) -> bytes:
     """What the user's success key signs (Ed25519) to prove an attempt succeeded."""
-    return _frame(SUCCESS_LABEL, caller.encode(), user_id.encode(), attempt_id, nonce)
+    return frame(SUCCESS_LABEL, caller.encode(), user_id.encode(), attempt_id, nonce)
+
+
+def enrol_message(
+    caller: str, user_id: str, attempt_id: bytes, nonce: bytes, new_public_key: bytes
+) -> bytes:
+    """What the old success key signs to replace itself with `new_public_key`."""
+    return frame(ENROL_LABEL, caller.encode(), user_id.encode(), attempt_id, nonce, new_public_key)

@@ -2,17 +2,21 @@
 
 Every field is length-prefixed (u16 big-endian, so no two field lists frame
 to the same bytes) after a label naming the purpose and protocol version.
-The POPRF `info` and the success message live in `hardener.labels` (shared
-with the clients); these are the service's own. docs/hardener.md is normative.
+The framing, the POPRF `info`, the success and the enrol messages live in
+`hardener.labels` (shared with the clients); these are the service's own.
+docs/hardener.md is normative.
 """
 
 from __future__ import annotations
 
 import struct
 
+from hardener.labels import ENROL_LABEL, enrol_message, frame
+
+__all__ = ["ENROL_LABEL", "enrol_message", "frame"]
+
 HASH_LABEL = b"hardener/v1 hash"
 WRAP_LABEL = b"hardener/v1 wrap"
-ENROL_LABEL = b"hardener/v1 enrol"
 KEY_AT_REST_LABEL = b"hardener/v1 key at rest"
 
 # The wrapped form: magic, u32 version, 12-byte nonce, ciphertext || 16-byte tag.
@@ -20,17 +24,6 @@ WRAP_MAGIC = b"HW1"
 WRAP_HEADER = struct.Struct(">3sI")
 WRAP_NONCE = 12
 WRAP_TAG = 16
-
-
-def frame(label: bytes, *fields: bytes) -> bytes:
-    """label || (u16be(len(f)) || f for each field)."""
-    out = bytearray(label)
-    for f in fields:
-        if len(f) > 0xFFFF:
-            raise ValueError("a framed field is longer than 65535 bytes")
-        out += struct.pack(">H", len(f))
-        out += f
-    return bytes(out)
 
 
 def u32(n: int) -> bytes:
@@ -45,13 +38,6 @@ def hash_transcript(caller: str, user_id: str, digest: bytes) -> bytes:
 def wrap_aad(caller: str, record_id: str, version: int) -> bytes:
     """Associated data of a wrapped blob: binds the caller, record id and key version."""
     return frame(WRAP_LABEL, caller.encode(), record_id.encode(), u32(version))
-
-
-def enrol_message(
-    caller: str, user_id: str, attempt_id: bytes, nonce: bytes, new_public_key: bytes
-) -> bytes:
-    """What the old success key signs to replace itself with `new_public_key`."""
-    return frame(ENROL_LABEL, caller.encode(), user_id.encode(), attempt_id, nonce, new_public_key)
 
 
 def key_at_rest_aad(version: int, purpose: str) -> bytes:

@@ -37,7 +37,6 @@ from authnet.protocol import labels
 from authnet.protocol.encoding import transcript
 from hardener import labels as hlabels
 from hardener import oprf
-from hardener.transcripts import enrol_message
 
 KDF = "argon2id+hardener"
 
@@ -224,7 +223,7 @@ def replace_signature(
 ) -> bytes:
     """The old success key authorising its replacement (a PIN change)."""
     return old.sign(
-        enrol_message(pinned.caller, pinned.user_id, e.attempt_id, e.nonce, new_public_key)
+        hlabels.enrol_message(pinned.caller, pinned.user_id, e.attempt_id, e.nonce, new_public_key)
     )
 
 
