@@ -334,7 +334,7 @@ class Network:
         before (0 when SP records are not cached either, as in tests)."""
         return min(self.sp_cache_seconds, TOKEN_CACHE_S)
 
-    async def _active_token(self, token_id: bytes, *, fresh: bool = False) -> TokenRecord:
+    async def active_token(self, token_id: bytes, *, fresh: bool = False) -> TokenRecord:
         """The token's record if it is enrolled and not revoked. Login steps
         may get a record this node read up to `token_cache_seconds` ago (only
         active ones are kept); `fresh` reads the directory whatever the cache."""
@@ -393,11 +393,11 @@ class Network:
                 "the credential may have been cloned"
             )
 
-    async def _check_proof(
+    async def check_proof(
         self, proof: TokenProof, purpose: int, message: Callable[[TokenRecord], bytes]
     ) -> TokenRecord:
         await self._take_challenge(proof.challenge, purpose)
-        token = await self._active_token(proof.token_id, fresh=True)
+        token = await self.active_token(proof.token_id, fresh=True)
         await self._verify(token, message(token), proof.proof)
         return token
 
@@ -494,7 +494,7 @@ class Network:
             t = await self._sp_ticket(sp, ticket)
         tk.require_authenticated(t, self.clock())
         assert t.token_id is not None
-        await self._active_token(t.token_id)
+        await self.active_token(t.token_id)
         return t
 
     async def get_puid(
@@ -509,7 +509,7 @@ class Network:
         t = await self._sp_ticket(sp, ticket)
         if finalize and digest is not None and tk.consumed_by(t, digest):
             assert t.token_id is not None
-            await self._active_token(t.token_id)
+            await self.active_token(t.token_id)
         else:
             t = await self._authenticated(sp, ticket, t)
             if finalize:
@@ -661,7 +661,7 @@ class Network:
         if existing is not None:
             if existing.challenge != challenge:
                 raise ChallengeInvalid("the authorising token must sign the same challenge")
-            parent = await self._active_token(existing.token_id, fresh=True)
+            parent = await self.active_token(existing.token_id, fresh=True)
             await self._verify(
                 parent,
                 messages.add_token(
@@ -693,14 +693,14 @@ class Network:
         return token_id, existing is None
 
     async def list_tokens(self, proof: TokenProof) -> list[TokenRecord]:
-        token = await self._check_proof(
+        token = await self.check_proof(
             proof, 2, lambda t: messages.list_tokens(challenge=proof.challenge, token_id=t.token_id)
         )
         return await self.directory.list_tokens(token.user_id)
 
     async def revoke_token(self, proof: TokenProof, target: bytes) -> None:
         check_id(target, field="token_id")
-        token = await self._check_proof(
+        token = await self.check_proof(
             proof,
             3,
             lambda t: messages.revoke_token(
@@ -722,7 +722,7 @@ class Network:
         if not isinstance(browser_key_hash, bytes) or len(browser_key_hash) != 32:
             raise MalformedInput("browser_key_hash must be 32 bytes")
         t = await self._ticket(ticket)
-        await self._active_token(token_id)
+        await self.active_token(token_id)
         nonce = secrets.token_bytes(NONCE_BYTES)
         t = await self._transition(
             t,
@@ -762,7 +762,7 @@ class Network:
         proof: Proof,
     ) -> None:
         t = await self._ticket(ticket)
-        token = await self._active_token(token_id)
+        token = await self.active_token(token_id)
         answer = _answer_hash(
             token_id=token_id,
             nonce=nonce,
@@ -838,7 +838,7 @@ class Network:
         self, ticket: str, *, token_id: bytes, nonce: bytes, proof: Proof
     ) -> None:
         t = await self._ticket(ticket)
-        token = await self._active_token(token_id)
+        token = await self.active_token(token_id)
         tk.check_scanned_by(t, token_id=token_id, nonce=nonce, now_ms=self.clock())
         await self._verify(
             token,

@@ -188,7 +188,7 @@ class PinRelay:
 
     async def _user(self, token_id: bytes) -> str:
         check_id(token_id, field="token_id")
-        token = await self.network._active_token(token_id, fresh=True)
+        token = await self.network.active_token(token_id, fresh=True)
         return user_id_of(token.token_id)
 
     async def info(self, token_id: bytes) -> tuple[str, HardenerKeys]:
@@ -227,7 +227,7 @@ class PinRelay:
         client = self._require()
         if len(success_public_key) != 32:
             raise e.MalformedInput("success_public_key must be a raw 32-byte Ed25519 key")
-        token = await self.network._check_proof(
+        token = await self.network.check_proof(
             proof,
             PURPOSE_ENROL_PIN,
             lambda t: messages.enrol_pin(
