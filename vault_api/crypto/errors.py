@@ -119,3 +119,27 @@ class SuccessKeyInvalid(CiphertextInvalid):
     """A success key sealed to the user did not open with the user's private key."""
 
     code = "success_key_invalid"
+
+
+class DeviceWrapInvalid(CiphertextInvalid):
+    """A device's bypass wrap did not open with DKEK and this token's factor T."""
+
+    code = "device_wrap_invalid"
+
+
+class DeviceKekInvalid(CiphertextInvalid):
+    """The key-encryption key sealed to a device did not open with its device key."""
+
+    code = "device_kek_invalid"
+
+
+class DeviceProofInvalid(VaultCryptoError):
+    """A device's registration or login signature does not verify."""
+
+    code = "device_proof_invalid"
+
+
+class LinkInvalid(CiphertextInvalid):
+    """A one-time link's blob did not open with the key in the link."""
+
+    code = "link_invalid"

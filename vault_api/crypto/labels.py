@@ -49,6 +49,19 @@ SUCCESS_KEY: Final = b"authnet-vault/v1 success key"
 # Hash input of the public-key fingerprint people compare when sharing.
 FINGERPRINT: Final = b"authnet-vault/v1 public key fingerprint"
 
+# Registered devices and the passphrase bypass (docs/devices.md): the HKDF info
+# of the bypass key KEK_b (raw, like the other *_KEK labels), the device wrap
+# (AAD), the device's sealed key-encryption key (HPKE info), the device's
+# registration and login proofs (Ed25519 messages), its fingerprint, and a
+# one-time link's box (AAD).
+DEVICE_BYPASS_KEK: Final = b"authnet-vault/v1 device bypass kek"
+DEVICE_WRAP: Final = b"authnet-vault/v1 device wrap"
+DEVICE_KEK: Final = b"authnet-vault/v1 device kek"
+DEVICE_REGISTRATION: Final = b"authnet-vault/v1 device registration"
+DEVICE_LOGIN: Final = b"authnet-vault/v1 device login"
+DEVICE_FINGERPRINT: Final = b"authnet-vault/v1 device fingerprint"
+ONE_TIME_LINK: Final = b"authnet-vault/v1 one-time link"
+
 ALL: Final = (
     SLOT_KEK,
     TOKEN_FACTOR_KEK,
@@ -69,6 +82,25 @@ ALL: Final = (
     RECOVERY_SLOT,
     SUCCESS_KEY,
     FINGERPRINT,
+    DEVICE_BYPASS_KEK,
+    DEVICE_WRAP,
+    DEVICE_KEK,
+    DEVICE_REGISTRATION,
+    DEVICE_LOGIN,
+    DEVICE_FINGERPRINT,
+    ONE_TIME_LINK,
+)
+
+# The device labels (docs/devices.md); tests/vectors/vault-devices.json has
+# their vectors.
+DEVICES: Final = (
+    DEVICE_BYPASS_KEK,
+    DEVICE_WRAP,
+    DEVICE_KEK,
+    DEVICE_REGISTRATION,
+    DEVICE_LOGIN,
+    DEVICE_FINGERPRINT,
+    ONE_TIME_LINK,
 )
 
 # The hardened-factor labels (docs/vault.md 5.4-5.6). tests/vectors/vault-v1.json
