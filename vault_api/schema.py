@@ -65,6 +65,13 @@ sessions = sa.Table(
     sa.Column("renewed_ms", sa.BigInteger, nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    # Migration 0003 (docs/devices.md): the device the session is bound to (by
+    # registration, bypass login or approval), the nonce its device login
+    # proof signs (single use), and when it proved the vault passphrase.
+    sa.Column("device_id", ID, nullable=True),
+    sa.Column("device_nonce", sa.LargeBinary(32), nullable=True),
+    sa.Column("device_nonce_used", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("passphrase_unlocked_ms", sa.BigInteger, nullable=True),
 )
 
 pending_logins = sa.Table(
@@ -339,5 +346,119 @@ account_events = sa.Table(
     # The session that did it (the SHA-256 of its cookie, as in `sessions`), so
     # the user's other sessions are the ones told.
     sa.Column("session_hash", sa.LargeBinary(32), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+
+# --- devices and organisations (migration 0003; docs/devices.md) ----------------------
+
+devices = sa.Table(
+    "devices",
+    METADATA,
+    sa.Column("device_id", ID, primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(256), nullable=False),
+    # The device's public X25519 and Ed25519 keys (its private keys never leave it).
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("signing_key", sa.LargeBinary(32), nullable=False),
+    # "active", "expired" or "revoked" (kept ended_ms + 30 days, then deleted).
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_used_ms", sa.BigInteger, nullable=False),
+    sa.Column("ended_ms", sa.BigInteger, nullable=True),
+    # The bypass (docs/devices.md 3): client-made ciphertexts the server cannot open.
+    sa.Column("device_wrap", sa.LargeBinary, nullable=True),
+    sa.Column("sealed_kek", sa.LargeBinary, nullable=True),
+    sa.Column("keypair_version", sa.Integer, nullable=True),
+)
+
+device_requests = sa.Table(
+    "device_requests",
+    METADATA,
+    # SHA-256 of the code: the database holds no usable code.
+    sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column(
+        "user_id",
+        ID,
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # The requesting session (the only one shown the proxy token).
+    sa.Column("session_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("device_id", ID, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(256), nullable=False),
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("signing_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("proof", sa.LargeBinary(64), nullable=False),
+    sa.Column("claim_hash", sa.LargeBinary(32), nullable=False),
+    # "pending", "approved" or "refused".
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("proxy_token", sa.String(256), nullable=True),
+)
+
+# Wrong request codes per account: after the limit, lookups are refused until reset_ms.
+device_request_failures = sa.Table(
+    "device_request_failures",
+    METADATA,
+    sa.Column("user_id", ID, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("reset_ms", sa.BigInteger, nullable=False),
+)
+
+organisations = sa.Table(
+    "organisations",
+    METADATA,
+    sa.Column("org_id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("allow_device_registration", sa.Boolean, nullable=False),
+    sa.Column("allow_bypass", sa.Boolean, nullable=False),
+    sa.Column("require_passphrase", sa.Boolean, nullable=False),
+    sa.Column("device_expiry_seconds", sa.BigInteger, nullable=False),
+)
+
+org_members = sa.Table(
+    "org_members",
+    METADATA,
+    # An account belongs to at most one organisation.
+    sa.Column("user_id", ID, sa.ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "org_id",
+        ID,
+        sa.ForeignKey("organisations.org_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # "admin" or "member".
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("added_ms", sa.BigInteger, nullable=False),
+)
+
+org_events = sa.Table(
+    "org_events",
+    METADATA,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "org_id",
+        ID,
+        sa.ForeignKey("organisations.org_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", ID, nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    # JSON of public facts (policy values, roles, counts).
     sa.Column("detail", sa.Text, nullable=False),
 )
