@@ -97,3 +97,23 @@ export class RecoveryInvalid extends CiphertextInvalid {
 export class SuccessKeyInvalid extends CiphertextInvalid {
   static code = "success_key_invalid";
 }
+
+/** A device's bypass wrap did not open with DKEK and this token's factor T. */
+export class DeviceWrapInvalid extends CiphertextInvalid {
+  static code = "device_wrap_invalid";
+}
+
+/** The key-encryption key sealed to a device did not open with its device key. */
+export class DeviceKekInvalid extends CiphertextInvalid {
+  static code = "device_kek_invalid";
+}
+
+/** A device's registration or login signature does not verify. */
+export class DeviceProofInvalid extends VaultCryptoError {
+  static code = "device_proof_invalid";
+}
+
+/** A one-time link's blob did not open with the key in the link. */
+export class LinkInvalid extends CiphertextInvalid {
+  static code = "link_invalid";
+}
