@@ -36,7 +36,18 @@ from vault_api.headers import SecurityHeaders
 from vault_api.limits import BodyLimit, BodyTooLarge
 from vault_api.models import ErrorOut
 from vault_api.relay import Relay
-from vault_api.routes import client, factors, files, login, records, rotations, safes, users
+from vault_api.routes import (
+    client,
+    devices,
+    factors,
+    files,
+    login,
+    orgs,
+    records,
+    rotations,
+    safes,
+    users,
+)
 from vault_api.sessions import SessionService
 
 log = logging.getLogger("vault_api")
@@ -61,6 +72,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "not allowed (role, CSRF token, another browser's ticket)"),
         (404, "no such object among the caller's"),
         (409, "conflict: stale version or key generation, id taken; nothing changed"),
+        (410, "gone: a revoked or expired device"),
         (413, "too large"),
         (422, "a field is not acceptable"),
     )
@@ -172,6 +184,8 @@ def create_app(
         records.router,
         files.router,
         rotations.router,
+        devices.router,
+        orgs.router,
     ):
         app.include_router(router)
 

@@ -5,6 +5,8 @@
                                  http://localhost:8000
     vault-api migrate            bring the database schema up to date and exit
     vault-api openapi            print the OpenAPI document (JSON)
+    vault-api keyproxy-issuer    print the public key of the vault's claim-grant issuer
+                                 (for `keyproxy issuer add vault --public-key ...`)
 
 Settings come from defaults, <data dir>/vault.toml (or --config), VAULT_*
 environment variables and flags, in that order; see vault_api/config.py.
@@ -86,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("migrate", help="upgrade the database schema and exit")
     m.add_argument("--database-url", help="default SQLite in the data dir")
     sub.add_parser("openapi", help="print the OpenAPI document")
+    sub.add_parser(
+        "keyproxy-issuer",
+        help="print the vault's claim-grant issuer public key (made on first use) for "
+        "`keyproxy issuer add vault --public-key KEY`",
+    )
     return p
 
 
@@ -102,6 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         migrations.upgrade(settings.db_url)
         print(f"database at the newest schema: {settings.db_url.split('@')[-1]}")
+        return 0
+    if ns.command == "keyproxy-issuer":
+        from vault_api import grants
+
+        try:
+            print(grants.issuer_public_key(settings.data_dir))
+        except grants.IssuerKeyError as e:
+            print(f"vault-api: {e}", file=sys.stderr)
+            return 2
         return 0
     from vault_api.app import create_app
 

@@ -80,6 +80,14 @@ class Settings:
     passphrase_history_seconds: int = 30 * 24 * 3600
     # Every account must set a vault passphrase (until issue 10's organisation setting).
     require_passphrase: bool = False
+    # Trusted devices (docs/devices.md): the one-time key proxy's HTTP URL as
+    # browsers reach it ("" = none: device approval and one-time links are
+    # off), how long an unused device stays registered without an
+    # organisation's policy (0 = never expires), and how long an approval
+    # request's code is valid.
+    keyproxy_url: str = ""
+    device_expiry_seconds: int = 90 * 24 * 3600
+    device_request_seconds: int = 600
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -100,6 +108,12 @@ class Settings:
             raise ConfigError("passphrase_kdf_iterations must be 1000..10000000")
         if self.passphrase_history_seconds < 0:
             raise ConfigError("passphrase_history_seconds cannot be negative")
+        if self.device_expiry_seconds < 0:
+            raise ConfigError("device_expiry_seconds cannot be negative (0: devices never expire)")
+        if not 60 <= self.device_request_seconds <= 3600:
+            raise ConfigError("device_request_seconds must be 60..3600")
+        if self.keyproxy_url and not self.keyproxy_url.startswith(("http://", "https://")):
+            raise ConfigError("keyproxy_url must be an http:// or https:// URL")
         if bool(self.hardener_address) != (self.hardener_credentials is not None):
             raise ConfigError(
                 "hardener_address and hardener_credentials go together: set both (the "

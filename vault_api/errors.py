@@ -72,6 +72,13 @@ class TooLarge(ApiError):
     default_code = "too_large"
 
 
+class Gone(ApiError):
+    """410: the object existed and ended (a revoked or expired device)."""
+
+    status = 410
+    default_code = "gone"
+
+
 class Invalid(ApiError):
     """422: well-formed but not acceptable (a field's value, a body's length)."""
 

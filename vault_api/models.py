@@ -17,7 +17,7 @@ from pydantic_core import core_schema
 
 from authnet.errors import MalformedInput
 from authnet.protocol.encoding import b64u_decode, b64u_encode
-from vault_api.crypto import factors, safekeys, success, userkeys
+from vault_api.crypto import devices, factors, safekeys, success, userkeys
 from vault_api.crypto import files as file_format
 from vault_api.crypto.aead import OVERHEAD
 from vault_api.roles import Role
@@ -138,6 +138,7 @@ Handle = Annotated[
         description="3-32 of a-z 0-9 . _ -, starting with a letter or digit",
     ),
 ]
+DeviceNonce = Annotated[bytes, B64(size=32, description="a device login nonce")]
 Ticket = Annotated[str, Field(pattern=r"^at1_[A-Za-z0-9_-]{22}$", description="an authnet ticket")]
 
 
@@ -166,6 +167,11 @@ class ConfigOut(Response):
     chunk_bytes: int
     idle_timeout_seconds: int
     history_versions: int
+    keyproxy_url: str | None = Field(
+        default=None,
+        description="the one-time key proxy browsers use (docs/devices.md 5, 7); null: none, "
+        "device approval and one-time links are off",
+    )
 
 
 class TicketOut(Response):
@@ -201,6 +207,22 @@ class UserOut(Response):
     registered: bool
 
 
+class OrgRefOut(Response):
+    org_id: Id
+    name: str
+    role: Literal["admin", "member"]
+
+
+class PolicyOut(Response):
+    """What the account's organisation (or, without one, this server) allows."""
+
+    allow_device_registration: bool
+    allow_bypass: bool
+    require_passphrase: bool
+    device_expiry_seconds: int
+    organisation: OrgRefOut | None
+
+
 class SessionOut(Response):
     user: UserOut
     key_id: KeyId = Field(description="the key id of the token this session logged in with")
@@ -213,6 +235,14 @@ class SessionOut(Response):
         description="what other sessions did to this account since this one began "
         "(a recovery, a passphrase change): tell the user",
     )
+    device_nonce: DeviceNonce | None = Field(
+        default=None, description="what this session's device login proof signs (single use)"
+    )
+    device_id: Id | None = Field(default=None, description="the device this session is bound to")
+    passphrase_unlocked: bool = Field(
+        default=False, description="this session proved the vault passphrase (to the hardener)"
+    )
+    policy: PolicyOut | None = None
 
 
 class ProvenOut(Response):
@@ -736,3 +766,181 @@ class RecoveryCompleteIn(Request):
 
 class AccountEventsOut(Response):
     events: list[AccountEventOut]
+
+
+# --- devices, approval, organisations (docs/devices.md 9) --------------------------------
+
+DeviceName = Annotated[str, Field(min_length=1, max_length=64)]
+UserAgent = Annotated[str, Field(max_length=256)]
+DevicePublic = Annotated[bytes, B64(size=32, description="a raw X25519 or Ed25519 public key")]
+DeviceProof = Annotated[bytes, B64(size=devices.SIGNATURE_BYTES, description="an Ed25519 proof")]
+DeviceWrap = Annotated[
+    bytes,
+    B64(size=devices.DEVICE_WRAP_BYTES, description="skU under KEK_b (docs/devices.md 3)"),
+]
+SealedKek = Annotated[
+    bytes,
+    B64(size=devices.SEALED_KEK_BYTES, description="DKEK sealed to the device key (HPKE)"),
+]
+Hash32 = Annotated[bytes, B64(size=32, description="a SHA-256 hash")]
+ProxyToken = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9_.~-]+$",
+        description="the proxy's token for a deposit (docs/keyproxy.md)",
+    ),
+]
+OrgRole = Literal["admin", "member"]
+
+
+class DeviceIn(Request):
+    device_id: Id
+    name: DeviceName
+    user_agent: UserAgent = ""
+    public_key: DevicePublic
+    signing_key: DevicePublic
+    proof: DeviceProof
+
+
+class DeviceOut(Response):
+    device_id: Id
+    name: str
+    user_agent: str
+    public_key: DevicePublic
+    signing_key: DevicePublic
+    fingerprint: str
+    state: Literal["active", "expired", "revoked"]
+    bypass: bool
+    created_ms: int
+    last_used_ms: int
+    expires_ms: int | None
+    current: bool
+
+
+class DevicesOut(Response):
+    devices: list[DeviceOut]
+
+
+class DeviceRenameIn(Request):
+    name: DeviceName
+
+
+class BypassIn(Request):
+    keypair_version: Version
+    device_wrap: DeviceWrap | None = None
+    sealed_kek: SealedKek
+
+
+class OpenIn(Request):
+    proof: DeviceProof
+
+
+class OpenOut(Response):
+    keypair_version: int
+    device_wrap: DeviceWrap
+    sealed_kek: SealedKek
+
+
+class DeviceRequestIn(DeviceIn):
+    claim_hash: Hash32
+
+
+class DeviceRequestCreatedOut(Response):
+    code: str = Field(description="10 Crockford base32 symbols in two groups of five")
+    expires_ms: int
+
+
+class DeviceRequestOut(Response):
+    code: str
+    device_id: Id
+    name: str
+    user_agent: str
+    public_key: DevicePublic
+    signing_key: DevicePublic
+    proof: DeviceProof
+    state: Literal["pending", "approved", "refused"]
+    expires_ms: int
+    proxy_token: str | None = Field(
+        default=None, description="only for the requesting session, once approved"
+    )
+
+
+class ApproveIn(Request):
+    keypair_version: Version
+    device_wrap: DeviceWrap
+    proxy_token: ProxyToken
+
+
+class OrgIn(Request):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class OrgMemberOut(Response):
+    user_id: Id
+    handle: str | None
+    role: OrgRole
+    added_ms: int
+
+
+class RemovedOut(Response):
+    wraps: int = Field(description="devices whose bypass wraps were deleted")
+    devices: int = Field(description="devices revoked")
+
+
+class OrgOut(Response):
+    org_id: Id
+    name: str
+    policy: PolicyOut
+    role: OrgRole
+    members: list[OrgMemberOut]
+    removed: RemovedOut | None = None
+
+
+class PolicyIn(Request):
+    allow_device_registration: bool | None = None
+    allow_bypass: bool | None = None
+    require_passphrase: bool | None = None
+    device_expiry_seconds: Annotated[int, Field(ge=0, le=10 * 365 * 86400)] | None = None
+
+
+class OrgMemberIn(Request):
+    handle: Handle
+    role: OrgRole = "member"
+
+
+class OrgRoleIn(Request):
+    role: OrgRole
+
+
+class OrgEventOut(Response):
+    seq: int
+    at_ms: int
+    actor: Id | None
+    actor_handle: str | None
+    action: str
+    detail: dict[str, Any]
+
+
+class OrgAuditOut(Response):
+    events: list[OrgEventOut]
+
+
+class GrantIn(Request):
+    token_hash: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="the hash of the proxy token the grant is for (docs/keyproxy.md)",
+        ),
+    ]
+
+
+class GrantOut(Response):
+    grant: Bytes
+    issuer: str
+    subject: str = Field(description="the account's user id, base64url")
+    expires_ms: int

@@ -41,6 +41,7 @@ from vault_api.errors import ApiError, Forbidden, Unauthenticated, Unavailable
 from vault_api.models import ProvenOut, SessionOut, TicketOut
 from vault_api.store import sessions as store
 from vault_api.store import users as user_store
+from vault_api.store.orgs import Defaults
 from vault_api.store.sessions import SessionRecord
 
 log = logging.getLogger("vault_api.sessions")
@@ -51,6 +52,14 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Extra life of a pending login past its ticket's expiry (clock skew).
 PENDING_GRACE_MS = 30_000
+
+
+def policy_defaults(settings: Settings) -> Defaults:
+    """The policy of accounts without an organisation (docs/devices.md 6)."""
+    return Defaults(
+        require_passphrase=settings.require_passphrase,
+        device_expiry_seconds=settings.device_expiry_seconds,
+    )
 
 
 def secret_hash(value: str) -> bytes:
@@ -66,6 +75,9 @@ class Principal:
     key_id: bytes
     proven_key_ids: tuple[bytes, ...]
     registered: bool
+    # The device the session is bound to, and whether it proved the passphrase.
+    device_id: bytes | None = None
+    passphrase_unlocked: bool = False
 
 
 def _principal(rec: SessionRecord) -> Principal:
@@ -75,6 +87,8 @@ def _principal(rec: SessionRecord) -> Principal:
         key_id=rec.key_id,
         proven_key_ids=rec.proven_key_ids,
         registered=rec.registered,
+        device_id=rec.device_id,
+        passphrase_unlocked=rec.passphrase_unlocked,
     )
 
 
@@ -255,7 +269,12 @@ class SessionService:
         return ProvenOut(key_id=key_id, has_slot=slot is not None)
 
     async def view(self, session_hash: bytes) -> SessionOut:
-        return await self.db.read(store.view, session_hash, self.settings.idle_timeout_seconds)
+        return await self.db.read(
+            store.view,
+            session_hash,
+            self.settings.idle_timeout_seconds,
+            policy_defaults(self.settings),
+        )
 
     async def logout(self, principal: Principal, response: Response) -> None:
         rec = await self.db.read(store.load, principal.session_hash)

@@ -43,6 +43,7 @@ from vault_api.models import (
 )
 from vault_api.relay import Relay, require
 from vault_api.store import factors as store
+from vault_api.store import sessions as session_store
 
 log = logging.getLogger("vault_api.factors")
 router = APIRouter(tags=["factors"])
@@ -142,6 +143,12 @@ async def report_success(vault: VaultDep, principal: UserDep, body: SuccessIn) -
     resets the hardener's count of failed attempts."""
     relay = require(vault.relay)
     v = await relay.report_success(principal.user_id, body.purpose, body.attempt_id, body.signature)
+    if body.purpose == "passphrase":
+        # The hardener accepted it: this session opened the passphrase wrap's
+        # key (docs/devices.md 2: it may register devices).
+        await vault.db.write(
+            session_store.mark_passphrase_unlocked, principal.session_hash, vault.clock()
+        )
     return SuccessOut(key_version_recorded=v)
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
 from vault_api.context import SessionDep, VaultDep
@@ -18,6 +18,8 @@ from vault_api.models import ConfigOut, ProvenOut, SessionOut, TicketIn, TicketO
 router = APIRouter(tags=["session"])
 
 PAGE = Path(__file__).resolve().parents[1] / "static" / "index.html"
+# The one-time link page (docs/devices.md 7): no session needed.
+ONCE = PAGE.with_name("once.html")
 # authnet.js looks for the local agent (`passkey agent`) here.
 AGENT_URL = "http://127.0.0.1:7481"
 
@@ -36,12 +38,18 @@ def import_map_sources(page: bytes) -> list[str]:
     ]
 
 
-def content_security_policy(gateway_url: str, page: bytes = b"") -> str:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(gateway_url: str, page: bytes = b"", keyproxy_url: str = "") -> str:
     """Scripts only from this origin (authnet.js and hpke.js too: the vault
     serves its own copy, routes/client.py) and the page's import map by its
     hash; connections only to it, the network's gateway and the local agent;
     no other inline script, no framing. The page decrypts secrets: no script
-    from elsewhere may run."""
+    from elsewhere may run. With a one-time key proxy configured, its origin
+    may be connected to as well (docs/devices.md 5, 7)."""
     parts = urlsplit(gateway_url)
     gateway = f"{parts.scheme}://{parts.netloc}"
     socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
@@ -49,7 +57,12 @@ def content_security_policy(gateway_url: str, page: bytes = b"") -> str:
         (
             "default-src 'none'",
             " ".join(("script-src 'self'", *import_map_sources(page))),
-            f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
+            " ".join(
+                (
+                    f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
+                    *([_origin(keyproxy_url)] if keyproxy_url else []),
+                )
+            ),
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "form-action 'self'",
@@ -69,7 +82,26 @@ async def page(vault: VaultDep) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": content_security_policy(
-                vault.sp.credentials.gateway_url, body
+                vault.sp.credentials.gateway_url, body, vault.settings.keyproxy_url
+            ),
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/once", include_in_schema=False)
+@router.get("/once.html", include_in_schema=False)
+async def once_page(vault: VaultDep) -> HTMLResponse:
+    """The one-time link page, with the same policy as the UI."""
+    try:
+        body = ONCE.read_bytes()
+    except FileNotFoundError:
+        raise HTTPException(status_code=404, detail="no one-time link page here") from None
+    return HTMLResponse(
+        body,
+        headers={
+            "Content-Security-Policy": content_security_policy(
+                vault.sp.credentials.gateway_url, body, vault.settings.keyproxy_url
             ),
             "Cache-Control": "no-cache",
         },
@@ -87,6 +119,7 @@ async def config(vault: VaultDep) -> ConfigOut:
         chunk_bytes=CHUNK_BYTES,
         idle_timeout_seconds=s.idle_timeout_seconds,
         history_versions=s.history_versions,
+        keyproxy_url=s.keyproxy_url or None,
     )
 
 

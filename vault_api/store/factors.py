@@ -36,6 +36,7 @@ from vault_api.models import (
 )
 from vault_api.schema import (
     account_events,
+    devices,
     key_slots,
     passphrase_wraps,
     recovery_slots,
@@ -52,6 +53,15 @@ ACTIONS = frozenset(
         "recovery.setup",
         "recovery.remove",
         "account.recover",
+        # Trusted devices and organisations (docs/devices.md 2, 3, 6).
+        "device.register",
+        "device.rename",
+        "device.revoke",
+        "device.expire",
+        "device.bypass_on",
+        "device.bypass_off",
+        "org.join",
+        "org.leave",
     }
 )
 # What the user's other sessions are told about.
@@ -518,6 +528,21 @@ def recover(
         conn.execute(users.update().where(users.c.user_id == target.user_id).values(puid=me.puid))
     removed = conn.execute(key_slots.delete().where(key_slots.c.user_id == target.user_id)).rowcount
     conn.execute(passphrase_wraps.delete().where(passphrase_wraps.c.user_id == target.user_id))
+    # The recovering session is bound to no device and has proven no passphrase.
+    conn.execute(
+        sessions.update()
+        .where(sessions.c.session_hash == session_hash)
+        .values(device_id=None, passphrase_unlocked_ms=None)
+    )
+    # The new passphrase comes with a new T: every device wrap is dead (docs/devices.md 3).
+    wraps = conn.execute(
+        devices.update()
+        .where(
+            devices.c.user_id == target.user_id,
+            sa.or_(devices.c.device_wrap.is_not(None), devices.c.sealed_kek.is_not(None)),
+        )
+        .values(device_wrap=None, sealed_kek=None, keypair_version=None)
+    ).rowcount
     conn.execute(
         key_slots.insert().values(
             user_id=target.user_id,
@@ -537,6 +562,7 @@ def recover(
         session_hash=session_hash,
         key_id=short(sess.key_id),
         slots_removed=removed,
+        device_wraps_removed=wraps,
         new_account_login=me.user_id != target.user_id,
     )
     return bytes(target.user_id)

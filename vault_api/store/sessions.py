@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -24,7 +25,9 @@ from vault_api.errors import Unauthenticated
 from vault_api.models import SessionOut
 from vault_api.schema import key_slots, pending_logins, sessions, users
 from vault_api.store import factors as factor_store
+from vault_api.store import orgs as org_store
 from vault_api.store import users as user_store
+from vault_api.store.orgs import Defaults
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +44,8 @@ class SessionRecord:
     created_ms: int
     last_seen_ms: int
     registered: bool
+    device_id: bytes | None = None
+    passphrase_unlocked: bool = False
 
 
 def _proven(text: str) -> tuple[bytes, ...]:
@@ -69,6 +74,8 @@ def load(conn: Connection, session_hash: bytes) -> SessionRecord | None:
         created_ms=row.created_ms,
         last_seen_ms=row.last_seen_ms,
         registered=bool(row.registered),
+        device_id=row.device_id,
+        passphrase_unlocked=row.passphrase_unlocked_ms is not None,
     )
 
 
@@ -111,6 +118,7 @@ def create(
             renewed_ms=now_ms,
             created_ms=now_ms,
             last_seen_ms=now_ms,
+            device_nonce=os.urandom(32),
         )
     )
     conn.execute(
@@ -160,6 +168,15 @@ def renewed(
     return result.rowcount == 1
 
 
+def mark_passphrase_unlocked(conn: Connection, session_hash: bytes, now_ms: int) -> None:
+    """The session reported a proven passphrase success (docs/devices.md 2)."""
+    conn.execute(
+        sessions.update()
+        .where(sessions.c.session_hash == session_hash)
+        .values(passphrase_unlocked_ms=now_ms)
+    )
+
+
 def delete(conn: Connection, session_hash: bytes) -> None:
     conn.execute(sessions.delete().where(sessions.c.session_hash == session_hash))
 
@@ -205,7 +222,9 @@ def pending_matches(
     return hmac.compare_digest(row.binding_hash, binding_hash)
 
 
-def view(conn: Connection, session_hash: bytes, idle_timeout_seconds: int) -> SessionOut:
+def view(
+    conn: Connection, session_hash: bytes, idle_timeout_seconds: int, defaults: Defaults
+) -> SessionOut:
     """What GET /api/session returns (the page's CSRF token included)."""
     rec = load(conn, session_hash)
     if rec is None:
@@ -222,4 +241,10 @@ def view(conn: Connection, session_hash: bytes, idle_timeout_seconds: int) -> Se
         notices=factor_store.notices(
             conn, user_id=rec.user_id, session_hash=session_hash, since_ms=rec.created_ms
         ),
+        device_nonce=conn.execute(
+            sa.select(sessions.c.device_nonce).where(sessions.c.session_hash == session_hash)
+        ).scalar(),
+        device_id=rec.device_id,
+        passphrase_unlocked=rec.passphrase_unlocked,
+        policy=org_store.policy_for(conn, rec.user_id, defaults).out(),
     )
