@@ -58,6 +58,7 @@ class VaultSite:
     db_url: str
     creds: SpCredentials
     net: TestNetwork
+    keyproxy: Any = None  # keyproxy.testing.TestKeyProxy, when one runs beside it
 
     def client(self) -> VaultClient:
         """A Python reference client (tests/vault/driver.py) of this vault."""
@@ -178,3 +179,53 @@ async def browsers(
         for ctx in b.contexts:
             await ctx.close()
     assert b.errors == [], f"uncaught errors in the page: {b.errors}"
+
+
+# --- the hardener and the one-time key proxy beside the vault (docs/devices.md) ---------------
+
+# PBKDF2 count of the passphrase in the page (the production 600,000 is bench/page_login.py's).
+DEVICE_KDF_ITERATIONS = 1000
+
+
+@contextlib.asynccontextmanager
+async def serve_device_vault(
+    net: TestNetwork, root: Path, *, proxy: bool = True, **overrides: Any
+) -> AsyncIterator[VaultSite]:
+    """A vault with a real hardener (the passphrase) and, with `proxy`, a real
+    one-time key proxy (keyproxy.testing.TestKeyProxy) that knows the vault as
+    the claim-grant issuer "vault" (its key from the vault's data dir)."""
+    from hardener.testing import TestHardener
+    from vault_api import grants
+
+    with TestHardener(root / "hardener") as hd:
+        hd.caller_credentials("vault")
+        settings: dict[str, Any] = {
+            "hardener_address": hd.address,
+            "hardener_credentials": hd.credentials_dir("vault"),
+            "passphrase_kdf_iterations": DEVICE_KDF_ITERATIONS,
+            **overrides,
+        }
+        if not proxy:
+            async with serve_vault(net, root / "dvault", "dvault", **settings) as site:
+                yield site
+            return
+        from keyproxy.testing import TestKeyProxy
+
+        async with contextlib.AsyncExitStack() as stack:
+            kp = await _enter(stack, TestKeyProxy(root / "keyproxy"))
+            site = await stack.enter_async_context(
+                serve_vault(net, root / "dvault", "dvault", keyproxy_url=kp.http_url, **settings)
+            )
+            public = await asyncio.to_thread(grants.issuer_public_key, root / "dvault")
+            added = kp.add_issuer("vault", public)
+            if asyncio.iscoroutine(added):
+                await added
+            site.keyproxy = kp
+            yield site
+
+
+async def _enter(stack: contextlib.AsyncExitStack, cm: Any) -> Any:
+    """Enter a context manager that may be async or not (TestKeyProxy)."""
+    if hasattr(cm, "__aenter__"):
+        return await stack.enter_async_context(cm)
+    return stack.enter_context(cm)

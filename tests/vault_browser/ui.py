@@ -166,3 +166,65 @@ async def until(page: Page, predicate: str, wait_ms: int = TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"not true within {wait_ms} ms: {predicate}")
         await asyncio.sleep(0.005)
+
+
+# --- the vault passphrase, devices and the organisation (docs/devices.md) -------------------
+
+
+async def set_passphrase(page: Page, passphrase: str) -> None:
+    """Account and tokens -> Set passphrase (the session is then passphrase-unlocked)."""
+    await page.get_by_role("button", name="Account and tokens").click()
+    await expect(page.locator("#account-dialog")).to_be_visible()
+    await page.locator("#new-passphrase").fill(passphrase)
+    await page.locator("#new-passphrase-again").fill(passphrase)
+    await page.get_by_role("button", name="Set passphrase").click()
+    await expect(page.locator("#passphrase-result")).to_contain_text(
+        "Vault passphrase set", timeout=TIMEOUT
+    )
+    await page.keyboard.press("Escape")
+
+
+async def unlock(page: Page, passphrase: str) -> None:
+    await expect(page.locator("html")).to_have_attribute("data-state", "passphrase")
+    await page.get_by_label("Vault passphrase", exact=True).fill(passphrase)
+    await page.get_by_role("button", name="Unlock").click()
+    await expect(page.locator("html")).to_have_attribute("data-state", "vault", timeout=TIMEOUT)
+
+
+async def devices_dialog(page: Page) -> None:
+    await page.get_by_role("button", name="Devices", exact=True).click()
+    await expect(page.locator("#devices-dialog")).to_be_visible()
+    await expect(page.locator("#device-list")).not_to_be_empty(timeout=TIMEOUT)
+
+
+async def device_result(page: Page, pattern: str) -> None:
+    await expect(page.locator("#device-result")).to_contain_text(
+        re.compile(pattern), timeout=TIMEOUT
+    )
+
+
+async def register_device_with_bypass(page: Page) -> None:
+    """Devices -> Register this browser -> Turn the bypass on; the dialog closed again."""
+    await devices_dialog(page)
+    await page.get_by_role("button", name="Register this browser").click()
+    await device_result(page, "This browser is registered as a device")
+    await page.get_by_role("button", name="Turn the bypass on").click()
+    await device_result(page, "The bypass is on")
+    await expect(page.locator("#device-list")).to_contain_text("(this browser)")
+    await page.keyboard.press("Escape")
+
+
+async def log_out(page: Page) -> None:
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.locator("html")).to_have_attribute("data-state", "login")
+
+
+async def login_measure(page: Page) -> dict[str, Any] | None:
+    """The last 'vault:login' measure (token login -> vault open) and how it unlocked."""
+    got = await page.evaluate(
+        """() => {
+             const e = performance.getEntriesByName("vault:login", "measure").at(-1);
+             return e ? { ms: e.duration, method: e.detail?.method ?? null } : null;
+           }"""
+    )
+    return None if got is None else dict(got)

@@ -12,6 +12,7 @@
 
 import * as vc from "./vaultcrypto.js";
 import * as f from "./crypto/factors.js";
+import * as dc from "./crypto/devices.js";
 import { poprfBlind, poprfFinalize, poprfInfo, OprfError } from "./crypto/oprf.js";
 import { path } from "./api.js";
 
@@ -139,9 +140,18 @@ export class Hardening {
     return { userId: k.userId, publicKey: k.publicKey, keypairVersion: k.keypairVersion };
   }
 
+  /** The private key, unwrapped extractable for a moment (to wrap it again: a device wrap too). */
+  extractable() {
+    return this.#extractable();
+  }
+
   /** The private key, unwrapped extractable for a moment (to wrap it again). */
   async #extractable() {
     const k = this.keyring;
+    if (k.bypass) {
+      // Unlocked by a device bypass (js/devices.js): KEK_b opens the device wrap again.
+      return dc.openDeviceWrap(k.bypass.kek, k.bypass.wrap, { ...this.#ctx(), deviceId: k.bypass.deviceId, extractable: true });
+    }
     if (k.wrapKek) {
       return f.openPassphraseWrap(k.wrapKek, dec(k.wrapRecord.wrap), {
         ...this.#ctx(),

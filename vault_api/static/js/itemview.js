@@ -8,6 +8,7 @@ import { parseOtp, secondsLeft, totpCode } from "./totp.js";
 import { ConflictError } from "./safes.js";
 import { downloadFile, uploadFile } from "./files.js";
 import { confirmDialog, generatorDialog, moveDialog } from "./panels.js";
+import { sendOnceDialog } from "./sendonce.js";
 
 const TYPES = { login: "Login", note: "Secure note", card: "Payment card", document: "Document" };
 export const typeLabel = (t) => TYPES[t] || t;
@@ -158,6 +159,7 @@ export class ItemView {
         h("button", { type: "button", onclick: () => this.history(entry) }, "History"),
         safe.canEdit ? this.attachButton(entry) : null,
         safe.canEdit ? h("button", { type: "button", id: "move-button", onclick: () => this.move(entry) }, "Move to safe…") : null,
+        h("button", { type: "button", id: "send-once-button", onclick: () => sendOnceDialog(this.app, entry) }, "Send once…"),
         safe.canEdit ? h("button", { type: "button", class: "danger", onclick: () => this.remove(entry) }, "Delete") : null,
       ),
     );

@@ -26,6 +26,10 @@ export class Keyring {
   tokenFactor = null;
   wrapKek = null;
   wrapRecord = null;
+  // Unlocked by a device bypass (js/devices.js): {deviceId, kek: KEK_b (non-extractable), wrap}.
+  bypass = null;
+  // How this session opened the private key: "slot", "passphrase", "bypass" or "recovery".
+  unlockedBy = null;
 
   get unlocked() {
     return this.privateKey !== null;
@@ -64,6 +68,8 @@ export class Keyring {
     this.tokenFactor = null;
     this.wrapKek = null;
     this.wrapRecord = null;
+    this.bypass = null;
+    this.unlockedBy = null;
   }
 
   #slotCtx(keyIdText, slot) {
