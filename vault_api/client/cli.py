@@ -20,6 +20,7 @@ import asyncio
 import os
 import sys
 import textwrap
+from collections.abc import Callable
 
 from authnet.errors import AuthnetError
 from tokens.devices import DEFAULT_PKCS11_MODULE, KINDS
@@ -454,12 +455,115 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--length", type=int, default=passwords.DEFAULT_LENGTH)
     s.add_argument("--no-symbols", action="store_true", help="letters and digits only")
 
+    _device_commands(command, common)
+
     command(
         "shell",
         "log in once and run commands with the keys kept in memory until you leave",
         epilog="Inside: any command without `vault`, e.g. `items Home`; `help`; `exit`.",
     )
     return p
+
+
+DEVICE_HELP = """This CLI can be a registered device of your account (docs/devices.md 8):
+its device file (<config dir>/device-<user id>.json, the config dir
+$VAULT_CONFIG_DIR or ~/.config/authnet-vault, mode 0600) holds its own two
+private keys. With the bypass on, `vault login` and every command open your
+vault with the token alone: no passphrase. The token login still happens; the
+bypass only replaces the passphrase. A copy of the device file is a copy of
+the device: revoke it (`vault device revoke`) if it may have been copied."""
+
+
+def _device_commands(
+    command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    s = command(
+        "device",
+        "register this CLI as a trusted device, turn its passphrase bypass on or off, list, "
+        "rename and revoke devices, approve a new browser",
+        epilog=DEVICE_HELP + "\n\nExamples:\n"
+        "  vault device register --name laptop --bypass --passphrase prompt\n"
+        "  vault device list\n"
+        "  vault device revoke 3q2-YxT1   # an id, a prefix of 4+, a name, or 'this'\n"
+        "  vault device approve K3X9P-7QM2D   # the code a new browser shows",
+    )
+    dsub = s.add_subparsers(dest="device_action", required=True, metavar="ACTION")
+
+    def action(name: str, text: str, epilog: str = "") -> argparse.ArgumentParser:
+        return dsub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=_wrap(epilog) or None,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    a = action(
+        "register",
+        "make this CLI's device keys and register them (needs the vault passphrase)",
+        epilog="The session is unlocked with the vault passphrase (never by a bypass: "
+        "registration is what the passphrase vouches for), the keys are made here and only "
+        "their public halves and a proof go to the vault. The device file is written 0600.",
+    )
+    a.add_argument(
+        "--name", help="how the device is listed (1-64 characters; default: 'vault CLI on HOST')"
+    )
+    a.add_argument("--bypass", action="store_true", help="turn the bypass on at once")
+    action("list", "your devices: state, bypass, fingerprint, last use (no token needed)")
+    a = action("rename", "rename a device")
+    a.add_argument("device", metavar="ID", help="device id, an id prefix (4+), its name, or this")
+    a.add_argument("name", metavar="NAME")
+    a = action(
+        "revoke",
+        "revoke a device: its wraps are deleted and its sessions end at once",
+        epilog="Revoking this CLI's own device deletes its device file too.",
+    )
+    a.add_argument("device", metavar="ID", help="device id, an id prefix (4+), its name, or this")
+    a = action(
+        "bypass",
+        "on: later logins here open the vault without the passphrase; off: they ask again",
+        epilog="on makes a new key-encryption key, wraps your private key under it and the "
+        "token factor, and seals it to this device's key (docs/devices.md 3); it asks for "
+        "the passphrase once. off deletes the wraps at the vault.",
+    )
+    a.add_argument("switch", choices=("on", "off"))
+    a = action(
+        "approve",
+        "approve a new browser's device request by its code (compare the fingerprints)",
+        epilog="The new browser shows a code and a fingerprint. This shows the fingerprint "
+        "the request holds; approve only if both screens show the same. The new device's "
+        "key-encryption key goes through the one-time key proxy, sealed to its key.",
+    )
+    a.add_argument("code", metavar="CODE", help="the code the new browser shows")
+    a.add_argument("--yes", action="store_true", help="approve without asking")
+    a.add_argument("--refuse", action="store_true", help="refuse the request")
+
+    s = command(
+        "send",
+        "make a one-time link to an item, for someone without an account",
+        epilog="The item is encrypted here under a fresh key that only the link holds (after "
+        "'#', which browsers never send); the one-time key proxy keeps the ciphertext until "
+        "the link is opened once, or it expires. The link is the only thing on stdout.\n\n"
+        "Example:\n  vault send Home Wifi --ttl 1h",
+    )
+    s.add_argument("safe", metavar="SAFE", help="the safe: its name or id")
+    s.add_argument("item", metavar="ITEM", help="the item: its title, FOLDER/TITLE, or id")
+    s.add_argument(
+        "--ttl",
+        default="1d",
+        metavar="TIME",
+        help="how long the link lives: 10m to 7d (default 1d), e.g. 30m, 12h, 2d",
+    )
+    s = command(
+        "open-link",
+        "open a one-time link: show its state, then reveal the item (which uses it up)",
+        epilog="Checking the state (--status) does not use the link up; only revealing does. "
+        "A second open says 'already opened'. Quote the URL: it holds '#'.",
+    )
+    s.add_argument("url", metavar="URL", help="the link, as `vault send` printed it")
+    s.add_argument("--yes", action="store_true", help="reveal without asking")
+    s.add_argument("--status", action="store_true", help="only show its state; do not open it")
 
 
 _TOKEN_LIBRARIES = frozenset({"pkcs11", "smartcard", "fido2"})

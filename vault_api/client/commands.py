@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from vault_api.client import exporters, importers, passwords, totp
+from vault_api.client import device_commands, exporters, importers, passwords, totp
 from vault_api.client import items as it
 from vault_api.client.api import VaultApi
 from vault_api.client.contents import Item, OpenedSafe, item_body
@@ -33,6 +33,7 @@ from vault_api.client.keys import enc
 from vault_api.client.login import LoginMethod, Pins
 from vault_api.client.progress import Meter
 from vault_api.client.session import (
+    Bypass,
     SessionState,
     StateFile,
     add_token,
@@ -82,6 +83,9 @@ class Context:
         self.shared = shared
         self.state_file = StateFile(Path(ns.state) if ns.state else default_state_path())
         self.pins = Pins(from_stdin=bool(ns.pin_stdin), stdin=io.stdin)
+        # Open the keys with this CLI's device bypass when it has one (docs/devices.md 8);
+        # `vault device register` turns it off: registration needs the passphrase.
+        self.use_bypass = True
         if ns.pin_stdin:
             # The PIN is the first line of standard input, whatever else is read from it.
             self.pins.get("the token")
@@ -165,15 +169,33 @@ class Context:
                 "--token KIND, or a QR code for your phone)",
                 Exit.LOGIN,
             )
-        u = await unlock(
-            self.api(),
-            state,
-            state.method if remembered else self.method() or state.method,
-            self.pins,
-            say=self.say,
-            qr_out=self.io.err,
-            passphrase=self.ask_passphrase,
-        )
+        method = state.method if remembered else self.method() or state.method
+        if self.use_bypass and device_commands.has_device(state):
+            # A session's device nonce is single use (docs/devices.md 4): a bypass
+            # unlock starts a new session, with a fresh nonce, as `vault login` does.
+            api = self.api()
+            api.cookies["vault_session"] = state.session_cookie
+            u = await start(
+                api,
+                method,
+                self.pins,
+                handle=None,
+                say=self.say,
+                qr_out=self.io.err,
+                passphrase=self.ask_passphrase,
+                bypass=self.bypass(),
+            )
+        else:
+            u = await unlock(
+                self.api(),
+                state,
+                method,
+                self.pins,
+                say=self.say,
+                qr_out=self.io.err,
+                passphrase=self.ask_passphrase,
+                bypass=self.bypass(),
+            )
         self.state_file.save(u.state)
         self.shared.state = u.state
         self.shared.user = u.user
@@ -189,6 +211,12 @@ class Context:
                 "removed); an admin's browser does that when it opens the safe"
             )
         return safe
+
+    def bypass(self) -> Bypass:
+        """The device bypass for this command, or None (docs/devices.md 8)."""
+        if not self.use_bypass:
+            return None
+        return device_commands.bypass_for(self)
 
     # --- reading secrets ----------------------------------------------------------------
 
@@ -379,6 +407,7 @@ async def cmd_login(ctx: Context) -> None:
         say=ctx.say,
         qr_out=ctx.io.err,
         passphrase=ctx.ask_passphrase,
+        bypass=ctx.bypass(),
     )
     ctx.state_file.save(u.state)
     ctx.shared.state, ctx.shared.user = u.state, u.user
@@ -1090,6 +1119,7 @@ async def cmd_generate(ctx: Context) -> None:
 Command = Callable[[Context], Awaitable[None]]
 COMMANDS: dict[str, Command] = {
     **FACTOR_COMMANDS,
+    **device_commands.DEVICE_COMMANDS,
     "login": cmd_login,
     "logout": cmd_logout,
     "status": cmd_status,

@@ -30,10 +30,12 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from vault_api.client import factors
 from vault_api.client.api import VaultApi
@@ -41,10 +43,14 @@ from vault_api.client.errors import ApiError, CliError, Exit, Usage
 from vault_api.client.keys import Keyring, dec, enc, new_account
 from vault_api.client.login import LoginMethod, Pins, Say, authnet_login
 from vault_api.crypto import make_slot
+from vault_api.crypto.errors import VaultCryptoError
 from vault_api.crypto.factors import make_token_slot
 
 # Asks for the vault passphrase when the account has one (None: there is no way to).
 AskPassphrase = Callable[[], str] | None
+# The device bypass (docs/devices.md 4): given the user and T, the private key,
+# or None to ask for the passphrase (it says why). None: no device here.
+Bypass = Callable[[Mapping[str, Any], bytes], Awaitable[x25519.X25519PrivateKey | None]] | None
 
 
 def sender(api: VaultApi) -> factors.Send:
@@ -71,11 +77,29 @@ async def open_keys(
     slot: Mapping[str, Any],
     passphrase: AskPassphrase,
     say: Say,
+    bypass: Bypass = None,
 ) -> Keyring:
     """The keys from this token's slot; with a vault passphrase set, from the
-    slot's token factor and the passphrase hardened through the server."""
+    slot's token factor and this device's bypass (when it has one and it
+    opens), else the passphrase hardened through the server."""
     if slot.get("kind", "kc") != "kc+passphrase":
         return Keyring.from_slot(kc, user=user, slot=slot)
+    if bypass is not None:
+        try:
+            t = factors.token_factor(kc, user=user, slot=slot)
+        except VaultCryptoError:
+            t = None  # the passphrase path says what is wrong with the slot
+        sk = await bypass(user, t) if t is not None else None
+        if sk is not None:
+            return Keyring(
+                user_id=dec(user["user_id"]),
+                public_key=dec(user["public_key"]),
+                private_key=sk,
+                keypair_version=int(slot["keypair_version"]),
+                kc=kc,
+                key_id=dec(slot["key_id"]),
+                token_factor=t,
+            )
     if passphrase is None:
         raise CliError(
             "this vault has a passphrase: give it with --passphrase SOURCE (prompt, stdin, "
@@ -224,6 +248,7 @@ async def start(
     say: Say,
     qr_out: TextIO,
     passphrase: AskPassphrase = None,
+    bypass: Bypass = None,
 ) -> Unlocked:
     """A new session: log in, then open this token's key slot, or on an
     account's first login make its key pair and first slot (docs/vault.md 5)."""
@@ -254,7 +279,9 @@ async def start(
         raise Usage(f"this account's handle is already {user.get('handle')!r}")
     if s["slot"] is None:
         raise _no_slot()
-    ring = await open_keys(api, kc, user=user, slot=s["slot"], passphrase=passphrase, say=say)
+    ring = await open_keys(
+        api, kc, user=user, slot=s["slot"], passphrase=passphrase, say=say, bypass=bypass
+    )
     return Unlocked(state=state, ring=ring, user=user)
 
 
@@ -325,6 +352,7 @@ async def unlock(
     say: Say,
     qr_out: TextIO,
     passphrase: AskPassphrase = None,
+    bypass: Bypass = None,
 ) -> Unlocked:
     """Open the keys of a saved session: prove the token again within it and
     open its slot with the fresh Kc. If the session has ended, start a new one
@@ -338,7 +366,14 @@ async def unlock(
         say(f"the session had ended ({e.error}); logging in again")
         api.forget_session()
         return await start(
-            api, method, pins, handle=None, say=say, qr_out=qr_out, passphrase=passphrase
+            api,
+            method,
+            pins,
+            handle=None,
+            say=say,
+            qr_out=qr_out,
+            passphrase=passphrase,
+            bypass=bypass,
         )
     _notices(s, say)
     ticket, kc = await authnet_login(api, method, pins, say=say, qr_out=qr_out, announce=False)
@@ -363,7 +398,9 @@ async def unlock(
     slot = await api.slot(proven["key_id"])
     state.csrf = str(s["csrf_token"])
     state.handle = user.get("handle")
-    ring = await open_keys(api, kc, user=user, slot=slot, passphrase=passphrase, say=say)
+    ring = await open_keys(
+        api, kc, user=user, slot=slot, passphrase=passphrase, say=say, bypass=bypass
+    )
     return Unlocked(state=state, ring=ring, user=user)
 
 
