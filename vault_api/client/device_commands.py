@@ -18,8 +18,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from vault_api.client import devices, links
@@ -409,8 +411,17 @@ async def _approve(ctx: Context) -> None:
             "the vault's answer names no claim hash for the request; cannot deposit", Exit.ERROR
         )
     proxy = await _proxy(ctx, api)
-    token = await proxy.deposit(sealed, APPROVAL_LIFETIME_S, claim_hash=dec(claim_hash))
-    body = {"keypair_version": ring.keypair_version, "device_wrap": enc(wrap), "proxy_token": token}
+    try:
+        dep = await proxy.deposit(
+            sealed, APPROVAL_LIFETIME_S, approval_conditions(claim_hash, ring.user_id)
+        )
+    finally:
+        await proxy.close()
+    body = {
+        "keypair_version": ring.keypair_version,
+        "device_wrap": enc(wrap),
+        "proxy_token": str(dep["token"]),
+    }
     try:
         d = await api.call("POST", f"/api/devices/requests/{code}/approve", json=body)
     except ApiError as e:
@@ -435,62 +446,94 @@ _ACTIONS: dict[str, Callable[[Context], Awaitable[None]]] = {
 
 
 class Proxy:
-    """The one-time key proxy (docs/keyproxy.md), its errors said as the CLI says them."""
+    """The one-time key proxy over its HTTP API (docs/keyproxy.md, as the page's
+    js/keyproxy.js calls it), its refusals said as the CLI says them."""
 
     def __init__(self, url: str) -> None:
-        from keyproxy.client import KeyProxyClient
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=30.0)
 
-        self.url = url
-        self._client = KeyProxyClient(url)
-
-    def _fail(self, e: Exception) -> NoReturn:
-        from keyproxy import client as kp
-
-        name = type(e).__name__
-        if isinstance(e, kp.Claimed):
-            at = getattr(e, "claimed_ms", None)
-            raise FactorError(
-                "already opened" + (f" (at {when(at)})" if at else "") + ": a one-time link "
-                "opens once",
+    def _refused(self, code: str, body: Mapping[str, Any]) -> FactorError:
+        if code == "claimed":
+            at = body.get("claimed_ms")
+            return FactorError(
+                "already opened" + (f" (at {when(int(at))})" if at else "") + ": a one-time "
+                "link opens once",
                 code="link_claimed",
-            ) from None
-        if isinstance(e, kp.Expired):
-            raise FactorError("the link has expired", code="link_expired") from None
-        if isinstance(e, kp.NotFound):
-            raise FactorError(
-                "the proxy holds nothing under this link (never made, expired long ago, or "
-                "its token was changed)",
+            )
+        if code == "expired":
+            return FactorError("the link has expired", code="link_expired")
+        if code == "not_found":
+            return FactorError(
+                "the proxy holds nothing under this link (never made, expired long ago, or its "
+                "token was changed)",
                 code="link_not_found",
-            ) from None
-        if isinstance(e, kp.ProxyUnavailable | kp.RateLimited):
+            )
+        if code in ("rate_limited", "unavailable", "keyproxy_unavailable"):
+            return FactorError(
+                f"the one-time key proxy at {self.url} is busy or unavailable ({code}); try again",
+                code="keyproxy_unavailable",
+            )
+        message = str(body.get("message") or "refused")
+        return FactorError(f"the one-time key proxy refused: {message}", code=f"keyproxy_{code}")
+
+    async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        try:
+            r = await self._http.request(method, path, json=body)
+        except httpx.TransportError as e:
             raise FactorError(
-                f"the one-time key proxy at {self.url} is unavailable ({name}); try again",
+                f"cannot reach the one-time key proxy at {self.url} ({type(e).__name__})",
                 code="keyproxy_unavailable",
             ) from None
-        raise FactorError(f"the one-time key proxy refused: {e}", code="keyproxy_refused") from None
-
-    async def deposit(self, blob: bytes, lifetime_s: int, *, claim_hash: bytes | None) -> str:
         try:
-            return await self._client.deposit(blob, lifetime_s, claim_hash=claim_hash)
-        except Exception as e:
-            self._fail(e)
+            out = r.json()
+        except ValueError:
+            out = None
+        out = out if isinstance(out, dict) else {}
+        if r.status_code >= 400:
+            raise self._refused(str(out.get("error") or f"http_{r.status_code}"), out)
+        return out
 
-    async def status(self, token: str) -> Any:
-        try:
-            return await self._client.status(token)
-        except Exception as e:
-            self._fail(e)
+    async def deposit(
+        self, blob: bytes, lifetime_s: int, conditions: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """{token, expires_ms}."""
+        body = {"blob": enc(blob), "ttl_seconds": lifetime_s, "conditions": conditions or []}
+        return await self._call("POST", "/v1/deposits", body)
 
-    async def claim(self, token: str) -> bytes:
+    async def status(self, token: str) -> dict[str, Any]:
+        """{state: waiting | claimed | expired, expires_ms, claimed_ms, ...}; not consumed."""
+        st = await self._call("GET", f"/v1/deposits/{quote(token, safe='')}")
+        if st.get("state") in ("claimed", "expired"):
+            raise self._refused(str(st["state"]), st)
+        return st
+
+    async def claim(
+        self, token: str, *, secret: bytes | None = None, grant: str | None = None
+    ) -> bytes:
+        body: dict[str, str] = {}
+        if secret is not None:
+            body["secret"] = enc(secret)
+        if grant is not None:
+            body["grant"] = grant
+        out = await self._call("POST", f"/v1/deposits/{quote(token, safe='')}/claim", body)
         try:
-            return await self._client.claim(token)
-        except Exception as e:
-            self._fail(e)
+            return dec(str(out["blob"]))
+        except (KeyError, ValueError):
+            raise FactorError(
+                "the one-time key proxy answered without the deposit", code="link_damaged"
+            ) from None
 
     async def close(self) -> None:
-        close = getattr(self._client, "close", None) or getattr(self._client, "aclose", None)
-        if close is not None:
-            await close()
+        await self._http.aclose()
+
+
+def approval_conditions(claim_hash: str, user_id: bytes) -> list[dict[str, str]]:
+    """Only device B (the claim secret) in a session of this account (the vault's grant)."""
+    return [
+        {"kind": "secret", "hash": claim_hash},
+        {"kind": "grant", "issuer": "vault", "subject": enc(user_id)},
+    ]
 
 
 async def _proxy(ctx: Context, api: VaultApi) -> Proxy:
@@ -525,11 +568,11 @@ async def _send(ctx: Context) -> None:
     blob, key = links.seal_item(item.content)
     proxy = await _proxy(ctx, ctx.api())
     try:
-        token = await proxy.deposit(blob, ttl, claim_hash=None)
+        dep = await proxy.deposit(blob, ttl)
     finally:
         await proxy.close()
-    link = links.Link(vault_url=ctx.server(), token=token, key=key).text()
-    expires_ms = time.time_ns() // 1_000_000 + ttl * 1000
+    link = links.Link(vault_url=ctx.server(), token=str(dep["token"]), key=key).text()
+    expires_ms = int(dep.get("expires_ms") or time.time_ns() // 1_000_000 + ttl * 1000)
     ctx.say(
         f"a one-time link to {item.title!r}: it opens once, until {when(expires_ms)}; whoever "
         "has it can open it, so send it over a channel you trust"
@@ -544,21 +587,12 @@ async def cmd_open_link(ctx: Context) -> None:
         raise named(e) from None
 
 
-def _status_json(st: Any) -> dict[str, Any]:
-    if isinstance(st, Mapping):
-        return dict(st)
-    fields = getattr(st, "__dataclass_fields__", None)
-    if fields:
-        return {k: getattr(st, k) for k in fields}
-    return {"status": str(st)}
-
-
 async def _open_link(ctx: Context) -> None:
     link = links.parse_link(ctx.ns.url)
     async with VaultApi(link.vault_url) as api:
         proxy = await _proxy(ctx, api)
     try:
-        st = _status_json(await proxy.status(link.token))
+        st = await proxy.status(link.token)
         expires = st.get("expires_ms")
         ctx.say(
             "a one-time link, waiting to be opened"
