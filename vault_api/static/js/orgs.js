@@ -19,19 +19,17 @@ const TOGGLES = [
 function describe(e) {
   const d = e.detail || {};
   const who = d.handle ? ` ${d.handle}` : "";
-  switch (e.action) {
-    case "policy.change": {
-      const changes = Object.entries(d.new || d.changes || {})
-        .map(([k, v]) => `${k} ${JSON.stringify(d.old?.[k])} → ${JSON.stringify(v)}`)
-        .join(", ");
-      const removed = d.removed ? ` (removed ${d.removed.wraps ?? 0} bypass wraps, ${d.removed.devices ?? 0} devices)` : "";
-      return `policy changed: ${changes || JSON.stringify(d)}${removed}`;
-    }
-    case "member.role":
-      return `role of${who} set to ${d.role}`;
-    default:
-      return `${e.action}${who}${d.role && e.action !== "member.remove" ? ` (${d.role})` : ""}`;
+  if (e.action === "policy.change") {
+    const changed = Object.entries(d.new || {})
+      .filter(([k, v]) => JSON.stringify(d.old?.[k]) !== JSON.stringify(v))
+      .map(([k, v]) => `${k} ${JSON.stringify(d.old?.[k])} → ${JSON.stringify(v)}`);
+    const r = d.removed;
+    const removed = r ? ` (removed ${r.wraps ?? 0} bypass wraps, revoked ${r.devices ?? 0} devices)` : "";
+    return `policy.change: ${changed.join(", ") || "no change"}${removed}`;
   }
+  if (e.action === "member.role") return `member.role:${who} ${d.old} → ${d.new}`;
+  if (e.action === "org.create") return `org.create: ${d.name ?? ""}`;
+  return `${e.action}:${who}${d.role ? ` (${d.role})` : ""}`;
 }
 
 export async function orgDialog(app) {
@@ -71,11 +69,12 @@ export async function orgDialog(app) {
     const org = await api.get(path("orgs", policy.organisation.org_id));
     const admin = org.role === "admin";
     const orgPath = (...p) => path("orgs", org.org_id, ...p);
-    const run = async (what, fn) => {
+    const run = async (what, fn, { keepOnError = false } = {}) => {
       try {
         await fn();
       } catch (err) {
         tell(`${what}: ${err.code === "last_admin" ? "the organisation needs at least one admin" : err.message}`, false);
+        if (keepOnError) return; // what was typed stays, to correct it
       }
       await render();
     };
@@ -146,7 +145,7 @@ export async function orgDialog(app) {
                 throw err;
               }
               tell(`${handle} was added as ${addRole.value}; they are told at their next login.`);
-            });
+            }, { keepOnError: true });
           } },
             h("label", { for: "org-add-handle" }, "Add a member by handle"),
             addHandle,
