@@ -239,7 +239,8 @@ async def _register(ctx: Context) -> None:
                 "`vault device list`; revoke it first to register again",
                 Exit.CONFLICT,
             )
-        ctx.say(f"replacing the device file of device {local.ref} ({mine and mine['state']})")
+        was = mine["state"] if mine is not None else "unknown to the vault"
+        ctx.say(f"replacing the device file of device {local.ref} ({was})")
     device = devices.new_file(ring.user_id, name=name, server=ctx.server())
     try:
         d = await vault.api.call("POST", "/api/me/devices", json=devices.registration_body(device))
@@ -296,6 +297,7 @@ async def _bypass(ctx: Context) -> None:
     if device is None:
         raise Usage("this CLI is not a registered device: `vault device register` first")
     if ctx.ns.switch == "on":
+        ctx.use_bypass = False  # new wraps are made after a passphrase unlock
         d = await _put_bypass(ctx, device)
         ctx.emit(
             _row(d, device),
