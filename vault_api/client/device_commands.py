@@ -370,9 +370,8 @@ def _code(text: str) -> str:
 async def _approve(ctx: Context) -> None:
     """Approve a new browser's request (docs/devices.md 5, steps 2 and 3)."""
     code = _code(ctx.ns.code)
-    vault = await ctx.vault()
-    ring = vault.ring
-    api = vault.api
+    api, state = await _session(ctx)  # the keys are opened only once the user approves
+    user_id = dec(state.user_id)
     try:
         r = await api.call("GET", f"/api/devices/requests/{code}")
     except ApiError as e:
@@ -380,7 +379,7 @@ async def _approve(ctx: Context) -> None:
     if r.get("state") != "pending":
         raise CliError(f"that request is already {r.get('state')}", Exit.CONFLICT)
     try:
-        fp = devices.verify_request(ring.user_id, r)
+        fp = devices.verify_request(user_id, r)
     except FactorError:
         await api.call("DELETE", f"/api/devices/requests/{code}")
         raise
@@ -392,6 +391,8 @@ async def _approve(ctx: Context) -> None:
         await api.call("DELETE", f"/api/devices/requests/{code}")
         ctx.emit({"code": code, "approved": False}, [f"refused request {code}"])
         return
+    vault = await ctx.vault()
+    ring, api = vault.ring, vault.api
     if ring.token_factor is None:
         raise FactorError(
             "approval gives the new device a bypass, which replaces the vault passphrase, and "
