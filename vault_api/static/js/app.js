@@ -315,11 +315,12 @@ class App {
       if (this.seenNotices.has(n.seq)) continue;
       this.seenNotices.add(n.seq);
       const when = new Date(n.at_ms).toLocaleString();
-      this.say.alert(
-        n.action === "account.recover"
-          ? `Your vault was recovered from another session at ${when}: every other token's slot was removed. If that was not you, tell the vault's operator now.`
-          : `Another session changed your account at ${when} (${n.action}).`,
-      );
+      const told = {
+        "account.recover": `Your vault was recovered from another session at ${when}: every other token's slot was removed. If that was not you, tell the vault's operator now.`,
+        "org.join": `You were added to an organisation at ${when}: its policy now applies to your devices (see Organisation).`,
+        "device.revoke": `A device of yours was revoked at ${when} (see Devices).`,
+      };
+      this.say.alert(told[n.action] || `Another session changed your account at ${when} (${n.action}).`);
     }
   }
 

@@ -139,4 +139,6 @@ async function main() {
   button.focus();
 }
 
+// Another link pasted into this tab's address bar changes only the fragment: start over with it.
+window.addEventListener("hashchange", () => location.reload());
 main();
