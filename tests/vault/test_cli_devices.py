@@ -22,7 +22,7 @@ from tests.helpers import make_phone
 from tests.vault.clirunner import VaultCli
 from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
 from tests.vault.driver import VaultClient, dec, enc
-from vault_api.client import devices, factors
+from vault_api.client import devices, factors, links
 from vault_api.client.api import VaultApi
 from vault_api.client.device_commands import Proxy
 from vault_api.crypto import devices as dv
@@ -385,3 +385,30 @@ async def test_cli_approves_a_page_style_device_request(
     for res in cli.results:
         assert PASS not in res.out + res.err
         assert enc(claim) not in res.out + res.err
+
+
+def test_link_text_lifetimes_and_sealing() -> None:
+    blob, key = links.seal_item({"type": "note", "title": "T", "notes": "n"})
+    link = links.Link(vault_url="https://vault.example/v", token="tok_-1", key=key)
+    back = links.parse_link(link.text())
+    assert back == link
+    assert links.open_item(blob, back.key)["notes"] == "n"
+    assert [links.parse_ttl(t) for t in ("10m", "12h", "1d", "7d", "3600")] == [
+        600,
+        43_200,
+        86_400,
+        604_800,
+        3600,
+    ]
+    for bad in ("5m", "8d", "1w", "", "-1d"):
+        with pytest.raises(factors.FactorError) as e:
+            links.parse_ttl(bad)
+        assert e.value.code == "invalid"
+    cut = link.text()[:-3]
+    for damaged in (cut, "https://vault.example/once", "ftp://x/once#a.b", link.text() + "x"):
+        with pytest.raises(factors.FactorError) as e:
+            links.open_item(blob, links.parse_link(damaged).key)
+        assert e.value.code == "link_damaged"
+    with pytest.raises(factors.FactorError) as e:
+        links.open_item(blob[:-1] + bytes([blob[-1] ^ 1]), key)
+    assert e.value.code == "link_damaged"
