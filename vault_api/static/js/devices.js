@@ -130,6 +130,9 @@ const REASONS = {
 const GONE = new Set(["device_not_found", "device_revoked", "device_expired"]);
 
 export function reasonText(e) {
+  if (e?.code === "policy_forbids" && e.body?.policy === "allow_device_registration") {
+    return "your organisation does not allow registering devices";
+  }
   return REASONS[e?.code] || e?.message || String(e);
 }
 
@@ -239,7 +242,7 @@ export async function devicesDialog(app) {
     try {
       await fn();
     } catch (e) {
-      tell(`${what}: ${e.code && REASONS[e.code] ? REASONS[e.code] : e.message}`, false);
+      tell(`${what}: ${reasonText(e)}`, false);
     }
     await render();
   };
