@@ -15,16 +15,15 @@ the vault imports nothing else of the keyproxy package).
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
-from typing import Final, cast
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from authnet.protocol.encoding import b64u_encode
+from keyproxy.grants import sign_grant
 
 ISSUER: Final = "vault"
 KEY_FILE: Final = "keyproxy-issuer.key"
@@ -33,9 +32,6 @@ KEY_BYTES: Final = 32
 
 class IssuerKeyError(RuntimeError):
     """The issuer key file is unusable (wrong size, or readable by others)."""
-
-
-SignGrant = Callable[..., bytes]
 
 
 def key_path(data_dir: Path) -> Path:
@@ -71,17 +67,11 @@ def issuer_public_key(data_dir: Path) -> str:
     return b64u_encode(issuer_key(data_dir).public_key().public_bytes_raw())
 
 
-def _sign_grant() -> SignGrant:
-    # keyproxy.grants is the proxy's client library (pure, cryptography only).
-    module = importlib.import_module("keyproxy.grants")
-    return cast(SignGrant, module.sign_grant)
-
-
 def grant(
     key: ed25519.Ed25519PrivateKey, *, user_id: bytes, token_hash: str, expires_ms: int
 ) -> bytes:
     """A grant that a session of account `user_id` may claim the deposit whose
-    token hashes to `token_hash`, until `expires_ms`."""
-    return _sign_grant()(
+    token hashes to `token_hash` (base64url of SHA-256), until `expires_ms`."""
+    return sign_grant(
         key, issuer=ISSUER, subject=b64u_encode(user_id), token=token_hash, expires_ms=expires_ms
     )

@@ -931,10 +931,8 @@ class GrantIn(Request):
     token_hash: Annotated[
         str,
         Field(
-            min_length=1,
-            max_length=128,
-            pattern=r"^[A-Za-z0-9_-]+$",
-            description="the hash of the proxy token the grant is for (docs/keyproxy.md)",
+            pattern=r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$",
+            description="SHA-256 of the proxy token the grant is for, base64url (docs/keyproxy.md)",
         ),
     ]
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from authnet.testing import TestNetwork
 from hardener.testing import TestHardener
+from keyproxy import grants as kg
 from simulators.phone.app import PhoneApp
 from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
 from tests.vault.driver import VaultClient, dec, enc
@@ -523,7 +524,8 @@ async def test_without_a_proxy_approval_is_off(hvault: VaultServer, alice_phone:
             "POST", "/api/devices/requests", json=request_body(a, dc.new_device(), b"s"), expect=409
         )
         assert error(r) == "keyproxy_not_configured"
-        r = await a.call("POST", "/api/keyproxy/grant", json={"token_hash": "abc"}, expect=409)
+        th = enc(hashlib.sha256(b"t").digest())
+        r = await a.call("POST", "/api/keyproxy/grant", json={"token_hash": th}, expect=409)
         assert error(r) == "keyproxy_not_configured"
 
 
@@ -554,17 +556,22 @@ async def test_claim_grant(pvault: VaultServer, alice_phone: PhoneApp) -> None:
         assert g["issuer"] == "vault"
         assert g["subject"] == enc(c.user_id)  # type: ignore[arg-type]
         assert g["expires_ms"] > pvault.clock()
-        assert len(dec(g["grant"])) > 64
+        assert len(dec(g["grant"])) == kg.GRANT_BYTES
         key_file = pvault.settings.data_dir / grants.KEY_FILE
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        public = grants.issuer_public_key(pvault.settings.data_dir)
-        from keyproxy import grants as kg  # the proxy's own check
-
-        verified = kg.verify_grant(
-            dec(g["grant"]), issuers={"vault": dec(public)}, now_ms=pvault.clock()
-        )
-        assert verified.subject == g["subject"]
-        assert verified.token == token_hash
+        public = dec(grants.issuer_public_key(pvault.settings.data_dir))
+        # The proxy's own check accepts it for this deposit and subject only.
+        check = {"issuer": "vault", "subject": g["subject"], "token": token_hash}
+        kg.verify_grant(public, dec(g["grant"]), **check, now_ms=pvault.clock())
+        other = enc(hashlib.sha256(b"kp1_other").digest())
+        with pytest.raises(kg.GrantInvalid):
+            kg.verify_grant(
+                public, dec(g["grant"]), **{**check, "token": other}, now_ms=pvault.clock()
+            )
+        with pytest.raises(kg.GrantInvalid):
+            kg.verify_grant(public, dec(g["grant"]), **check, now_ms=g["expires_ms"] + 1)
+        r = await c.call("POST", "/api/keyproxy/grant", json={"token_hash": "abc"}, expect=422)
+        assert error(r) == "invalid"
 
 
 # --- host-proof ----------------------------------------------------------------------------
