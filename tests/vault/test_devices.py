@@ -514,6 +514,11 @@ async def test_wrong_codes_lock_the_requests_and_refusal(
         pvault.clock.advance(pvault.settings.device_request_seconds + 1)
         r = await a.call("GET", f"/api/devices/requests/{made['code']}", expect=404)
         assert error(r) == "request_not_found"  # expired by now
+        # ... and the lock is over; polling an expired code of one's own is not a guess.
+        for _ in range(12):
+            r = await b.call("GET", f"/api/devices/requests/{made['code']}", expect=404)
+        r = await a.call("GET", "/api/devices/requests/ZZZZZ-ZZZZZ", expect=404)
+        assert error(r) == "request_not_found"
 
 
 async def test_without_a_proxy_approval_is_off(hvault: VaultServer, alice_phone: PhoneApp) -> None:

@@ -651,8 +651,11 @@ def check_code(
             code="too_many_attempts",
             retry_after_ms=int(fails.reset_ms) - now_ms,
         )
-    if _live(conn, user_id, normalise_code(code), now_ms) is not None:
+    normal = normalise_code(code)
+    if _live(conn, user_id, normal, now_ms) is not None:
         return True
+    if normal is not None and _live(conn, user_id, normal, 0) is not None:
+        return False  # the account's own code, expired (a device still polling): not a guess
     if fails is None:
         conn.execute(
             device_request_failures.insert().values(
