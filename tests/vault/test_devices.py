@@ -621,3 +621,16 @@ async def test_the_server_never_holds_device_secrets(
         }
         found = scan(haystacks(pvault.db_url, pvault.settings.blob_path), needles)
         assert found == []
+
+
+def test_the_issuer_key_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vault_api import cli
+
+    assert cli.main(["--data-dir", str(tmp_path), "keyproxy-issuer"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == grants.issuer_public_key(tmp_path)
+    assert len(dec(printed)) == 32
+    assert stat.S_IMODE((tmp_path / grants.KEY_FILE).stat().st_mode) == 0o600
+    (tmp_path / grants.KEY_FILE).chmod(0o644)
+    assert cli.main(["--data-dir", str(tmp_path), "keyproxy-issuer"]) == 2
+    assert "readable by others" in capsys.readouterr().err
