@@ -35,8 +35,9 @@ def test_the_file_is_what_the_generator_makes() -> None:
 
 def test_every_label_is_in_the_file() -> None:
     # The hardened factors' labels are checked Python <-> page by test_factors instead;
-    # format 2's file chunk label has its own vectors (vault-files-v2.json, test_files_v2).
-    later = (*labels.FACTORS, labels.FILE_CHUNK_V2)
+    # format 2's file chunk label has its own vectors (vault-files-v2.json, test_files_v2);
+    # the devices' labels too (vault-devices.json, test_device_vectors).
+    later = (*labels.FACTORS, labels.FILE_CHUNK_V2, *labels.DEVICES)
     expected = {label.decode() for label in labels.ALL if label not in later}
     assert set(V["labels"].values()) == expected
 
