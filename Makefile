@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/waiters.py
 	$(VENV)/bin/python bench/hardener.py
 	$(VENV)/bin/python bench/sealing.py
+	$(VENV)/bin/python bench/proxy.py --login
 
 proto: $(STAMP)
 	$(VENV)/bin/python scripts/gen_proto.py
