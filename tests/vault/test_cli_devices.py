@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from keyproxy.testing import TestKeyProxy
 
 from authnet.testing import TestNetwork
 from hardener.testing import TestHardener
+from keyproxy.testing import TestKeyProxy
 from simulators.phone.app import PhoneApp
 from tests.helpers import make_phone
 from tests.vault.clirunner import VaultCli
 from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
 from tests.vault.driver import VaultClient, dec, enc
+from vault_api import grants
 from vault_api.client import devices, factors, links
 from vault_api.client.api import VaultApi
 from vault_api.client.device_commands import Proxy
@@ -57,6 +58,8 @@ async def dvault(
         passphrase_kdf_iterations=FAST_ITERATIONS,
         keyproxy_url=keyproxy.http_url,
     ) as server:
+        # The proxy's operator registers the vault as a grant issuer (docs/keyproxy.md).
+        keyproxy.add_issuer("vault", grants.issuer_public_key(server.settings.data_dir))
         yield server
 
 

@@ -472,7 +472,12 @@ class Proxy:
                 "token was changed)",
                 code="link_not_found",
             )
-        if code in ("rate_limited", "unavailable", "keyproxy_unavailable"):
+        if code == "burned":
+            return FactorError(
+                "the deposit was destroyed after claims that did not meet its conditions",
+                code="link_not_found",
+            )
+        if code in ("rate_limited", "unavailable", "full", "keyproxy_unavailable"):
             return FactorError(
                 f"the one-time key proxy at {self.url} is busy or unavailable ({code}); try again",
                 code="keyproxy_unavailable",
