@@ -860,6 +860,9 @@ class DeviceRequestOut(Response):
     public_key: DevicePublic
     signing_key: DevicePublic
     proof: DeviceProof
+    claim_hash: Hash32 = Field(
+        description="SHA-256 of the requester's claim secret: the approver's deposit condition"
+    )
     state: Literal["pending", "approved", "refused"]
     expires_ms: int
     proxy_token: str | None = Field(

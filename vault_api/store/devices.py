@@ -692,6 +692,7 @@ def request_out(row: Any, code: str, session_hash: bytes) -> DeviceRequestOut:
         public_key=row.public_key,
         signing_key=row.signing_key,
         proof=row.proof,
+        claim_hash=row.claim_hash,
         state=row.state,
         expires_ms=row.expires_ms,
         proxy_token=row.proxy_token if mine else None,
