@@ -19,6 +19,7 @@ import * as vc from "./vaultcrypto.js";
 import * as dc from "./crypto/devices.js";
 import * as f from "./crypto/factors.js";
 import { ApiError, path } from "./api.js";
+import { utf8 } from "./crypto/encoding.js";
 import { KeyProxy, ProxyError, approvalConditions } from "./keyproxy.js";
 import { fill, h, makeDialog, openDialog, when } from "./dom.js";
 import { confirmDialog, promptDialog } from "./panels.js";
@@ -477,7 +478,7 @@ export async function requestApproval(app, slot, ui, signal) {
     }
   }
   ui.state("Approved. Fetching the key for this browser…", "approved");
-  const tokenHash = enc(await dc.sha256(vc.utf8(r.proxy_token)));
+  const tokenHash = enc(await dc.sha256(utf8(r.proxy_token)));
   const { grant } = await api.post("/api/keyproxy/grant", { token_hash: tokenHash });
   let sealed;
   try {

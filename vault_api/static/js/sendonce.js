@@ -4,6 +4,7 @@
 // only in the link's fragment, which browsers never send to a server.
 
 import * as vc from "./vaultcrypto.js";
+import { utf8 } from "./crypto/encoding.js";
 import * as dc from "./crypto/devices.js";
 import { KeyProxy } from "./keyproxy.js";
 import { fill, h, makeDialog, openDialog, when } from "./dom.js";
@@ -27,7 +28,7 @@ function shareable(content) {
 /** {link, expiresMs} for `content`, deposited for `ttlSeconds`. */
 export async function makeLink(proxyUrl, vaultUrl, content, ttlSeconds) {
   const proxy = new KeyProxy(proxyUrl);
-  const { blob, key } = await dc.sealLink(vc.utf8(JSON.stringify(shareable(content))));
+  const { blob, key } = await dc.sealLink(utf8(JSON.stringify(shareable(content))));
   const dep = await proxy.deposit(blob, ttlSeconds, []);
   const link = `${vaultUrl}/once#${dep.token}.${vc.b64uEncode(key)}`;
   key.fill(0);
