@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page, expect
@@ -159,6 +160,15 @@ async def test_a_new_browser_approved_through_the_proxy_and_one_refused(
     await b.get_by_role("button", name="Show the password").click()
     await expect(b.locator("#item-body")).to_contain_text(ITEM["password"])
     await a.keyboard.press("Escape")
+    # The KEK went through the proxy under both conditions, and was claimed once.
+    with sqlite3.connect(dsite.db_path) as c:
+        (token,) = c.execute(
+            "SELECT proxy_token FROM device_requests WHERE state = 'approved'"
+        ).fetchone()
+    async with httpx.AsyncClient() as http:
+        st = (await http.get(f"{dsite.keyproxy.http_url}/v1/deposits/{token}")).json()
+    assert st["state"] == "claimed"
+    assert sorted(st["conditions"]) == ["grant", "secret"]
 
     # B is now a device with the bypass: its next login needs no passphrase.
     await ui.log_out(b)
@@ -166,6 +176,19 @@ async def test_a_new_browser_approved_through_the_proxy_and_one_refused(
     measure = await ui.login_measure(b)
     assert measure is not None
     assert measure["method"] == "bypass"
+
+    # A device wrap changed on the server is found by the page, which asks for the passphrase.
+    await ui.log_out(b)
+    with sqlite3.connect(dsite.db_path) as c:
+        (wrap,) = c.execute("SELECT device_wrap FROM devices").fetchone()
+        changed = wrap[:40] + bytes([wrap[40] ^ 1]) + wrap[41:]
+        c.execute("UPDATE devices SET device_wrap = ?", (changed,))
+    await ui.login(b, phone, expect_state="passphrase")
+    await expect(b.locator("#passphrase-reason")).to_contain_text(
+        "this browser's device wrap did not open"
+    )
+    with sqlite3.connect(dsite.db_path) as c:
+        c.execute("UPDATE devices SET device_wrap = ?", (wrap,))
 
     # A third browser is refused: it says so and stays locked.
     c = await browsers.page()
