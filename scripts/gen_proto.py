@@ -1,4 +1,4 @@
-"""Generate the gRPC stubs under authnet/v1/ and hardener/v1/ from proto/*/v1/*.proto.
+"""Generate the gRPC stubs under authnet/v1/, hardener/v1/ and keyproxy/v1/ from proto/*/v1/*.proto.
 
 The stubs are committed so a clone runs without a code-generation step;
 tests/test_grpc_services.py regenerates them into a temporary folder and fails
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 # Each package's protos compile into <package>/v1/ (the hardener is its own
 # trust domain with its own API; it shares only this generator).
-PACKAGES = ("authnet", "hardener")
+PACKAGES = ("authnet", "hardener", "keyproxy")
 
 
 def generate(out_dir: Path) -> list[Path]:
