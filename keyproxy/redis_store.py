@@ -8,15 +8,19 @@ an expired blob is deleted by `sweep` (and is never handed out: `take`
 compares `expires_ms` first). The bytes of waiting blobs are counted in
 `prefix + "stored_bytes"` by the same scripts, so `stored_bytes` is one GET.
 
-Connection failures surface as redis.exceptions.ConnectionError, a subclass
-of ConnectionError, which the fronts answer with `unavailable`.
+Redis's own connection and timeout errors are not builtin ConnectionErrors,
+so every method raises `RedisUnavailable` (a ConnectionError) in their place,
+which the fronts answer with `unavailable`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, cast
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis import exceptions as rx
 
 from keyproxy.deposits import Record, conditions_from_json, conditions_json
 from keyproxy.store import Stats
@@ -94,6 +98,25 @@ _FIELDS: Final = (
 )
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class RedisUnavailable(ConnectionError):
+    """Redis did not answer (refused, reset, timed out)."""
+
+
+def _unavailable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (rx.ConnectionError, rx.TimeoutError) as e:
+            raise RedisUnavailable(f"Redis cannot be reached ({type(e).__name__})") from None
+
+    return run
+
+
 def _int(value: bytes | None, default: int = 0) -> int:
     return default if value is None else int(value)
 
@@ -116,6 +139,7 @@ class RedisStore:
     def key(self, token_hash: bytes) -> str:
         return self.prefix + DEPOSIT_TAG + token_hash.hex()
 
+    @_unavailable
     async def put(self, record: Record) -> None:
         pairs: list[Any] = [
             "size",
@@ -145,6 +169,7 @@ class RedisStore:
         if not added:
             raise ValueError("a deposit with this token hash already exists")
 
+    @_unavailable
     async def get(self, token_hash: bytes) -> Record | None:
         values = cast(list[bytes | None], await self._redis.hmget(self.key(token_hash), _FIELDS))
         f = dict(zip(_FIELDS, values, strict=True))
@@ -166,10 +191,12 @@ class RedisStore:
             purge_ms=_int(f["purge_ms"]),
         )
 
+    @_unavailable
     async def take(self, token_hash: bytes, now_ms: int) -> bytes | None:
         blob = await self._take(keys=[self.key(token_hash), self._counter], args=[now_ms])
         return None if blob is None else bytes(blob)
 
+    @_unavailable
     async def fail(self, token_hash: bytes, now_ms: int, max_failures: int) -> int | None:
         n = await self._fail(
             keys=[self.key(token_hash), self._counter], args=[now_ms, max_failures]
@@ -187,12 +214,14 @@ class RedisStore:
         escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
         return escaped + DEPOSIT_TAG + "*"
 
+    @_unavailable
     async def sweep(self, now_ms: int) -> int:
         n = 0
         for k in await self._keys():
             n += int(await self._sweep(keys=[k, self._counter], args=[now_ms]))
         return n
 
+    @_unavailable
     async def stats(self, now_ms: int) -> Stats:
         waiting = claimed = burned = expired = stored = 0
         for k in await self._keys():
@@ -215,6 +244,7 @@ class RedisStore:
             waiting=waiting, claimed=claimed, burned=burned, expired=expired, stored_bytes=stored
         )
 
+    @_unavailable
     async def stored_bytes(self) -> int:
         return _int(cast(bytes | None, await self._redis.get(self._counter)))
 
