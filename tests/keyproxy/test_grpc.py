@@ -27,8 +27,8 @@ def stub(kp: TestKeyProxy) -> tuple[grpc.Channel, pb_grpc.KeyProxyStub]:
 
 
 def code_of(err: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
-    meta = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
-    return err.code(), str(meta.get("keyproxy-error"))  # type: ignore[attr-defined]
+    meta = dict(err.trailing_metadata() or ())
+    return err.code(), str(meta.get("keyproxy-error"))
 
 
 def test_round_trip_and_states(proxy: TestKeyProxy) -> None:
@@ -46,13 +46,13 @@ def test_round_trip_and_states(proxy: TestKeyProxy) -> None:
         with pytest.raises(grpc.RpcError) as wrong:
             kp.Claim(pb.ClaimRequest(token=d.token, secret=b"nope"))
         assert code_of(wrong.value) == (grpc.StatusCode.PERMISSION_DENIED, "condition_failed")
-        meta = dict(wrong.value.trailing_metadata())  # type: ignore[attr-defined]
+        meta = dict(wrong.value.trailing_metadata())
         assert meta["keyproxy-attempts-left"] == "4"
         assert kp.Claim(pb.ClaimRequest(token=d.token, secret=secret)).blob == b"\x00sealed\xff"
         with pytest.raises(grpc.RpcError) as again:
             kp.Claim(pb.ClaimRequest(token=d.token, secret=secret))
         assert code_of(again.value) == (grpc.StatusCode.FAILED_PRECONDITION, "claimed")
-        assert again.value.details().startswith("claimed:")  # type: ignore[attr-defined]
+        assert again.value.details().startswith("claimed:")
         assert kp.Status(pb.StatusRequest(token=d.token)).state == pb.STATE_CLAIMED
         assert kp.Status(pb.StatusRequest(token=d.token)).claimed_ms > 0
 
@@ -116,7 +116,7 @@ def test_error_codes(tmp_path: Path, engine: str, request: pytest.FixtureRequest
             with pytest.raises(grpc.RpcError) as limited:
                 kp.Deposit(pb.DepositRequest(blob=b"x", ttl_seconds=1))
             assert code_of(limited.value) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "rate_limited")
-            meta = dict(limited.value.trailing_metadata())  # type: ignore[attr-defined]
+            meta = dict(limited.value.trailing_metadata())
             assert int(meta["keyproxy-retry-after-ms"]) > 0
 
             missing = secrets.token_urlsafe(32)
