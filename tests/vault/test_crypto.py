@@ -356,6 +356,7 @@ def test_the_public_api_is_complete() -> None:
         "aead",
         "content",
         "errors",
+        "devices",
         "factors",
         "files",
         "ids",
