@@ -112,3 +112,21 @@ async def test_admin_turns_the_bypass_off_and_the_next_login_asks(
     await ui.device_result(
         bob, "The bypass is not on: your organisation does not allow the passphrase bypass"
     )
+
+    # alice's organisation requires a passphrase: alice has none, and her next
+    # login says so (the organisation's policy, not only the server's setting).
+    await bob.keyboard.press("Escape")
+    # (alice's organisation dialog is still open.)
+    require = alice.get_by_label(re.compile("Members must have a vault passphrase"))
+    await expect(require).not_to_be_checked()
+    await require.check()
+    await org_result(alice, r"Policy changed")
+    await expect(alice.locator("#org-audit-list li").first).to_contain_text(
+        "policy.change: require_passphrase false → true"
+    )
+    await alice.keyboard.press("Escape")
+    await ui.log_out(alice)
+    await ui.login(alice, alice_phone, expect_state="vault")
+    await expect(alice.locator("#alert")).to_contain_text(
+        "Your organisation Acme requires a vault passphrase", timeout=ui.TIMEOUT
+    )

@@ -376,11 +376,12 @@ class App {
     this.noticeTimer = setInterval(() => this.checkNotices(), NOTICE_POLL_MS);
     this.checkNotices();
     if (!this.keyring.tokenFactor) {
-      this.api
-        .get("/api/hardener")
-        .then((hd) => {
-          if (hd.enabled && hd.require_passphrase) {
-            this.say.alert("This vault requires a vault passphrase: set one now in Account and tokens.");
+      // The server's setting, or the organisation's policy (docs/devices.md 6).
+      Promise.all([this.api.get("/api/hardener"), this.api.get("/api/me/policy")])
+        .then(([hd, policy]) => {
+          if (hd.enabled && (hd.require_passphrase || policy.require_passphrase)) {
+            const who = policy.require_passphrase && policy.organisation ? `Your organisation ${policy.organisation.name}` : "This vault";
+            this.say.alert(`${who} requires a vault passphrase: set one now in Account and tokens.`);
           }
         })
         .catch(() => {});
