@@ -22,6 +22,7 @@ from tests.helpers import make_phone
 from tests.vault.clirunner import VaultCli
 from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
 from tests.vault.driver import VaultClient, dec, enc
+from tests.vault.hostproof import haystacks, scan
 from vault_api import grants
 from vault_api.client import devices, factors, links
 from vault_api.client.api import VaultApi
@@ -221,7 +222,12 @@ async def test_cli_device_register_bypass_tamper_and_revoke(
 
 
 async def test_cli_send_and_open_link_once(
-    dvault: VaultServer, alice_phone: PhoneApp, tmp_path: Path, config_dir: Path
+    dvault: VaultServer,
+    alice_phone: PhoneApp,
+    tmp_path: Path,
+    config_dir: Path,
+    keyproxy: TestKeyProxy,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = tmp_path / "alice-phone.json"
     cli = VaultCli(dvault.url, tmp_path / "state.json")
@@ -276,6 +282,25 @@ async def test_cli_send_and_open_link_once(
     assert "link_damaged" in r.err
     for res in cli.results:
         assert SECRET_PASSWORD not in res.out + res.err
+
+    # Host-proof: with a link waiting at the proxy, neither the vault's
+    # database and files, nor the proxy's data directory, nor any log holds the
+    # item's password, the link's key or its token.
+    link3 = (await cli.ok("send", "Home", "Wifi")).out.strip()
+    token3, key3 = link3.split("#", 1)[1].split(".", 1)
+    stacks = haystacks(dvault.db_url, dvault.settings.blob_path)
+    for f in sorted(keyproxy.data_dir.rglob("*")):
+        if f.is_file():
+            stacks[f"keyproxy {f.name}"] = f.read_bytes()
+    stacks["logs"] = caplog.text.encode()
+    needles = {
+        "the item's password": SECRET_PASSWORD.encode(),
+        "the link's key": dec(key3),
+        "the link's token": token3.encode(),
+    }
+    assert scan(stacks, needles) == []
+    status = await reader.ok("open-link", link3, "--status")
+    assert "waiting to be opened" in status.out
 
 
 async def test_cli_approves_a_page_style_device_request(
