@@ -150,8 +150,11 @@ async def test_cli_device_register_bypass_tamper_and_revoke(
     r = await cli.ok("items", "Home")
     assert "Plan" in r.out
     assert "passphrase accepted" not in r.err
-    r = await cli.ok("items", "Home")  # a second command: a fresh session, a fresh nonce
+    cookie = _json(tmp_path / "state.json")["session_cookie"]
+    r = await cli.ok("items", "Home")  # a second command: the same session, a fresh nonce
     assert "Plan" in r.out
+    assert "unlocked with this device's bypass" in r.err
+    assert _json(tmp_path / "state.json")["session_cookie"] == cookie
 
     # A device file others can read is refused by name; the passphrase still works.
     device_file.chmod(0o644)

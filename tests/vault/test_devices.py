@@ -244,15 +244,27 @@ async def test_bypass_login_and_its_refusals(
     async with hvault.client() as again:
         await again.login(alice_phone)
         assert again.private_key is None
+        before = await again.json("GET", "/api/session")
+        used_nonce = dec(before["device_nonce"])
+        assert again.user_id is not None
+        used_proof = dc.login_proof(device, user_id=again.user_id, nonce=used_nonce)
         await bypass_login(again, device)
         assert again.private_key is not None
         assert again.private_key.private_bytes_raw() == sk_before.private_bytes_raw()
         s = await again.json("GET", "/api/session")
         assert s["device_id"] == enc(device.device_id)
         assert s["passphrase_unlocked"] is False
-        # The nonce is single use.
-        r = await bypass_login(again, device, expect=403)
-        assert r["error"] == "device_proof_invalid"
+        # The nonce is single use: the proof just accepted is refused when
+        # replayed, and the session has a fresh nonce, which opens again.
+        assert dec(s["device_nonce"]) != used_nonce
+        replay = await again.call(
+            "POST",
+            f"/api/me/devices/{enc(device.device_id)}/open",
+            json={"proof": enc(used_proof)},
+            expect=403,
+        )
+        assert replay.json()["error"] == "device_proof_invalid"
+        await bypass_login(again, device)
         # A bypass-unlocked session cannot register devices.
         r2 = await again.call(
             "POST", "/api/me/devices", json=registration(again, dc.new_device()), expect=403

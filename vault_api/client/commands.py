@@ -170,32 +170,18 @@ class Context:
                 Exit.LOGIN,
             )
         method = state.method if remembered else self.method() or state.method
-        if self.use_bypass and device_commands.has_device(state):
-            # A session's device nonce is single use (docs/devices.md 4): a bypass
-            # unlock starts a new session, with a fresh nonce, as `vault login` does.
-            api = self.api()
-            api.cookies["vault_session"] = state.session_cookie
-            u = await start(
-                api,
-                method,
-                self.pins,
-                handle=None,
-                say=self.say,
-                qr_out=self.io.err,
-                passphrase=self.ask_passphrase,
-                bypass=self.bypass(),
-            )
-        else:
-            u = await unlock(
-                self.api(),
-                state,
-                method,
-                self.pins,
-                say=self.say,
-                qr_out=self.io.err,
-                passphrase=self.ask_passphrase,
-                bypass=self.bypass(),
-            )
+        # A bypass unlock works within the saved session too: the server gives
+        # the session a fresh device nonce after each one (docs/devices.md 4).
+        u = await unlock(
+            self.api(),
+            state,
+            method,
+            self.pins,
+            say=self.say,
+            qr_out=self.io.err,
+            passphrase=self.ask_passphrase,
+            bypass=self.bypass(),
+        )
         self.state_file.save(u.state)
         self.shared.state = u.state
         self.shared.user = u.user

@@ -16,6 +16,7 @@ expires those unused for the policy's device_expiry_seconds.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
@@ -523,8 +524,7 @@ def open_bypass(
     sess = session_row(conn, session_hash)
     if sess.device_nonce is None or sess.device_nonce_used:
         raise Forbidden(
-            "this session's device nonce was already used (one bypass login per session); "
-            "log in again",
+            "this session has no unused device nonce; read GET /api/session for a fresh one",
             code="device_proof_invalid",
         )
     try:
@@ -539,7 +539,9 @@ def open_bypass(
     conn.execute(
         sessions.update()
         .where(sessions.c.session_hash == session_hash)
-        .values(device_id=device_id, device_nonce_used=True)
+        # A fresh nonce at once: this proof is never accepted again, and the
+        # session can unlock by bypass again later (the CLI, one command at a time).
+        .values(device_id=device_id, device_nonce=os.urandom(32), device_nonce_used=False)
     )
     conn.execute(
         devices.update().where(devices.c.device_id == device_id).values(last_used_ms=now_ms)
