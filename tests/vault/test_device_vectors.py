@@ -18,8 +18,11 @@ import sys
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from authnet.protocol.encoding import transcript
 from tests.vault import hpke_reference
 from tests.vectorfiles import load
 from vault_api import crypto as vc
@@ -156,6 +159,31 @@ def _links() -> list[dict[str, Any]]:
     return out
 
 
+def _prf() -> list[dict[str, Any]]:
+    """Devices kept in a platform authenticator: a fixed PRF output -> their keys."""
+    out = []
+    for n in (1, 2):
+        uid, device_id, prf = (
+            fixed(f"prf user id {n}", 16),
+            fixed(f"prf device id {n}", 16),
+            fixed(f"prf output {n}"),
+        )
+        d = devices.device_from_prf(device_id, prf)
+        out.append(
+            {
+                "user_id": h(uid),
+                "device_id": h(device_id),
+                "prf_salt": h(devices.prf_salt(uid, device_id)),
+                "prf_output": h(prf),
+                "device_private_key": h(d.device_key.private_bytes_raw()),
+                "signing_private_key": h(d.signing_key.private_bytes_raw()),
+                "public_key": h(d.public_key),
+                "signing_key": h(d.signing_public_key),
+            }
+        )
+    return out
+
+
 def _negative() -> list[dict[str, Any]]:
     b = _bypass()[0]
     wrap = bytearray(bytes.fromhex(b["device_wrap"]))
@@ -208,11 +236,15 @@ def build() -> dict[str, Any]:
                 "DEVICE_LOGIN",
                 "DEVICE_FINGERPRINT",
                 "ONE_TIME_LINK",
+                "DEVICE_PRF_SALT",
+                "DEVICE_PRF_X25519",
+                "DEVICE_PRF_ED25519",
             )
         },
         "device": _devices(),
         "bypass": _bypass(),
         "link": _links(),
+        "prf": _prf(),
         "negative": _negative(),
     }
 
@@ -288,6 +320,38 @@ def test_bypass_wraps_open(v: dict[str, Any]) -> None:
 @pytest.mark.parametrize("v", V.get("link", []), ids=lambda v: v["link_id"][:8])
 def test_links_open(v: dict[str, Any]) -> None:
     assert devices.open_link(bb(v["blob"]), bb(v["key"])).hex() == v["padded"]
+
+
+@pytest.mark.parametrize("v", V.get("prf", []), ids=lambda v: v["device_id"][:8])
+def test_prf_devices(v: dict[str, Any]) -> None:
+    uid, device_id = bb(v["user_id"]), bb(v["device_id"])
+    salt = devices.prf_salt(uid, device_id)
+    assert salt.hex() == v["prf_salt"]
+    assert salt == hashlib.sha256(transcript(labels.DEVICE_PRF_SALT, uid, device_id)).digest()
+    d = devices.device_from_prf(device_id, bb(v["prf_output"]))
+    assert d.public_key.hex() == v["public_key"]
+    assert d.signing_public_key.hex() == v["signing_key"]
+    assert d.device_key.private_bytes_raw().hex() == v["device_private_key"]
+    # The PRF output is the only secret: HKDF with an empty salt and the labels as info.
+    x = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=labels.DEVICE_PRF_X25519)
+    assert x.derive(bb(v["prf_output"])).hex() == v["device_private_key"]
+    e = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=labels.DEVICE_PRF_ED25519)
+    assert e.derive(bb(v["prf_output"])).hex() == v["signing_private_key"]
+    # A proof made with the derived keys verifies with the derived public key.
+    msg = devices.login_message(user_id=uid, device_id=device_id, nonce=bytes(32))
+    devices.verify_proof(
+        d.signing_public_key,
+        devices.login_proof(d, user_id=uid, nonce=bytes(32)),
+        msg,
+        device_id=device_id,
+    )
+
+
+def test_a_prf_output_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(VaultCryptoError) as caught:
+        devices.device_from_prf(bytes(16), bytes(31))
+    assert caught.value.code == "malformed_ciphertext"
+    assert "32 bytes, got 31" in str(caught.value)
 
 
 def _refuse(n: dict[str, Any]) -> None:

@@ -74,3 +74,63 @@ async def test_every_device_vector(crypto_page: Page) -> None:
         assert g["error"] is not None, f"{n['case']}: accepted"
         assert g["error"]["isVault"] is True, g
         assert g["error"]["code"] == n["error"], f"{n['case']}: {g['error']}"
+
+
+# A device kept in a platform authenticator (docs/devices.md 1): the PRF salt
+# and the two keys from a fixed PRF output, imported non-extractable.
+PRF_VECTORS = """async (V) => {
+  const d = await import("/js/crypto/devices.js");
+  const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const unhex = (t) => new Uint8Array(t.match(/../g).map((x) => parseInt(x, 16)));
+  const out = [];
+  for (const v of V.prf) {
+    const ids = { userId: unhex(v.user_id), deviceId: unhex(v.device_id) };
+    const prf = unhex(v.prf_output);
+    const dev = await d.deviceFromPrf(ids.deviceId, prf);
+    const nonce = new Uint8Array(32).fill(9);
+    const proof = await d.loginProof(dev, { userId: ids.userId, nonce });
+    let verified = true;
+    try {
+      await d.verifyProof(dev.signingPublicKey, proof, d.loginMessage({ ...ids, nonce }), ids);
+    } catch {
+      verified = false;
+    }
+    let exportError = null;
+    try {
+      await crypto.subtle.exportKey("pkcs8", dev.signingKey.privateKey);
+    } catch (e) {
+      exportError = e.name;
+    }
+    let shortError = null;
+    try {
+      await d.deviceFromPrf(ids.deviceId, prf.subarray(0, 31));
+    } catch (e) {
+      shortError = e.code;
+    }
+    out.push({
+      prf_salt: hex(await d.prfSalt(ids)),
+      public_key: hex(dev.publicKey),
+      signing_key: hex(dev.signingPublicKey),
+      extractable: [dev.deviceKey.privateKey.extractable, dev.signingKey.privateKey.extractable],
+      verified,
+      exportError,
+      shortError,
+      input_kept: hex(prf) === v.prf_output,
+    });
+  }
+  return out;
+}"""
+
+
+async def test_every_prf_device_vector(crypto_page: Page) -> None:
+    got = await crypto_page.evaluate(PRF_VECTORS, V)
+    assert len(got) == len(V["prf"]) >= 2
+    for g, v in zip(got, V["prf"], strict=True):
+        assert g["prf_salt"] == v["prf_salt"]
+        assert g["public_key"] == v["public_key"]
+        assert g["signing_key"] == v["signing_key"]
+        assert g["extractable"] == [False, False]
+        assert g["exportError"] == "InvalidAccessError"
+        assert g["verified"] is True
+        assert g["shortError"] == "malformed_ciphertext"
+        assert g["input_kept"] is True  # the caller's PRF output is the caller's to zero

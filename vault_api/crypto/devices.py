@@ -94,6 +94,38 @@ def device_from_bytes(device_id: bytes, device_key: bytes, signing_key: bytes) -
     )
 
 
+# --- a device kept in a platform authenticator (WebAuthn PRF) ------------------------
+
+PRF_BYTES: Final = 32
+
+
+def prf_salt(user_id: bytes, device_id: bytes) -> bytes:
+    """The PRF input (`eval.first`) of a device whose keys come from a WebAuthn
+    credential: SHA-256(transcript(DEVICE_PRF_SALT, user_id, device_id))."""
+    check_id(user_id, "user id")
+    check_id(device_id, "device id")
+    return hashlib.sha256(transcript(labels.DEVICE_PRF_SALT, user_id, device_id)).digest()
+
+
+def _from_prf(prf_output: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=info).derive(prf_output)
+
+
+def device_from_prf(device_id: bytes, prf_output: bytes) -> DeviceKeys:
+    """A device's two keys from the 32-byte PRF output of its credential
+    (docs/devices.md 1): HKDF-SHA256(IKM = output, salt = "", info = label)."""
+    check_id(device_id, "device id")
+    if len(prf_output) != PRF_BYTES:
+        raise MalformedCiphertext(
+            f"a WebAuthn PRF output is {PRF_BYTES} bytes, got {len(prf_output)}"
+        )
+    return device_from_bytes(
+        device_id,
+        _from_prf(prf_output, labels.DEVICE_PRF_X25519),
+        _from_prf(prf_output, labels.DEVICE_PRF_ED25519),
+    )
+
+
 # --- fingerprint and proofs ---------------------------------------------------------
 
 

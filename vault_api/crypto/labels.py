@@ -61,6 +61,12 @@ DEVICE_REGISTRATION: Final = b"authnet-vault/v1 device registration"
 DEVICE_LOGIN: Final = b"authnet-vault/v1 device login"
 DEVICE_FINGERPRINT: Final = b"authnet-vault/v1 device fingerprint"
 ONE_TIME_LINK: Final = b"authnet-vault/v1 one-time link"
+# A device kept in a platform authenticator (WebAuthn PRF, docs/devices.md 1):
+# the hash input of the PRF salt (a transcript label), and the raw HKDF info of
+# its two private keys from the PRF output.
+DEVICE_PRF_SALT: Final = b"authnet-vault/v1 device prf salt"
+DEVICE_PRF_X25519: Final = b"authnet-vault/v1 device prf x25519"
+DEVICE_PRF_ED25519: Final = b"authnet-vault/v1 device prf ed25519"
 
 ALL: Final = (
     SLOT_KEK,
@@ -89,6 +95,9 @@ ALL: Final = (
     DEVICE_LOGIN,
     DEVICE_FINGERPRINT,
     ONE_TIME_LINK,
+    DEVICE_PRF_SALT,
+    DEVICE_PRF_X25519,
+    DEVICE_PRF_ED25519,
 )
 
 # The device labels (docs/devices.md); tests/vectors/vault-devices.json has
@@ -101,6 +110,9 @@ DEVICES: Final = (
     DEVICE_LOGIN,
     DEVICE_FINGERPRINT,
     ONE_TIME_LINK,
+    DEVICE_PRF_SALT,
+    DEVICE_PRF_X25519,
+    DEVICE_PRF_ED25519,
 )
 
 # The hardened-factor labels (docs/vault.md 5.4-5.6). tests/vectors/vault-v1.json

@@ -37,7 +37,12 @@ export const DEVICE_LABELS = Object.freeze({
   login: "authnet-vault/v1 device login",
   fingerprint: "authnet-vault/v1 device fingerprint",
   link: "authnet-vault/v1 one-time link",
+  prfSalt: "authnet-vault/v1 device prf salt",
+  prfX25519: "authnet-vault/v1 device prf x25519",
+  prfEd25519: "authnet-vault/v1 device prf ed25519",
 });
+
+export const PRF_BYTES = 32;
 
 export const DKEK_BYTES = 32;
 export const DEVICE_WRAP_BYTES = OVERHEAD + PKCS8_BYTES; // 76
@@ -94,6 +99,52 @@ export async function deviceFromBytes(deviceId, devicePrivate, signingPrivate) {
   const ePublic = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: jwk.x }, ED25519, true, ["verify"]);
   const ePrivate = await crypto.subtle.importKey("pkcs8", concat(ED25519_PKCS8, sk), ED25519, false, ["sign"]);
   return deviceFrom(deviceId, { privateKey: x, publicKey: xPublic }, { privateKey: ePrivate, publicKey: ePublic });
+}
+
+// --- a device kept in a platform authenticator (WebAuthn PRF, docs/devices.md 1) -------------
+
+/** The PRF input (eval.first) of a PRF device: SHA-256(transcript(PRF_SALT, user_id, device_id)). */
+export async function prfSalt({ userId, deviceId }) {
+  checkId(userId, "user id");
+  checkId(deviceId, "device id");
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", transcript(DEVICE_LABELS.prfSalt, userId, deviceId)));
+}
+
+async function prfDerive(ikm, label) {
+  return new Uint8Array(
+    await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8(label) }, ikm, 256),
+  );
+}
+
+/**
+ * A device's two keys from the 32-byte PRF output of its WebAuthn credential
+ * (HKDF-SHA256, salt empty, info = the PRF labels), imported non-extractable
+ * through PKCS#8; every byte array of the private keys is zeroed after import.
+ * Same shape as newDevice's result; nothing of it is meant to be stored.
+ */
+export async function deviceFromPrf(deviceId, prfOutput) {
+  checkId(deviceId, "device id");
+  const prf = asBytes(prfOutput, "PRF output");
+  if (prf.length !== PRF_BYTES) {
+    throw new MalformedCiphertext(`a WebAuthn PRF output is ${PRF_BYTES} bytes, got ${prf.length}`);
+  }
+  const ikm = await crypto.subtle.importKey("raw", prf, "HKDF", false, ["deriveBits"]);
+  const dk = await prfDerive(ikm, DEVICE_LABELS.prfX25519);
+  const sk = await prfDerive(ikm, DEVICE_LABELS.prfEd25519);
+  const xDer = concat(X25519_PKCS8, dk);
+  const eDer = concat(ED25519_PKCS8, sk);
+  try {
+    const x = await crypto.subtle.importKey("pkcs8", xDer, X25519, false, ["deriveBits"]);
+    const xPublic = await crypto.subtle.importKey("raw", await publicKeyBytes(x), X25519, true, []);
+    // Ed25519's public key needs the private key's JWK (x) once; the key kept is non-extractable.
+    const once = await crypto.subtle.importKey("pkcs8", eDer, ED25519, true, ["sign"]);
+    const { x: spk } = await crypto.subtle.exportKey("jwk", once);
+    const ePublic = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: spk }, ED25519, true, ["verify"]);
+    const ePrivate = await crypto.subtle.importKey("pkcs8", eDer, ED25519, false, ["sign"]);
+    return await deviceFrom(deviceId, { privateKey: x, publicKey: xPublic }, { privateKey: ePrivate, publicKey: ePublic });
+  } finally {
+    for (const b of [dk, sk, xDer, eDer]) b.fill(0);
+  }
 }
 
 function checkPublic(publicKey, signingKey) {
