@@ -232,3 +232,17 @@ async def login_measure(page: Page) -> dict[str, Any] | None:
            }"""
     )
     return None if got is None else dict(got)
+
+
+async def register_prf_device_with_bypass(page: Page) -> None:
+    """Devices -> (keep the key in the computer's authenticator) Register -> bypass on."""
+    await devices_dialog(page)
+    await page.get_by_label(
+        "Keep this device's key in the computer's authenticator (WebAuthn PRF)"
+    ).check()
+    await page.get_by_role("button", name="Register this browser").click()
+    await device_result(page, "This browser is registered as a device")
+    await page.get_by_role("button", name="Turn the bypass on").click()
+    await device_result(page, "The bypass is on")
+    await expect(page.locator("#device-list")).to_contain_text("(this browser)")
+    await page.keyboard.press("Escape")

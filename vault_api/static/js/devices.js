@@ -7,6 +7,11 @@
 //     browser's device id and its two key pairs, whose private halves are
 //     non-extractable CryptoKeys (X25519 for the sealed KEK, Ed25519 for the
 //     proofs). Nothing else of the vault is written to the browser.
+//     A "prf" device (docs/devices.md 1) keeps no key there at all: only
+//     {user_id, device_id, kind: "prf", credential_id, name}. Its two keys are
+//     derived at each use from the WebAuthn PRF output of a platform
+//     authenticator's credential (the authenticator's user verification gates
+//     every use), and live in memory only while they are used.
 //   The server: the device row, its device wrap and sealed KEK.
 //   Memory (Keyring.bypass): KEK_b and the wrap, while the session lasts, so a
 //     bypass-unlocked session can still wrap skU again (another device, a new
@@ -62,7 +67,9 @@ export const deviceStore = {
   async get(userIdText) {
     const r = await tx("readonly", (s) => s.get(userIdText));
     if (!r) return null;
+    if (r.kind === "prf") return { record: r, deviceId: dec(r.device_id, "device id"), device: null };
     return {
+      deviceId: dec(r.device_id, "device id"),
       record: r,
       device: {
         deviceId: dec(r.device_id, "device id"),
@@ -85,6 +92,11 @@ export const deviceStore = {
     };
     return tx("readwrite", (s) => s.put(record));
   },
+  /** A PRF device: its ids and name only, no key. */
+  putPrf(userIdText, deviceId, credentialId, name) {
+    const record = { user_id: userIdText, device_id: enc(deviceId), kind: "prf", credential_id: enc(credentialId), name };
+    return tx("readwrite", (s) => s.put(record));
+  },
   delete(userIdText) {
     return tx("readwrite", (s) => s.delete(userIdText));
   },
@@ -101,6 +113,103 @@ export function proposedName() {
 }
 
 const userAgent = () => navigator.userAgent.slice(0, 256);
+
+// --- a device kept in the computer's authenticator (WebAuthn PRF) ---------------------
+
+const PRF_TIMEOUT_MS = 60_000;
+
+/** Why a PRF device's keys could not be derived (the authenticator, not the vault). */
+export class PrfError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "PrfError";
+    this.code = code;
+  }
+}
+
+/** True when this browser has a user-verifying platform authenticator and the prf extension. */
+export async function prfAvailable() {
+  try {
+    if (!window.PublicKeyCredential || !window.isSecureContext) return false;
+    if (!(await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable())) return false;
+    if (typeof PublicKeyCredential.getClientCapabilities !== "function") return false;
+    const caps = await PublicKeyCredential.getClientCapabilities();
+    return caps["extension:prf"] === true;
+  } catch {
+    return false;
+  }
+}
+
+/** The 32-byte PRF output of credential `credentialId` for `salt` (user verification required). */
+async function prfEvaluate(credentialId, salt) {
+  let cred;
+  try {
+    cred = await navigator.credentials.get({
+      publicKey: {
+        challenge: vc.randomBytes(32), // nothing is verified by a server: only the PRF output is used
+        rpId: location.hostname,
+        allowCredentials: [{ type: "public-key", id: credentialId }],
+        userVerification: "required",
+        timeout: PRF_TIMEOUT_MS,
+        extensions: { prf: { eval: { first: salt } } },
+      },
+    });
+  } catch (e) {
+    throw new PrfError(
+      "prf_unavailable",
+      `this computer's authenticator did not give this browser's device key (${e?.name || "no answer"}): ` +
+        "its credential is gone, or the check was cancelled",
+    );
+  }
+  const first = cred?.getClientExtensionResults?.().prf?.results?.first;
+  if (!first) throw new PrfError("prf_unsupported", "this authenticator has no PRF");
+  const out = new Uint8Array(first.slice(0));
+  new Uint8Array(first).fill(0);
+  if (out.length !== dc.PRF_BYTES) throw new PrfError("prf_unsupported", "this authenticator has no PRF (its output is not 32 bytes)");
+  return out;
+}
+
+/** The two keys of a PRF device, derived now (docs/devices.md 1). */
+async function prfDevice(userId, deviceId, credentialId) {
+  const out = await prfEvaluate(credentialId, await dc.prfSalt({ userId, deviceId }));
+  try {
+    return await dc.deviceFromPrf(deviceId, out);
+  } finally {
+    out.fill(0);
+  }
+}
+
+/** This browser's device keys: stored ones, or a PRF device's derived through the authenticator. */
+async function localKeys(userId, local) {
+  if (local.device) return local.device;
+  return prfDevice(userId, local.deviceId, dec(local.record.credential_id, "credential id"));
+}
+
+/** A new credential of the platform authenticator, then the device's keys from its PRF. */
+async function newPrfDevice(keyring) {
+  const deviceId = vc.randomBytes(16);
+  let cred;
+  try {
+    cred = await navigator.credentials.create({
+      publicKey: {
+        challenge: vc.randomBytes(32),
+        rp: { id: location.hostname, name: "authnet vault" },
+        user: { id: keyring.userId, name: keyring.handle || "vault", displayName: keyring.handle || "vault" },
+        pubKeyCredParams: [{ type: "public-key", alg: -7 }, { type: "public-key", alg: -8 }],
+        authenticatorSelection: { authenticatorAttachment: "platform", userVerification: "required", residentKey: "discouraged" },
+        timeout: PRF_TIMEOUT_MS,
+        extensions: { prf: {} },
+      },
+    });
+  } catch (e) {
+    throw new PrfError("prf_unavailable", `the computer's authenticator made no credential (${e?.name || "no answer"})`);
+  }
+  if (cred?.getClientExtensionResults?.().prf?.enabled === false) {
+    throw new PrfError("prf_unsupported", "this authenticator has no PRF");
+  }
+  const credentialId = new Uint8Array(cred.rawId);
+  return { device: await prfDevice(keyring.userId, deviceId, credentialId), credentialId };
+}
 
 async function registrationFields(device, userId, name) {
   return {
@@ -152,8 +261,8 @@ export async function bypassLogin(app, session, slot) {
     return { opened: false, reason: "this browser's device store cannot be read" };
   }
   if (!local) return { opened: false, reason: null };
-  const { device } = local;
   try {
+    const device = await localKeys(k.userId, local);
     const t = await f.openTokenSlot(k.kcs.get(slot.key_id), dec(slot.slot, "slot"), {
       userId: k.userId,
       keyId: dec(slot.key_id, "key id"),
@@ -179,7 +288,7 @@ export async function bypassLogin(app, session, slot) {
     k.unlockedBy = "bypass";
     return { opened: true };
   } catch (e) {
-    if (!(e instanceof ApiError || e instanceof vc.VaultCryptoError)) throw e;
+    if (!(e instanceof ApiError || e instanceof vc.VaultCryptoError || e instanceof PrfError)) throw e;
     if (e.code === "slot_invalid") throw e; // the token's own slot: the passphrase path says it in words
     if (GONE.has(e.code)) await deviceStore.delete(userIdText).catch(() => {});
     return { opened: false, reason: reasonText(e), code: e.code };
@@ -209,8 +318,15 @@ async function makeWraps(app, { deviceId, publicKey }) {
   }
 }
 
-async function registerThisBrowser(app, name) {
+async function registerThisBrowser(app, name, { prf = false } = {}) {
   const k = app.keyring;
+  if (prf) {
+    // Nothing is registered unless the authenticator gave a PRF output.
+    const { device, credentialId } = await newPrfDevice(k);
+    const out = await app.api.post("/api/me/devices", await registrationFields(device, k.userId, name));
+    await deviceStore.putPrf(enc(k.userId), device.deviceId, credentialId, name);
+    return out;
+  }
   const device = await dc.newDevice();
   const out = await app.api.post("/api/me/devices", await registrationFields(device, k.userId, name));
   await deviceStore.put(enc(k.userId), device, name);
@@ -247,9 +363,14 @@ export async function devicesDialog(app) {
     }
     await render();
   };
+  const prfOffer = prfAvailable();
   const render = async () => {
-    const [{ devices }, local] = await Promise.all([api.get("/api/me/devices"), deviceStore.get(userIdText).catch(() => null)]);
-    const mine = local ? enc(local.device.deviceId) : null;
+    const [{ devices }, local, prfOk] = await Promise.all([
+      api.get("/api/me/devices"),
+      deviceStore.get(userIdText).catch(() => null),
+      prfOffer,
+    ]);
+    const mine = local ? enc(local.deviceId) : null;
     const here = devices.find((d) => d.device_id === mine && d.state === "active");
     const rows = devices.map((d) => {
       const self = d.device_id === mine;
@@ -263,7 +384,7 @@ export async function devicesDialog(app) {
                 tell("The bypass is off for this browser: the next login asks for the passphrase.");
               }) }, "Turn the bypass off")
             : h("button", { type: "button", onclick: () => attempt("The bypass is not on", async () => {
-                await enableBypass(app, local.device);
+                await enableBypass(app, await localKeys(keyring.userId, local));
                 tell("The bypass is on: this browser opens your vault after the token login, without the passphrase.");
               }) }, "Turn the bypass on"),
         );
@@ -300,6 +421,7 @@ export async function devicesDialog(app) {
         h("td", {}, h("div", { class: "row" }, actions)));
     });
     const nameInput = h("input", { id: "device-name", value: proposedName(), maxlength: 64, required: true });
+    const prfBox = prfOk ? h("input", { type: "checkbox", id: "device-prf" }) : null;
     fill(
       list,
       devices.length
@@ -315,8 +437,11 @@ export async function devicesDialog(app) {
             h("p", { class: "help" }, "Register this browser as a device to open your vault here without typing the passphrase (after the token login). Its keys stay in this browser, not readable by script."),
             h("label", { for: "device-name" }, "Name of this device"),
             nameInput,
+            prfBox
+              ? h("label", { class: "inline" }, prfBox, " Keep this device's key in the computer's authenticator (WebAuthn PRF)")
+              : null,
             h("button", { type: "button", id: "register-device", onclick: () => attempt("Not registered", async () => {
-              await registerThisBrowser(app, nameInput.value.trim() || proposedName());
+              await registerThisBrowser(app, nameInput.value.trim() || proposedName(), { prf: Boolean(prfBox?.checked) });
               tell("This browser is registered as a device. Turn the bypass on to skip the passphrase here.");
             }) }, "Register this browser"),
           ],
