@@ -10,7 +10,7 @@ set -euo pipefail
 
 case "${1:-test}" in
   build) PACKAGES=(gcc libpcsclite-dev swig libsodium23) ;;
-  test) PACKAGES=(gcc libpcsclite-dev swig libsodium23 pcscd vsmartcard-vpcd opensc yubico-piv-tool softhsm2 chromium fonts-dejavu-core) ;;
+  test) PACKAGES=(gcc libpcsclite-dev swig libsodium23 pcscd vsmartcard-vpcd opensc yubico-piv-tool softhsm2 chromium fonts-dejavu-core gnome-keyring dbus-daemon) ;;
   *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac
 
