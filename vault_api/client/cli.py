@@ -510,6 +510,12 @@ def _device_commands(
         "--name", help="how the device is listed (1-64 characters; default: 'vault CLI on HOST')"
     )
     a.add_argument("--bypass", action="store_true", help="turn the bypass on at once")
+    a.add_argument(
+        "--keyring",
+        action="store_true",
+        help="keep the device's private keys in the OS keyring (Secret Service, macOS Keychain, "
+        "Windows Credential Locker), not in the device file; VAULT_DEVICE_KEYRING=1 does the same",
+    )
     action("list", "your devices: state, bypass, fingerprint, last use (no token needed)")
     a = action("rename", "rename a device")
     a.add_argument("device", metavar="ID", help="device id, an id prefix (4+), its name, or this")

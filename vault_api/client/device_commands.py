@@ -2,6 +2,7 @@
 7, 8; docs/vault.md 17.3).
 
     vault device register --name laptop --bypass   # after the passphrase unlock
+    vault device register --keyring                # the keys in the OS keyring, not the file
     vault device list
     vault device bypass on|off
     vault device approve K3X9P-7QM2D               # a new browser's request: compare fingerprints
@@ -15,6 +16,7 @@ prints is the secret the user asked for.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -43,6 +45,8 @@ _STATUS: Mapping[str, Exit] = {
     "device_file_damaged": Exit.LOGIN,
     "device_file_unreadable": Exit.LOGIN,
     "device_file_other_user": Exit.LOGIN,
+    "device_keyring_missing": Exit.LOGIN,
+    "device_keyring_unavailable": Exit.ERROR,
     "device_not_found": Exit.NOT_FOUND,
     "device_revoked": Exit.CONFLICT,
     "device_expired": Exit.CONFLICT,
@@ -155,11 +159,28 @@ def _local(user_id: bytes) -> devices.DeviceFile | None:
         raise named(e) from None
 
 
+def _record(user_id: bytes) -> devices.DeviceRecord | None:
+    """The device file without its keys: enough to list, rename or revoke, even
+    when a keyring device's keys are gone."""
+    try:
+        return devices.load_record(user_id)
+    except FactorError as e:
+        raise named(e) from None
+
+
+def _keyring_wanted(ctx: Context) -> bool:
+    if getattr(ctx.ns, "keyring", False):
+        return True
+    return os.environ.get("VAULT_DEVICE_KEYRING", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 async def _list(api: VaultApi) -> list[dict[str, Any]]:
     return list((await api.call("GET", "/api/me/devices"))["devices"])
 
 
-def _find(rows: list[dict[str, Any]], ref: str, local: devices.DeviceFile | None) -> dict[str, Any]:
+def _find(
+    rows: list[dict[str, Any]], ref: str, local: devices.DeviceRecord | None
+) -> dict[str, Any]:
     """A device by its id, an id prefix of 4 or more, its exact name, or `this`."""
     if ref == "this":
         if local is None:
@@ -179,7 +200,7 @@ def _find(rows: list[dict[str, Any]], ref: str, local: devices.DeviceFile | None
     raise NotFound(f"no device {ref!r} (`vault device list` shows them)")
 
 
-def _row(d: Mapping[str, Any], local: devices.DeviceFile | None) -> dict[str, Any]:
+def _row(d: Mapping[str, Any], local: devices.DeviceRecord | None) -> dict[str, Any]:
     keep = [
         "device_id",
         "name",
@@ -229,7 +250,10 @@ async def _register(ctx: Context) -> None:
             code="passphrase_unset",
         )
     name = devices.check_name(ctx.ns.name or devices.default_name())
-    local = _local(ring.user_id)
+    in_keyring = _keyring_wanted(ctx)
+    if in_keyring:
+        devices.keyring_check()  # before the vault knows the device
+    local = _record(ring.user_id)
     if local is not None:
         rows = {d["device_id"]: d for d in await _list(vault.api)}
         mine = rows.get(local.ref)
@@ -241,7 +265,8 @@ async def _register(ctx: Context) -> None:
             )
         was = mine["state"] if mine is not None else "unknown to the vault"
         ctx.say(f"replacing the device file of device {local.ref} ({was})")
-    device = devices.new_file(ring.user_id, name=name, server=ctx.server())
+        devices.remove(local)
+    device = devices.new_file(ring.user_id, name=name, server=ctx.server(), in_keyring=in_keyring)
     try:
         d = await vault.api.call("POST", "/api/me/devices", json=devices.registration_body(device))
     except ApiError as e:
@@ -250,7 +275,10 @@ async def _register(ctx: Context) -> None:
     lines = [
         f"registered this CLI as device {device.ref} ({name})",
         f"device fingerprint {d.get('fingerprint') or devices.fingerprint_of(device)}",
-        f"device file {device.path} (mode 0600: a copy of it is a copy of this device)",
+        f"device file {device.path} (mode 0600; its keys are in the OS keyring, service "
+        f"{devices.KEYRING_SERVICE!r})"
+        if in_keyring
+        else f"device file {device.path} (mode 0600: a copy of it is a copy of this device)",
     ]
     bypass = False
     if ctx.ns.bypass:
@@ -293,17 +321,21 @@ async def _bypass(ctx: Context) -> None:
     state = ctx.state()
     if state is None:
         raise CliError("not logged in: run `vault login`", Exit.LOGIN)
-    device = _local(dec(state.user_id))
-    if device is None:
+    record = _record(dec(state.user_id))
+    if record is None:
         raise Usage("this CLI is not a registered device: `vault device register` first")
     if ctx.ns.switch == "on":
+        full = _local(dec(state.user_id))
+        if full is None:
+            raise Usage("this CLI is not a registered device: `vault device register` first")
         ctx.use_bypass = False  # new wraps are made after a passphrase unlock
-        d = await _put_bypass(ctx, device)
+        d = await _put_bypass(ctx, full)
         ctx.emit(
-            _row(d, device),
-            [f"bypass on for {device.name}: `vault login` here unlocks without the passphrase"],
+            _row(d, full),
+            [f"bypass on for {full.name}: `vault login` here unlocks without the passphrase"],
         )
         return
+    device = record
     api, _ = await _session(ctx)
     try:
         await api.call("DELETE", f"/api/me/devices/{device.ref}/bypass")
@@ -317,7 +349,7 @@ async def _bypass(ctx: Context) -> None:
 
 async def _list_cmd(ctx: Context) -> None:
     api, state = await _session(ctx)
-    local = _local(dec(state.user_id))
+    local = _record(dec(state.user_id))
     rows = [_row(d, local) for d in await _list(api)]
     lines = []
     for d in rows:
@@ -335,7 +367,7 @@ async def _list_cmd(ctx: Context) -> None:
 
 async def _rename(ctx: Context) -> None:
     api, state = await _session(ctx)
-    local = _local(dec(state.user_id))
+    local = _record(dec(state.user_id))
     d = _find(await _list(api), ctx.ns.device, local)
     name = devices.check_name(ctx.ns.name)
     try:
@@ -347,7 +379,7 @@ async def _rename(ctx: Context) -> None:
 
 async def _revoke(ctx: Context) -> None:
     api, state = await _session(ctx)
-    local = _local(dec(state.user_id))
+    local = _record(dec(state.user_id))
     d = _find(await _list(api), ctx.ns.device, local)
     try:
         await api.call("DELETE", f"/api/me/devices/{d['device_id']}")
@@ -358,8 +390,16 @@ async def _revoke(ctx: Context) -> None:
         "sessions ended"
     ]
     if local is not None and local.ref == d["device_id"]:
-        devices.remove(local)
-        lines.append(f"this was this CLI: {local.path} is deleted; logins ask for the passphrase")
+        try:
+            devices.remove(local)
+            gone = f"{local.path} and its OS keyring entry are" if local.in_keyring else None
+        except FactorError as e:
+            ctx.warn(f"the OS keyring entry of this device was not deleted: {e.message} ({e.code})")
+            gone = None
+        lines.append(
+            f"this was this CLI: {gone or f'{local.path} is'} deleted; logins ask for the "
+            "passphrase"
+        )
     ctx.emit({"device_id": d["device_id"], "revoked": True}, lines)
 
 

@@ -3,7 +3,9 @@ client's side of registration, the bypass and opening the keys with it.
 
 **The device file** `<config dir>/device-<user id, base64url>.json` holds the
 device id and its two private keys (X25519 device key, Ed25519 signing key,
-raw, base64url). The config dir is `$VAULT_CONFIG_DIR`, else
+raw, base64url), or, for a device registered with `--keyring`, only
+`"keyring": true` while the keys are in the OS keyring
+(below). The config dir is `$VAULT_CONFIG_DIR`, else
 `~/.config/authnet-vault`. It is written atomically, mode 0600 in a 0700
 folder, and refused (`device_file_mode`) when group or others can read it,
 as ssh refuses a private key readable by others. It is a secret: a copy of
@@ -78,41 +80,144 @@ def user_agent() -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeviceFile:
-    """What the device file holds: whose device it is, and its keys."""
+class DeviceRecord:
+    """What the device file says about the device, without its keys: enough to
+    list, rename, revoke or replace it even when its keys cannot be had."""
 
     path: Path
     user_id: bytes
-    keys: dv.DeviceKeys
+    device_id: bytes
     name: str
     server: str
     created_ms: int
-
-    @property
-    def device_id(self) -> bytes:
-        return self.keys.device_id
+    in_keyring: bool = False
 
     @property
     def ref(self) -> str:
-        return enc(self.keys.device_id)
+        return enc(self.device_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceFile(DeviceRecord):
+    """The device with its keys (from the file, or the OS keyring)."""
+
+    keys: dv.DeviceKeys
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": FILE_VERSION,
             "server": self.server,
             "user_id": enc(self.user_id),
-            "device_id": enc(self.keys.device_id),
+            "device_id": enc(self.device_id),
             "name": self.name,
-            "device_key": enc(self.keys.device_key.private_bytes_raw()),
-            "signing_key": enc(self.keys.signing_key.private_bytes_raw()),
-            "created_ms": self.created_ms,
         }
+        if self.in_keyring:
+            out["keyring"] = True
+        else:
+            out["device_key"] = enc(self.keys.device_key.private_bytes_raw())
+            out["signing_key"] = enc(self.keys.signing_key.private_bytes_raw())
+        out["created_ms"] = self.created_ms
+        return out
 
 
-def load(user_id: bytes, folder: Path | None = None) -> DeviceFile | None:
-    """This user's device file, or None when there is none. A file that others
-    can read, that is damaged or that names another user is refused."""
-    path = device_path(user_id, folder)
+# --- the OS keyring (docs/devices.md 8) -----------------------------------------------
+
+KEYRING_SERVICE = "authnet-vault device"
+
+
+def keyring_username(user_id: bytes, device_id: bytes) -> str:
+    return f"{enc(user_id)}:{enc(device_id)}"
+
+
+def _keyring_backend() -> Any:
+    """The OS keyring's backend, refused (`device_keyring_unavailable`) when
+    keyring found none that works (its fail backend, or a chainer of none)."""
+    import keyring
+    from keyring.backends import chainer, fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not backend.backends
+    ):
+        raise FactorError(
+            f"no usable OS keyring: keyring found no backend that works here "
+            f"({type(backend).__module__}.{type(backend).__name__}; for the Secret Service a "
+            "D-Bus session with an unlocked keyring such as gnome-keyring is needed)",
+            code="device_keyring_unavailable",
+        )
+    return backend
+
+
+def _keyring_refused(backend: Any, e: Exception) -> FactorError:
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    return FactorError(
+        f"the OS keyring ({name}) cannot be used: {type(e).__name__}: {e}",
+        code="device_keyring_unavailable",
+    )
+
+
+def keyring_check() -> None:
+    """Refuse early, before registering, when there is no usable keyring."""
+    _keyring_backend()
+
+
+def keyring_store(user_id: bytes, device_id: bytes, device_key: bytes, signing_key: bytes) -> None:
+    from keyring.errors import KeyringError
+
+    backend = _keyring_backend()
+    secret = json.dumps({"device_key": enc(device_key), "signing_key": enc(signing_key)})
+    try:
+        backend.set_password(KEYRING_SERVICE, keyring_username(user_id, device_id), secret)
+    except (KeyringError, OSError) as e:
+        raise _keyring_refused(backend, e) from None
+
+
+def keyring_read(user_id: bytes, device_id: bytes) -> tuple[bytes, bytes]:
+    """(device key, signing key), raw; `device_keyring_missing` when the
+    keyring holds no entry for the device. A damaged entry raises ValueError."""
+    from keyring.errors import KeyringError
+
+    backend = _keyring_backend()
+    try:
+        secret = backend.get_password(KEYRING_SERVICE, keyring_username(user_id, device_id))
+    except (KeyringError, OSError) as e:
+        raise _keyring_refused(backend, e) from None
+    if secret is None:
+        raise FactorError(
+            "the OS keyring holds no key for this device: it was removed, or this is another "
+            "login session; revoke the device and register again",
+            code="device_keyring_missing",
+        )
+    d = json.loads(str(secret))
+    if not isinstance(d, dict):
+        raise ValueError("keyring entry")
+    return dec(str(d["device_key"])), dec(str(d["signing_key"]))
+
+
+def keyring_delete(user_id: bytes, device_id: bytes) -> None:
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    backend = _keyring_backend()
+    try:
+        backend.delete_password(KEYRING_SERVICE, keyring_username(user_id, device_id))
+    except PasswordDeleteError:
+        pass  # already gone
+    except (KeyringError, OSError) as e:
+        raise _keyring_refused(backend, e) from None
+
+
+# --- the device file ---------------------------------------------------------------------
+
+
+def _damaged(path: Path) -> FactorError:
+    return FactorError(
+        f"the device file {path} is damaged; delete it and register again "
+        "(`vault device register`)",
+        code="device_file_damaged",
+    )
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -130,35 +235,82 @@ def load(user_id: bytes, folder: Path | None = None) -> DeviceFile | None:
         )
     try:
         d = json.loads(path.read_text())
-        if not isinstance(d, dict) or d.get("version") != FILE_VERSION:
-            raise ValueError("version")
+    except (OSError, ValueError):
+        raise _damaged(path) from None
+    if not isinstance(d, dict) or d.get("version") != FILE_VERSION:
+        raise _damaged(path)
+    return d
+
+
+def load_record(user_id: bytes, folder: Path | None = None) -> DeviceRecord | None:
+    """This user's device as its file names it (no keys read), or None when
+    there is none. A file that others can read, that is damaged or that names
+    another user is refused."""
+    path = device_path(user_id, folder)
+    d = _read(path)
+    if d is None:
+        return None
+    try:
         owner = dec(str(d["user_id"]))
-        keys = dv.device_from_bytes(
-            dec(str(d["device_id"])), dec(str(d["device_key"])), dec(str(d["signing_key"]))
+        device_id = dec(str(d["device_id"]))
+        in_keyring = d.get("keyring", False)
+        if not isinstance(in_keyring, bool) or len(device_id) == 0:
+            raise ValueError("keyring")
+        record = DeviceRecord(
+            path=path,
+            user_id=owner,
+            device_id=device_id,
+            name=str(d.get("name") or ""),
+            server=str(d.get("server") or ""),
+            created_ms=int(d.get("created_ms") or 0),
+            in_keyring=in_keyring,
         )
-    except (OSError, ValueError, KeyError, TypeError, VaultCryptoError):
-        raise FactorError(
-            f"the device file {path} is damaged; delete it and register again "
-            "(`vault device register`)",
-            code="device_file_damaged",
-        ) from None
+    except (ValueError, KeyError, TypeError):
+        raise _damaged(path) from None
     if owner != user_id:
         raise FactorError(
             f"the device file {path} belongs to another account (user {short(owner)}); not used",
             code="device_file_other_user",
         )
-    return DeviceFile(
-        path=path,
-        user_id=owner,
-        keys=keys,
-        name=str(d.get("name") or ""),
-        server=str(d.get("server") or ""),
-        created_ms=int(d.get("created_ms") or 0),
-    )
+    return record
+
+
+def load(user_id: bytes, folder: Path | None = None) -> DeviceFile | None:
+    """This user's device with its keys (from the file, or the OS keyring), or
+    None when there is none. Besides load_record's refusals, a keyring device
+    whose entry is gone (`device_keyring_missing`) or whose keyring cannot be
+    used (`device_keyring_unavailable`) is refused."""
+    record = load_record(user_id, folder)
+    if record is None:
+        return None
+    try:
+        if record.in_keyring:
+            device_key, signing_key = keyring_read(record.user_id, record.device_id)
+        else:
+            d = _read(record.path) or {}
+            device_key, signing_key = dec(str(d["device_key"])), dec(str(d["signing_key"]))
+        keys = dv.device_from_bytes(record.device_id, device_key, signing_key)
+    except (ValueError, KeyError, TypeError, VaultCryptoError):
+        if record.in_keyring:
+            raise FactorError(
+                "the OS keyring's entry for this device is damaged; revoke the device "
+                "(`vault device revoke this`) and register again",
+                code="device_file_damaged",
+            ) from None
+        raise _damaged(record.path) from None
+    return DeviceFile(**vars(record), keys=keys)
 
 
 def save(device: DeviceFile) -> None:
-    """Atomically, 0600 from its first byte, in a 0700 folder."""
+    """Atomically, 0600 from its first byte, in a 0700 folder; a keyring
+    device's keys go to the OS keyring first, and not into the file."""
+    if device.in_keyring:
+        keyring_store(
+            device.user_id,
+            device.device_id,
+            device.keys.device_key.private_bytes_raw(),
+            device.keys.signing_key.private_bytes_raw(),
+        )
     folder = device.path.parent
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".device-")
@@ -174,18 +326,34 @@ def save(device: DeviceFile) -> None:
         raise
 
 
-def remove(device: DeviceFile) -> None:
-    device.path.unlink(missing_ok=True)
+def remove(device: DeviceRecord) -> None:
+    """Delete the device file, and for a keyring device its keyring entry (an
+    entry already gone is no error)."""
+    try:
+        if device.in_keyring:
+            keyring_delete(device.user_id, device.device_id)
+    finally:
+        device.path.unlink(missing_ok=True)
 
 
-def new_file(user_id: bytes, *, name: str, server: str, folder: Path | None = None) -> DeviceFile:
+def new_file(
+    user_id: bytes,
+    *,
+    name: str,
+    server: str,
+    folder: Path | None = None,
+    in_keyring: bool = False,
+) -> DeviceFile:
+    keys = dv.new_device()
     return DeviceFile(
         path=device_path(user_id, folder),
         user_id=user_id,
-        keys=dv.new_device(),
+        device_id=keys.device_id,
+        keys=keys,
         name=name,
         server=server,
         created_ms=time.time_ns() // 1_000_000,
+        in_keyring=in_keyring,
     )
 
 
