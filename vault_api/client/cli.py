@@ -471,7 +471,9 @@ $VAULT_CONFIG_DIR or ~/.config/authnet-vault, mode 0600) holds its own two
 private keys. With the bypass on, `vault login` and every command open your
 vault with the token alone: no passphrase. The token login still happens; the
 bypass only replaces the passphrase. A copy of the device file is a copy of
-the device: revoke it (`vault device revoke`) if it may have been copied."""
+the device: revoke it (`vault device revoke`) if it may have been copied.
+With `register --keyring` (or VAULT_DEVICE_KEYRING=1) the two keys go into the
+OS keyring (Secret Service) instead, and the file holds only the ids."""
 
 
 def _device_commands(
