@@ -78,7 +78,8 @@ class Settings:
     passphrase_kdf_iterations: int = 600_000
     # How long a replaced passphrase wrap is kept for a rollback.
     passphrase_history_seconds: int = 30 * 24 * 3600
-    # Every account must set a vault passphrase (until issue 10's organisation setting).
+    # Every account without an organisation must set a vault passphrase (an
+    # organisation's policy decides for its members, docs/devices.md 6).
     require_passphrase: bool = False
     # Trusted devices (docs/devices.md): the one-time key proxy's HTTP URL as
     # browsers reach it ("" = none: device approval and one-time links are

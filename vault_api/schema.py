@@ -67,10 +67,10 @@ sessions = sa.Table(
     sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
     # Migration 0003 (docs/devices.md): the device the session is bound to (by
     # registration, bypass login or approval), the nonce its device login
-    # proof signs (single use), and when it proved the vault passphrase.
+    # proof signs (replaced once a proof over it is accepted), and when it
+    # proved the vault passphrase.
     sa.Column("device_id", ID, nullable=True),
     sa.Column("device_nonce", sa.LargeBinary(32), nullable=True),
-    sa.Column("device_nonce_used", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("passphrase_unlocked_ms", sa.BigInteger, nullable=True),
 )
 

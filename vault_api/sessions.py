@@ -75,9 +75,6 @@ class Principal:
     key_id: bytes
     proven_key_ids: tuple[bytes, ...]
     registered: bool
-    # The device the session is bound to, and whether it proved the passphrase.
-    device_id: bytes | None = None
-    passphrase_unlocked: bool = False
 
 
 def _principal(rec: SessionRecord) -> Principal:
@@ -87,8 +84,6 @@ def _principal(rec: SessionRecord) -> Principal:
         key_id=rec.key_id,
         proven_key_ids=rec.proven_key_ids,
         registered=rec.registered,
-        device_id=rec.device_id,
-        passphrase_unlocked=rec.passphrase_unlocked,
     )
 
 

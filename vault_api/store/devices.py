@@ -522,9 +522,9 @@ def open_bypass(
             code="bypass_off",
         )
     sess = session_row(conn, session_hash)
-    if sess.device_nonce is None or sess.device_nonce_used:
+    if sess.device_nonce is None:
         raise Forbidden(
-            "this session has no unused device nonce; read GET /api/session for a fresh one",
+            "this session has no device nonce; read GET /api/session for one",
             code="device_proof_invalid",
         )
     try:
@@ -536,13 +536,22 @@ def open_bypass(
         )
     except DeviceProofInvalid as e:
         raise Forbidden(e.message, code="device_proof_invalid") from None
-    conn.execute(
+    # A fresh nonce at once, and only if the nonce is still the one proved: this
+    # proof is accepted once even when two requests race, and the session can
+    # unlock by bypass again later (the CLI, one command at a time).
+    renewed = conn.execute(
         sessions.update()
-        .where(sessions.c.session_hash == session_hash)
-        # A fresh nonce at once: this proof is never accepted again, and the
-        # session can unlock by bypass again later (the CLI, one command at a time).
-        .values(device_id=device_id, device_nonce=os.urandom(32), device_nonce_used=False)
-    )
+        .where(
+            sessions.c.session_hash == session_hash,
+            sessions.c.device_nonce == sess.device_nonce,
+        )
+        .values(device_id=device_id, device_nonce=os.urandom(32))
+    ).rowcount
+    if renewed != 1:
+        raise Forbidden(
+            "this session's device nonce was used meanwhile; read GET /api/session for a fresh one",
+            code="device_proof_invalid",
+        )
     conn.execute(
         devices.update().where(devices.c.device_id == device_id).values(last_used_ms=now_ms)
     )

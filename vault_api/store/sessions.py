@@ -45,6 +45,7 @@ class SessionRecord:
     last_seen_ms: int
     registered: bool
     device_id: bytes | None = None
+    device_nonce: bytes | None = field(default=None, repr=False)
     passphrase_unlocked: bool = False
 
 
@@ -75,6 +76,7 @@ def load(conn: Connection, session_hash: bytes) -> SessionRecord | None:
         last_seen_ms=row.last_seen_ms,
         registered=bool(row.registered),
         device_id=row.device_id,
+        device_nonce=row.device_nonce,
         passphrase_unlocked=row.passphrase_unlocked_ms is not None,
     )
 
@@ -241,9 +243,7 @@ def view(
         notices=factor_store.notices(
             conn, user_id=rec.user_id, session_hash=session_hash, since_ms=rec.created_ms
         ),
-        device_nonce=conn.execute(
-            sa.select(sessions.c.device_nonce).where(sessions.c.session_hash == session_hash)
-        ).scalar(),
+        device_nonce=rec.device_nonce,
         device_id=rec.device_id,
         passphrase_unlocked=rec.passphrase_unlocked,
         policy=org_store.policy_for(conn, rec.user_id, defaults).out(),

@@ -26,9 +26,6 @@ def upgrade() -> None:
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("device_id", ID, nullable=True))
         batch_op.add_column(sa.Column("device_nonce", sa.LargeBinary(length=32), nullable=True))
-        batch_op.add_column(
-            sa.Column("device_nonce_used", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
         batch_op.add_column(sa.Column("passphrase_unlocked_ms", sa.BigInteger(), nullable=True))
 
     op.create_table(
@@ -140,6 +137,5 @@ def downgrade() -> None:
     op.drop_table("devices")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_column("passphrase_unlocked_ms")
-        batch_op.drop_column("device_nonce_used")
         batch_op.drop_column("device_nonce")
         batch_op.drop_column("device_id")
