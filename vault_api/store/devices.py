@@ -114,35 +114,18 @@ def sweep(conn: Connection, user_id: bytes, policy: Policy, now_ms: int) -> int:
     )
     if policy.device_expiry_seconds == 0:
         return 0
-    stale = conn.execute(
-        sa.select(devices.c.device_id).where(
+    return _change(
+        conn,
+        sa.and_(
             devices.c.user_id == user_id,
             devices.c.state == "active",
             devices.c.last_used_ms <= now_ms - policy.device_expiry_seconds * 1000,
-        )
-    ).all()
-    for (device_id,) in stale:
-        conn.execute(
-            devices.update()
-            .where(devices.c.device_id == device_id)
-            .values(
-                state="expired",
-                ended_ms=now_ms,
-                device_wrap=None,
-                sealed_kek=None,
-                keypair_version=None,
-            )
-        )
-        factor_store.record_event(
-            conn,
-            user_id=user_id,
-            action="device.expire",
-            now_ms=now_ms,
-            session_hash=None,
-            device_id=short(device_id),
-            expiry_seconds=policy.device_expiry_seconds,
-        )
-    return len(stale)
+        ),
+        now_ms,
+        action="device.expire",
+        end="expired",
+        expiry_seconds=policy.device_expiry_seconds,
+    )
 
 
 def sweep_account(conn: Connection, user_id: bytes, defaults: Defaults, now_ms: int) -> None:
@@ -199,61 +182,54 @@ def _out(conn: Connection, device_id: bytes, policy: Policy, session_hash: bytes
 # --- policy effects (also used by organisations) --------------------------------------
 
 
-def revoke_rows(conn: Connection, where: Any, now_ms: int, *, reason: str) -> int:
-    """Revoke the active devices `where` selects: wraps deleted, sessions bound
-    to them ended, rows kept as revoked. Returns how many."""
-    rows = conn.execute(
-        sa.select(devices.c.device_id, devices.c.user_id).where(where, devices.c.state == "active")
-    ).all()
+_NO_WRAPS: Final = {"device_wrap": None, "sealed_kek": None, "keypair_version": None}
+HAS_WRAPS: Final = sa.or_(devices.c.device_wrap.is_not(None), devices.c.sealed_kek.is_not(None))
+
+
+def _change(
+    conn: Connection,
+    where: Any,
+    now_ms: int,
+    *,
+    action: str,
+    end: str | None = None,
+    **detail: Any,
+) -> int:
+    """Delete the wraps of the devices `where` selects and record `action` in
+    each account's log; with `end` ("revoked", "expired") the devices end as
+    well, and revoked ones' sessions with them. Returns how many devices."""
+    rows = conn.execute(sa.select(devices.c.device_id, devices.c.user_id).where(where)).all()
+    ended = {"state": end, "ended_ms": now_ms} if end is not None else {}
     for device_id, user_id in rows:
         conn.execute(
-            devices.update()
-            .where(devices.c.device_id == device_id)
-            .values(
-                state="revoked",
-                ended_ms=now_ms,
-                device_wrap=None,
-                sealed_kek=None,
-                keypair_version=None,
-            )
+            devices.update().where(devices.c.device_id == device_id).values(**_NO_WRAPS, **ended)
         )
-        conn.execute(sessions.delete().where(sessions.c.device_id == device_id))
+        if end == "revoked":
+            conn.execute(sessions.delete().where(sessions.c.device_id == device_id))
         factor_store.record_event(
             conn,
             user_id=user_id,
-            action="device.revoke",
+            action=action,
             now_ms=now_ms,
             session_hash=None,
             device_id=short(device_id),
-            reason=reason,
+            **detail,
         )
     return len(rows)
+
+
+def revoke_rows(conn: Connection, where: Any, now_ms: int, *, reason: str) -> int:
+    """Revoke the active devices `where` selects: wraps deleted, sessions bound
+    to them ended, rows kept as revoked. Returns how many."""
+    where = sa.and_(where, devices.c.state == "active")
+    return _change(conn, where, now_ms, action="device.revoke", end="revoked", reason=reason)
 
 
 def drop_wraps(conn: Connection, where: Any, now_ms: int, *, reason: str) -> int:
     """Delete the bypass wraps of the devices `where` selects (they stay
     registered). Returns how many devices had any."""
-    rows = conn.execute(
-        sa.select(devices.c.device_id, devices.c.user_id).where(
-            where, sa.or_(devices.c.device_wrap.is_not(None), devices.c.sealed_kek.is_not(None))
-        )
-    ).all()
-    for device_id, user_id in rows:
-        conn.execute(
-            devices.update()
-            .where(devices.c.device_id == device_id)
-            .values(device_wrap=None, sealed_kek=None, keypair_version=None)
-        )
-        factor_store.record_event(
-            conn,
-            user_id=user_id,
-            action="device.bypass_off",
-            now_ms=now_ms,
-            session_hash=None,
-            device_id=short(device_id),
-            reason=reason,
-        )
-    return len(rows)
+    where = sa.and_(where, HAS_WRAPS)
+    return _change(conn, where, now_ms, action="device.bypass_off", reason=reason)
 
 
 def drop_all_wraps(conn: Connection, user_id: bytes, now_ms: int, *, reason: str) -> int:

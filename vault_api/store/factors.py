@@ -36,7 +36,6 @@ from vault_api.models import (
 )
 from vault_api.schema import (
     account_events,
-    devices,
     key_slots,
     passphrase_wraps,
     recovery_slots,
@@ -535,14 +534,10 @@ def recover(
         .values(device_id=None, passphrase_unlocked_ms=None)
     )
     # The new passphrase comes with a new T: every device wrap is dead (docs/devices.md 3).
-    wraps = conn.execute(
-        devices.update()
-        .where(
-            devices.c.user_id == target.user_id,
-            sa.or_(devices.c.device_wrap.is_not(None), devices.c.sealed_kek.is_not(None)),
-        )
-        .values(device_wrap=None, sealed_kek=None, keypair_version=None)
-    ).rowcount
+    # (imported here: store.devices records its events through this module)
+    from vault_api.store import devices as device_store
+
+    wraps = device_store.drop_all_wraps(conn, target.user_id, now_ms, reason="recovery")
     conn.execute(
         key_slots.insert().values(
             user_id=target.user_id,

@@ -142,11 +142,7 @@ def apply(
         with_wraps = conn.execute(
             sa.select(sa.func.count())
             .select_from(devices)
-            .where(
-                where,
-                devices.c.state == "active",
-                sa.or_(devices.c.device_wrap.is_not(None), devices.c.sealed_kek.is_not(None)),
-            )
+            .where(where, devices.c.state == "active", device_store.HAS_WRAPS)
         ).scalar_one()
         revoked = device_store.revoke_rows(conn, where, now_ms, reason="policy")
         wraps += int(with_wraps)
@@ -158,9 +154,7 @@ def apply(
         or new.device_expiry_seconds < old.device_expiry_seconds
     ):
         for user_id in user_ids:
-            revoked_before = revoked
-            expired = device_store.sweep(conn, user_id, new, now_ms)
-            revoked = revoked_before + expired
+            revoked += device_store.sweep(conn, user_id, new, now_ms)
     return RemovedOut(wraps=wraps, devices=revoked)
 
 
@@ -299,7 +293,7 @@ def change_policy(
         now_ms=now_ms,
         old=old.values(),
         new=new.values(),
-        removed={"wraps": removed.wraps, "devices": removed.devices},
+        removed=removed.model_dump(),
         admin=admin,
     )
     return org_out(conn, org_id, user_id, removed)
@@ -365,7 +359,7 @@ def add_member(
         user_id=short(target.user_id),
         handle=handle,
         role=role,
-        removed={"wraps": removed.wraps, "devices": removed.devices},
+        removed=removed.model_dump(),
     )
     return _member_out(_target(conn, org_id, target.user_id)), removed
 
