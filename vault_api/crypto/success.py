@@ -22,7 +22,6 @@ the look-alikes O/o (0) and I/i/L/l (1).
 
 from __future__ import annotations
 
-import secrets
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from authnet.protocol.encoding import transcript
 from hardener import labels as hardener_labels
-from vault_api.crypto import labels
+from vault_api.crypto import codes, labels
 from vault_api.crypto.errors import MalformedCiphertext, SuccessKeyInvalid
 from vault_api.crypto.factors import PURPOSES, Purpose
 from vault_api.crypto.ids import check_id, short
@@ -44,9 +43,7 @@ SIGNATURE_BYTES: Final = 64
 # (what WebCrypto's importKey("pkcs8", ..., "Ed25519") reads).
 ED25519_PKCS8_PREFIX: Final = bytes.fromhex("302e020100300506032b657004220420")
 
-CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_SYMBOLS: Final = 25
-_LOOKALIKES: Final = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
 
 
 def new_success_key() -> ed25519.Ed25519PrivateKey:
@@ -124,16 +121,15 @@ def verify_success(
 
 def new_recovery_code() -> str:
     """25 random Crockford base32 symbols (125 bits) as five groups of five."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_SYMBOLS))
-    return "-".join(raw[i : i + 5] for i in range(0, CODE_SYMBOLS, 5))
+    return codes.grouped(codes.random_code(CODE_SYMBOLS))
 
 
 def normalize_code(code: str) -> str:
     """The canonical form the slow hash takes (ValueError if it is not a code)."""
-    text = code.upper().translate(_LOOKALIKES)
-    if len(text) != CODE_SYMBOLS or any(c not in CODE_ALPHABET for c in text):
+    text = codes.canonical(code, CODE_SYMBOLS)
+    if text is None:
         raise ValueError(
             f"a recovery code is {CODE_SYMBOLS} symbols of 0-9 and A-Z without I, L, O, U "
             "(hyphens and spaces are ignored)"
         )
-    return "-".join(text[i : i + 5] for i in range(0, CODE_SYMBOLS, 5))
+    return codes.grouped(text)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from vault_api.crypto import codes
 from vault_api.crypto import devices as dc
 from vault_api.crypto.errors import DeviceProofInvalid
 from vault_api.crypto.ids import short
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 KEEP_ENDED_MS: Final = 30 * 24 * 3600 * 1000
 # Wrong approval codes per account before its requests are locked.
 MAX_WRONG_CODES: Final = 10
-CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# A request's code: Crockford base32 symbols (vault_api.crypto.codes), 50 bits.
 CODE_SYMBOLS: Final = 10
 
 
@@ -539,25 +540,9 @@ def open_bypass(
 # --- approval requests ----------------------------------------------------------------------
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(CROCKFORD) for _ in range(CODE_SYMBOLS))
-
-
-def normalise_code(text: str) -> str | None:
-    """Crockford's decoding: case, hyphens and spaces ignored, I/L read as 1, O as 0."""
-    code = text.upper().replace("-", "").replace(" ", "")
-    code = code.replace("I", "1").replace("L", "1").replace("O", "0")
-    if len(code) != CODE_SYMBOLS or any(c not in CROCKFORD for c in code):
-        return None
-    return code
-
-
 def code_hash(code: str) -> bytes:
+    """What the database keeps of a request's code (canonical form)."""
     return hashlib.sha256(code.encode("ascii")).digest()
-
-
-def shown(code: str) -> str:
-    return f"{code[:5]}-{code[5:]}"
 
 
 def create_request(
@@ -575,7 +560,7 @@ def create_request(
     policy.require("allow_bypass")
     _check_proof(conn, user_id, body)
     conn.execute(device_requests.delete().where(device_requests.c.expires_ms < now_ms))
-    code = new_code()
+    code = codes.random_code(CODE_SYMBOLS)
     conn.execute(
         device_requests.insert().values(
             code_hash=code_hash(code),
@@ -593,7 +578,7 @@ def create_request(
             expires_ms=now_ms + lifetime_ms,
         )
     )
-    return DeviceRequestCreatedOut(code=shown(code), expires_ms=now_ms + lifetime_ms)
+    return DeviceRequestCreatedOut(code=codes.grouped(code), expires_ms=now_ms + lifetime_ms)
 
 
 def _not_found() -> NotFound:
@@ -638,7 +623,7 @@ def check_code(
             code="too_many_attempts",
             retry_after_ms=int(fails.reset_ms) - now_ms,
         )
-    normal = normalise_code(code)
+    normal = codes.canonical(code, CODE_SYMBOLS)
     if _live(conn, user_id, normal, now_ms) is not None:
         return True
     if normal is not None and _live(conn, user_id, normal, 0) is not None:
@@ -662,7 +647,7 @@ def _request(
     conn: Connection, *, user_id: bytes, code: str, lifetime_ms: int, now_ms: int
 ) -> tuple[Any, str]:
     """The account's live request with this code (check_code ran first)."""
-    normal = normalise_code(code)
+    normal = codes.canonical(code, CODE_SYMBOLS)
     row = _live(conn, user_id, normal, now_ms)
     if row is None or normal is None:
         raise _not_found()
@@ -672,7 +657,7 @@ def _request(
 def request_out(row: Any, code: str, session_hash: bytes) -> DeviceRequestOut:
     mine = secrets.compare_digest(row.session_hash, session_hash)
     return DeviceRequestOut.model_construct(
-        code=shown(code),
+        code=codes.grouped(code),
         device_id=row.device_id,
         name=row.name,
         user_agent=row.user_agent,
