@@ -16,7 +16,7 @@ from authnet.protocol.encoding import b64u_encode
 from vault_api import grants
 from vault_api.context import ID_PATTERN, UserDep, Vault, VaultDep, decode_id
 from vault_api.crypto.ids import short
-from vault_api.errors import NotConfigured, NotFound
+from vault_api.errors import NotConfigured
 from vault_api.models import (
     ApproveIn,
     BypassIn,
@@ -62,11 +62,7 @@ async def _code(vault: Vault, principal: Principal, code: str) -> None:
         now_ms=vault.clock(),
     )
     if not found:
-        raise NotFound(
-            "no device request of this account has that code (or it expired); check the "
-            "code the new device shows",
-            code="request_not_found",
-        )
+        raise store.request_not_found()
 
 
 def require_keyproxy(vault: Vault) -> str:

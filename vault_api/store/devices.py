@@ -581,7 +581,7 @@ def create_request(
     return DeviceRequestCreatedOut(code=codes.grouped(code), expires_ms=now_ms + lifetime_ms)
 
 
-def _not_found() -> NotFound:
+def request_not_found() -> NotFound:
     return NotFound(
         "no device request of this account has that code (or it expired); check the code "
         "the new device shows",
@@ -650,7 +650,7 @@ def _request(
     normal = codes.canonical(code, CODE_SYMBOLS)
     row = _live(conn, user_id, normal, now_ms)
     if row is None or normal is None:
-        raise _not_found()
+        raise request_not_found()
     return row, normal
 
 
