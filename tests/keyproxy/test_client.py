@@ -62,3 +62,21 @@ def test_client_unreachable() -> None:
         port = s.getsockname()[1]
     with c.KeyProxyClient(f"http://127.0.0.1:{port}") as kp, pytest.raises(c.ProxyUnavailable):
         kp.health()
+
+
+async def test_async_client_round_trip_and_refusals(proxy: TestKeyProxy) -> None:
+    secret = secrets.token_bytes(32)
+    async with c.AsyncKeyProxyClient(proxy.http_url) as kp:
+        assert (await kp.health())["status"] == "ok"
+        token, _ = await kp.deposit(
+            b"blob", ttl_seconds=60, secret_hash=hashlib.sha256(secret).digest()
+        )
+        assert (await kp.status(token))["state"] == "waiting"
+        with pytest.raises(c.ConditionFailed) as wrong:
+            await kp.claim(token, secret=b"wrong")
+        assert wrong.value.attempts_left == 4
+        assert await kp.claim(token, secret=secret) == b"blob"
+        with pytest.raises(c.Claimed):
+            await kp.claim(token, secret=secret)
+        with pytest.raises(c.TooLarge):
+            await kp.deposit(b"x" * 70_000, ttl_seconds=60)

@@ -21,11 +21,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from keyproxy import client as kpc
+from vault_api import grants
 from vault_api.client import devices, links
 from vault_api.client import items as it
 from vault_api.client.api import VaultApi
@@ -456,7 +456,10 @@ async def _approve(ctx: Context) -> None:
     proxy = await _proxy(ctx, api)
     try:
         dep = await proxy.deposit(
-            sealed, APPROVAL_LIFETIME_S, approval_conditions(claim_hash, ring.user_id)
+            sealed,
+            APPROVAL_LIFETIME_S,
+            secret_hash=dec(claim_hash),
+            grant_subject=ring.user_id,
         )
     finally:
         await proxy.close()
@@ -489,99 +492,95 @@ _ACTIONS: dict[str, Callable[[Context], Awaitable[None]]] = {
 
 
 class Proxy:
-    """The one-time key proxy over its HTTP API (docs/keyproxy.md, as the page's
+    """The one-time key proxy (keyproxy.client over its HTTP API, as the page's
     js/keyproxy.js calls it), its refusals said as the CLI says them."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=30.0)
+        self._client = kpc.AsyncKeyProxyClient(self.url, timeout=30.0)
 
-    def _refused(self, code: str, body: Mapping[str, Any]) -> FactorError:
-        if code == "claimed":
-            at = body.get("claimed_ms")
+    def _refused(self, e: kpc.ProxyClientError) -> FactorError:
+        if isinstance(e, kpc.Claimed):
+            at = e.claimed_ms
             return FactorError(
-                "already opened" + (f" (at {when(int(at))})" if at else "") + ": a one-time "
+                "already opened" + (f" (at {when(at)})" if at else "") + ": a one-time "
                 "link opens once",
                 code="link_claimed",
             )
-        if code == "expired":
+        if isinstance(e, kpc.Expired):
             return FactorError("the link has expired", code="link_expired")
-        if code == "not_found":
+        if isinstance(e, kpc.NotFound):
             return FactorError(
                 "the proxy holds nothing under this link (never made, expired long ago, or its "
                 "token was changed)",
                 code="link_not_found",
             )
-        if code == "burned":
+        if isinstance(e, kpc.Burned):
             return FactorError(
                 "the deposit was destroyed after claims that did not meet its conditions",
                 code="link_not_found",
             )
-        if code in ("rate_limited", "unavailable", "full", "keyproxy_unavailable"):
+        if isinstance(e, kpc.RateLimited | kpc.ProxyUnavailable | kpc.Full):
             return FactorError(
-                f"the one-time key proxy at {self.url} is busy or unavailable ({code}); try again",
+                f"the one-time key proxy at {self.url} is busy or unavailable ({e.code}): "
+                f"{e.message}; try again",
                 code="keyproxy_unavailable",
             )
-        message = str(body.get("message") or "refused")
-        return FactorError(f"the one-time key proxy refused: {message}", code=f"keyproxy_{code}")
-
-    async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        try:
-            r = await self._http.request(method, path, json=body)
-        except httpx.TransportError as e:
-            raise FactorError(
-                f"cannot reach the one-time key proxy at {self.url} ({type(e).__name__})",
-                code="keyproxy_unavailable",
-            ) from None
-        try:
-            out = r.json()
-        except ValueError:
-            out = None
-        out = out if isinstance(out, dict) else {}
-        if r.status_code >= 400:
-            raise self._refused(str(out.get("error") or f"http_{r.status_code}"), out)
-        return out
+        return FactorError(
+            f"the one-time key proxy refused: {e.message}",
+            code=f"keyproxy_{e.body.get('error') or e.code}",
+        )
 
     async def deposit(
-        self, blob: bytes, lifetime_s: int, conditions: list[dict[str, str]] | None = None
+        self,
+        blob: bytes,
+        lifetime_s: int,
+        *,
+        secret_hash: bytes | None = None,
+        grant_subject: bytes | None = None,
     ) -> dict[str, Any]:
-        """{token, expires_ms}."""
-        body = {"blob": enc(blob), "ttl_seconds": lifetime_s, "conditions": conditions or []}
-        return await self._call("POST", "/v1/deposits", body)
+        """{token, expires_ms}. With `secret_hash` and `grant_subject`: an
+        approval's deposit, claimed only by device B (the claim secret) in a
+        session of that account (the vault's grant; docs/devices.md 5)."""
+        grant = None if grant_subject is None else (grants.ISSUER, enc(grant_subject))
+        try:
+            token, expires_ms = await self._client.deposit(
+                blob, ttl_seconds=lifetime_s, secret_hash=secret_hash, grant=grant
+            )
+        except kpc.ProxyClientError as e:
+            raise self._refused(e) from None
+        return {"token": token, "expires_ms": expires_ms}
 
     async def status(self, token: str) -> dict[str, Any]:
-        """{state: waiting | claimed | expired, expires_ms, claimed_ms, ...}; not consumed."""
-        st = await self._call("GET", f"/v1/deposits/{quote(token, safe='')}")
-        if st.get("state") in ("claimed", "expired"):
-            raise self._refused(str(st["state"]), st)
+        """{state: waiting, expires_ms, claimed_ms, ...}; not consumed. A claimed or
+        expired deposit is refused as the claim would be."""
+        try:
+            st = await self._client.status(token)
+        except kpc.ProxyClientError as e:
+            raise self._refused(e) from None
+        if st.get("state") == "claimed":
+            raise self._refused(kpc.Claimed("claimed", body=st))
+        if st.get("state") == "expired":
+            raise self._refused(kpc.Expired("expired", body=st))
         return st
 
     async def claim(
         self, token: str, *, secret: bytes | None = None, grant: str | None = None
     ) -> bytes:
-        body: dict[str, str] = {}
-        if secret is not None:
-            body["secret"] = enc(secret)
-        if grant is not None:
-            body["grant"] = grant
-        out = await self._call("POST", f"/v1/deposits/{quote(token, safe='')}/claim", body)
+        """The blob, once; `grant` as the vault's /api/keyproxy/grant gives it."""
         try:
-            return dec(str(out["blob"]))
-        except (KeyError, ValueError):
+            return await self._client.claim(
+                token, secret=secret, grant=None if grant is None else dec(grant)
+            )
+        except kpc.BadAnswer:
             raise FactorError(
                 "the one-time key proxy answered without the deposit", code="link_damaged"
             ) from None
+        except kpc.ProxyClientError as e:
+            raise self._refused(e) from None
 
     async def close(self) -> None:
-        await self._http.aclose()
-
-
-def approval_conditions(claim_hash: str, user_id: bytes) -> list[dict[str, str]]:
-    """Only device B (the claim secret) in a session of this account (the vault's grant)."""
-    return [
-        {"kind": "secret", "hash": claim_hash},
-        {"kind": "grant", "issuer": "vault", "subject": enc(user_id)},
-    ]
+        await self._client.close()
 
 
 async def _proxy(ctx: Context, api: VaultApi) -> Proxy:
