@@ -9,8 +9,9 @@ registers its public key (`vault-api keyproxy-issuer` prints it):
 
     keyproxy issuer add vault --public-key <base64url>
 
-The signature format is keyproxy.grants.sign_grant's (a pure client library:
-the vault imports nothing else of the keyproxy package).
+The signature format is keyproxy.grants.sign_grant's. The vault imports only
+the proxy's client libraries (keyproxy.grants here, keyproxy.client in the
+CLI), never its server.
 """
 
 from __future__ import annotations
