@@ -91,14 +91,29 @@ export async function deviceFromBytes(deviceId, devicePrivate, signingPrivate) {
   if (dk.length !== 32 || sk.length !== 32) {
     throw new MalformedCiphertext("a device's private keys are 32 raw bytes each");
   }
-  const x = await crypto.subtle.importKey("pkcs8", concat(X25519_PKCS8, dk), X25519, false, ["deriveBits"]);
-  const xPublic = await crypto.subtle.importKey("raw", await publicKeyBytes(x), X25519, true, []);
-  const e = await crypto.subtle.importKey("pkcs8", concat(ED25519_PKCS8, sk), ED25519, true, ["sign"]);
-  // The Ed25519 public key from the private key's JWK (x), then the private key non-extractable.
-  const jwk = await crypto.subtle.exportKey("jwk", e);
-  const ePublic = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: jwk.x }, ED25519, true, ["verify"]);
-  const ePrivate = await crypto.subtle.importKey("pkcs8", concat(ED25519_PKCS8, sk), ED25519, false, ["sign"]);
-  return deviceFrom(deviceId, { privateKey: x, publicKey: xPublic }, { privateKey: ePrivate, publicKey: ePublic });
+  return importDevice(deviceId, dk, sk);
+}
+
+/**
+ * The two raw private keys imported through PKCS#8 as non-extractable
+ * CryptoKeys (the PKCS#8 copies are zeroed after); the Ed25519 public key
+ * comes from the private key's JWK (x), read once from an extractable import.
+ */
+async function importDevice(deviceId, dk, sk) {
+  const xDer = concat(X25519_PKCS8, dk);
+  const eDer = concat(ED25519_PKCS8, sk);
+  try {
+    const x = await crypto.subtle.importKey("pkcs8", xDer, X25519, false, ["deriveBits"]);
+    const xPublic = await crypto.subtle.importKey("raw", await publicKeyBytes(x), X25519, true, []);
+    const once = await crypto.subtle.importKey("pkcs8", eDer, ED25519, true, ["sign"]);
+    const { x: spk } = await crypto.subtle.exportKey("jwk", once);
+    const ePublic = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: spk }, ED25519, true, ["verify"]);
+    const ePrivate = await crypto.subtle.importKey("pkcs8", eDer, ED25519, false, ["sign"]);
+    return await deviceFrom(deviceId, { privateKey: x, publicKey: xPublic }, { privateKey: ePrivate, publicKey: ePublic });
+  } finally {
+    xDer.fill(0);
+    eDer.fill(0);
+  }
 }
 
 // --- a device kept in a platform authenticator (WebAuthn PRF, docs/devices.md 1) -------------
@@ -131,19 +146,11 @@ export async function deviceFromPrf(deviceId, prfOutput) {
   const ikm = await crypto.subtle.importKey("raw", prf, "HKDF", false, ["deriveBits"]);
   const dk = await prfDerive(ikm, DEVICE_LABELS.prfX25519);
   const sk = await prfDerive(ikm, DEVICE_LABELS.prfEd25519);
-  const xDer = concat(X25519_PKCS8, dk);
-  const eDer = concat(ED25519_PKCS8, sk);
   try {
-    const x = await crypto.subtle.importKey("pkcs8", xDer, X25519, false, ["deriveBits"]);
-    const xPublic = await crypto.subtle.importKey("raw", await publicKeyBytes(x), X25519, true, []);
-    // Ed25519's public key needs the private key's JWK (x) once; the key kept is non-extractable.
-    const once = await crypto.subtle.importKey("pkcs8", eDer, ED25519, true, ["sign"]);
-    const { x: spk } = await crypto.subtle.exportKey("jwk", once);
-    const ePublic = await crypto.subtle.importKey("jwk", { kty: "OKP", crv: "Ed25519", x: spk }, ED25519, true, ["verify"]);
-    const ePrivate = await crypto.subtle.importKey("pkcs8", eDer, ED25519, false, ["sign"]);
-    return await deviceFrom(deviceId, { privateKey: x, publicKey: xPublic }, { privateKey: ePrivate, publicKey: ePublic });
+    return await importDevice(deviceId, dk, sk);
   } finally {
-    for (const b of [dk, sk, xDer, eDer]) b.fill(0);
+    dk.fill(0);
+    sk.fill(0);
   }
 }
 
