@@ -31,6 +31,7 @@ from pathlib import Path
 # where bench/tokens.py would shadow the `tokens` package the phone uses.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 import argparse
 import asyncio
@@ -38,16 +39,13 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from typing import Any
 
-import httpx
-
 from authnet.testing import TestNetwork
+from bench.vault import start_server
 from hardener.testing import TestHardener
 from simulators.phone.app import PhoneApp
 from vault_api.client.cli import main as vault_main
@@ -59,12 +57,6 @@ PASS_ENV = "BENCH_VAULT_PASSPHRASE"
 
 def log(text: str) -> None:
     print(f"[bench/device_login] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def summary(took: list[float]) -> dict[str, Any]:
@@ -100,47 +92,6 @@ class Cli:
         return took, err
 
 
-async def start_server(
-    root: Path, credentials: Path, toml: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data = root / "vault"
-    data.mkdir(parents=True)
-    (data / "vault.toml").write_text(toml)
-    cmd = [
-        sys.executable,
-        "-m",
-        "vault_api.cli",
-        "--data-dir",
-        str(data),
-        "serve",
-        "--credentials",
-        str(credentials),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--public-url",
-        url,
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    async with httpx.AsyncClient() as http:
-        for _ in range(400):
-            if proc.poll() is not None:
-                raise RuntimeError(f"vault-api serve exited with status {proc.returncode}")
-            try:
-                if (await http.get(url + "/api/health")).status_code == 200:
-                    return proc, url
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.terminate()
-    raise RuntimeError("vault-api serve did not come up in 20 s")
-
-
 async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-device-login-") as tmp:
         root = Path(tmp)
@@ -158,7 +109,11 @@ async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
                 if iterations is not None:
                     toml += f"passphrase_kdf_iterations = {iterations}\n"
                 log("starting vault-api serve (with the hardener) in a child process")
-                proc, url = await start_server(root, net.root / "sps" / "vault", toml)
+                data = root / "vault"
+                data.mkdir(parents=True)
+                (data / "vault.toml").write_text(toml)
+                server = await start_server(data, net.root / "sps" / "vault", None)
+                url = server.url
                 try:
                     store = root / "phone.json"
                     phone = PhoneApp.create(store, label="bench phone")
@@ -183,8 +138,7 @@ async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
                             raise RuntimeError(f"the bypass was not used: {err.strip()}")
                         bypass.append(took)
                 finally:
-                    proc.terminate()
-                    proc.wait(10)
+                    server.stop()
         finally:
             os.environ.pop(PASS_ENV, None)
             if old_config is None:
