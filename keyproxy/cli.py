@@ -117,8 +117,23 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
+def _joined_values(argv: list[str]) -> list[str]:
+    """`--public-key KEY` as `--public-key=KEY`: a base64url key starts with "-"
+    one time in 64, which argparse would read as an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--public-key" and i + 1 < len(argv):
+            out.append(f"--public-key={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    ns = _parser().parse_args(argv)
+    ns = _parser().parse_args(_joined_values(sys.argv[1:] if argv is None else argv))
     data_dir: Path = ns.data_dir
     if ns.command == "init":
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

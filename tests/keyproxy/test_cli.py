@@ -74,3 +74,13 @@ def test_status_on_redis(tmp_path: Path, redis_prefix: str) -> None:
     r = kp(tmp_path, "status", "--store", REDIS_URL)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["waiting"] == 0
+
+
+def test_issuer_key_that_starts_with_a_hyphen(tmp_path: Path) -> None:
+    """A base64url key starts with "-" one time in 64: argparse alone would
+    read it as an option."""
+    pub = next(p for _, p in iter(issuer_key, None) if p.startswith("-"))
+    r = kp(tmp_path / "kp", "issuer", "add", "vault", "--public-key", pub)
+    assert (r.returncode, r.stdout.strip()) == (0, "issuer vault added"), r.stderr
+    r = kp(tmp_path / "kp", "issuer", "list")
+    assert r.stdout.strip() == f"vault\t{pub}"
