@@ -367,7 +367,7 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
         "retained_after_close_kib_per_waiter": round((rss_after - rss_before) / n, 2),
         "target_kib": TARGET_KIB,
         "meets_target": per_waiter <= TARGET_KIB,
-        "connect_s": round(connect_s, 2),
+        "connect_s": round(connect_s, 4),
         "connects_per_s": round(n / connect_s, 1),
         "close_s": round(close_s, 2),
         "server_cpu_us_per_connect": round((cpu1 - cpu0) / n * 1e6, 1),
