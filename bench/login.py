@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from authnet.protocol.ids import browser_key_hash
 from authnet.sdk import AsyncSPClient, BrowserSession, SpCredentials
+from examples.demo import ensure_database
 from tokens import handshake
 from tokens import login as flow
 from tokens.api import PassKeyApi
@@ -166,9 +167,10 @@ def start_node(
         *extra_args,
     ]
     child_env = {**os.environ, "AUTHNET_LOG_FILE": str(data_dir / "authnet.log"), **(env or {})}
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env
-    )
+    # The node's stderr goes to a file, so a node that fails to start says why.
+    errors = data_dir.parent / f"serve-{time.monotonic_ns()}.stderr"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=child_env)
     found: dict[str, str] = {}
     patterns = {
         "sp": r"\s+SP API \(mTLS\)\s+(\S+)",
@@ -185,7 +187,12 @@ def start_node(
             break
     if set(found) != set(patterns):
         proc.kill()
-        raise SystemExit(f"the server did not start (it printed {sorted(found)} of its addresses)")
+        proc.wait()
+        said = errors.read_text(errors="replace").strip().splitlines()[-3:]
+        raise SystemExit(
+            f"the server did not start (it printed {sorted(found)} of its addresses)"
+            + ("; it said:\n  " + "\n  ".join(said) if said else "")
+        )
     return proc, NodeAddresses(**found)
 
 
@@ -194,7 +201,7 @@ def register_sp(root: Path, database: str | None) -> SpCredentials:
     already has the demo SP, registered under another run's CA."""
     name = f"bench-{os.getpid()}-{int(time.time())}"
     env = {**os.environ, **({"AUTHNET_DATABASE_URL": database} if database else {})}
-    subprocess.run(
+    added = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -207,10 +214,12 @@ def register_sp(root: Path, database: str | None) -> SpCredentials:
             "--out",
             str(root / name),
         ],
-        check=True,
         capture_output=True,
+        text=True,
         env=env,
     )
+    if added.returncode != 0:
+        raise SystemExit(f"`authnet sp add` failed: {added.stderr.strip()[-500:]}")
     return SpCredentials.load(root / name)
 
 
@@ -406,6 +415,8 @@ async def main_async(ns: argparse.Namespace) -> dict[str, Any]:
             args += ["--state", ns.state]
             server_env.setdefault("AUTHNET_STATE_PREFIX", f"authnet-bench:{os.getpid()}:")
         if ns.database:
+            # A benchmark database is created when missing, as the demo does.
+            await asyncio.to_thread(ensure_database, ns.database)
             args += ["--database", ns.database]
         procs: list[subprocess.Popen[str]] = []
         nodes: list[NodeAddresses] = []

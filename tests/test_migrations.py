@@ -5,6 +5,8 @@ another under an advisory lock, and the schema is migrated exactly once."""
 
 from __future__ import annotations
 
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -19,8 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from authnet import migrations
+from authnet.config import ConfigError
 from authnet.directory.sql import METADATA, make_engine
-from tests.pgdb import postgres_database
+from tests.pgdb import admin_connection, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,3 +162,60 @@ def test_an_upgrade_waits_while_another_node_holds_the_lock() -> None:
                 "SELECT pg_try_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,)
             ).fetchone()
             assert got == (True,)
+
+
+def test_a_missing_database_is_a_clear_error_without_the_password() -> None:
+    admin_connection().close()  # the server answers (started if it was down)
+    name = f"authnet_missing_{secrets.token_hex(4)}"
+    url = f"postgresql://postgres:not-a-real-pw@127.0.0.1:5432/{name}"
+    with pytest.raises(ConfigError) as e:
+        migrations.upgrade(url)
+    message = str(e.value)
+    assert f"'{name}' does not exist on 127.0.0.1:5432" in message
+    assert f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}" in message
+    assert "not-a-real-pw" not in message
+    assert e.value.__cause__ is None
+    assert e.value.__suppress_context__
+
+
+def test_an_unreachable_database_server_is_a_clear_error() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError) as e:
+        migrations.upgrade(f"postgresql://postgres:pw@127.0.0.1:{port}/authnet")
+    assert str(e.value).startswith(
+        f"cannot reach the directory database 'authnet' at 127.0.0.1:{port}"
+    )
+    assert "pw@" not in str(e.value)
+
+
+def test_serve_on_a_missing_database_exits_with_the_message(tmp_path: Path) -> None:
+    name = f"authnet_missing_{secrets.token_hex(4)}"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "authnet.cli",
+            "--data-dir",
+            str(tmp_path),
+            "serve",
+            "--sp-port",
+            "0",
+            "--passkey-port",
+            "0",
+            "--gateway-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--database",
+            f"postgresql://postgres@127.0.0.1:5432/{name}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"authnet: the directory database '{name}' does not exist" in r.stderr
+    assert "Traceback" not in r.stderr

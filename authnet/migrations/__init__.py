@@ -23,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from authnet.config import ConfigError
 from authnet.directory.backends import migration_url
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +45,34 @@ def config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(config(url), revision)
+    """Migrate the directory at `url` to `revision`. A database that is missing
+    or unreachable is a ConfigError saying which one and what to do (its text
+    names host, port and database, never the password)."""
+    try:
+        command.upgrade(config(url), revision)
+    except sa.exc.OperationalError as e:
+        raise ConfigError(_connect_problem(url, e)) from None
+
+
+def _connect_problem(url: str, e: sa.exc.OperationalError) -> str:
+    u = sa.engine.make_url(url)
+    where = f"{u.host or 'localhost'}:{u.port or 5432}"
+    name = u.database or "postgres"
+    # libpq reports a failed connection without a SQLSTATE: its text says why.
+    state = getattr(e.orig, "sqlstate", None)
+    text = str(e.orig)
+    if state == "3D000" or f'database "{name}" does not exist' in text:
+        return (
+            f"the directory database {name!r} does not exist on {where}: create it "
+            f"(createdb -h {u.host or 'localhost'} -p {u.port or 5432} "
+            f"-U {u.username or 'postgres'} {name}) or pass another --database"
+        )
+    if state in ("28P01", "28000") or "authentication failed" in text:
+        return f"PostgreSQL at {where} refused the login to {name!r} (check the user and password)"
+    return (
+        f"cannot reach the directory database {name!r} at {where} "
+        f"({type(e.orig).__name__}): is PostgreSQL running there?"
+    )
 
 
 def downgrade(url: str, revision: str) -> None:
