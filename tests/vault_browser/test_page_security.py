@@ -50,7 +50,12 @@ async def test_the_page_has_a_strict_content_security_policy(vault: VaultSite) -
     # The one inline script allowed is the import map, by its hash.
     page = (ROOT / "vault_api/static/index.html").read_bytes()
     maps = re.findall(rb'<script type="importmap">(.*?)</script>', page, re.DOTALL)
-    assert json.loads(maps[0]) == {"imports": {"@noble/hashes/": "/js/vendor/noble-hashes-2.4.0/"}}
+    assert json.loads(maps[0]) == {
+        "imports": {
+            "@noble/curves/": "/authnet/v1/vendor/noble-curves-2.4.0/",
+            "@noble/hashes/": "/authnet/v1/vendor/noble-hashes-2.4.0/",
+        }
+    }
     digest = base64.b64encode(hashlib.sha256(maps[0]).digest()).decode()
     assert directives["script-src"] == f"'self' 'sha256-{digest}'"
     assert gateway in directives["connect-src"]

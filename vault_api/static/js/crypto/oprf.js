@@ -23,7 +23,7 @@
 // The same arguments in the same order as hardener.oprf.poprf_blind / poprf_finalize.
 //
 // Loading: noble's files import "@noble/hashes/..." by bare specifier, which
-// index.html's import map resolves to /js/vendor/noble-hashes-2.4.0/ (the
+// index.html's import map resolves to /authnet/v1/vendor/noble-hashes-2.4.0/ (the
 // page's CSP allows that one inline script by its hash, vault_api/routes/
 // login.py). So this module works in documents that carry that import map:
 // the vault page. (A document without it fails to load the module.)
