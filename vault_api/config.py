@@ -78,8 +78,10 @@ class Settings:
     passphrase_kdf_iterations: int = 600_000
     # How long a replaced passphrase wrap is kept for a rollback.
     passphrase_history_seconds: int = 30 * 24 * 3600
-    # Every account without an organisation must set a vault passphrase (an
-    # organisation's policy decides for its members, docs/devices.md 6).
+    # Every account must set a vault passphrase: until it has one, the API
+    # refuses its vault data (403 passphrase_required, docs/vault.md 5.4). An
+    # organisation's policy can require one of its members too, never lift
+    # this. Needs the hardener.
     require_passphrase: bool = False
     # Trusted devices (docs/devices.md): the one-time key proxy's HTTP URL as
     # browsers reach it ("" = none: device approval and one-time links are
@@ -120,6 +122,11 @@ class Settings:
                 "hardener_address and hardener_credentials go together: set both (the "
                 "hardener's host:port and the folder `hardener caller add vault --out DIR` "
                 "wrote), or neither"
+            )
+        if self.require_passphrase and not self.hardener_configured:
+            raise ConfigError(
+                "require_passphrase needs a hardener (hardener_address and "
+                "hardener_credentials): without one no account can set a vault passphrase"
             )
 
     @property

@@ -19,7 +19,13 @@ from vault_api.config import Settings
 from vault_api.db import Database
 from vault_api.errors import Forbidden, Invalid
 from vault_api.relay import Relay
-from vault_api.sessions import CSRF_HEADER, SESSION_COOKIE, Principal, SessionService
+from vault_api.sessions import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    PassphraseDemand,
+    Principal,
+    SessionService,
+)
 
 
 def wall_clock_ms() -> int:
@@ -74,11 +80,43 @@ async def _member(principal: Annotated[Principal, Depends(_principal)]) -> Princ
     return principal
 
 
+def passphrase_required(demand: PassphraseDemand) -> Forbidden:
+    """403 `passphrase_required`: who requires it and how to comply."""
+    org = demand.organisation
+    if demand.server and org is not None:
+        who = f"this vault and your organisation {org!r} require"
+    elif org is not None:
+        who = f"your organisation {org!r} requires"
+    else:
+        who = "this vault requires"
+    return Forbidden(
+        f"{who} a vault passphrase and this account has none yet: set one (the page asks "
+        "for it; with the CLI: `vault passphrase set`). Until then the safes stay closed",
+        code="passphrase_required",
+        required_by="server" if demand.server else "organisation",
+        organisation=org,
+    )
+
+
+async def _complying(principal: Annotated[Principal, Depends(_member)]) -> Principal:
+    """The passphrase rule (docs/vault.md 5.4), enforced in this one place:
+    every route that reads or writes vault data depends on it (UserDep)."""
+    if principal.passphrase_demand is not None:
+        raise passphrase_required(principal.passphrase_demand)
+    return principal
+
+
 VaultDep = Annotated[Vault, Depends(vault_of)]
 # Any logged-in session (registered or not).
 SessionDep = Annotated[Principal, Depends(_principal)]
-# A logged-in session of a registered account: everything about safes.
-UserDep = Annotated[Principal, Depends(_member)]
+# A logged-in session of a registered account, whether or not it meets the
+# passphrase rule: the account's own keys, factors, devices list and
+# organisation, which it needs to comply or to look around.
+AccountDep = Annotated[Principal, Depends(_member)]
+# A registered account that meets the passphrase rule: everything about safes
+# (their items, folders, files, members, moves, rotations), devices' keys,
+# one-time links and public keys for sharing.
+UserDep = Annotated[Principal, Depends(_complying)]
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{22}$"
 

@@ -67,6 +67,16 @@ def secret_hash(value: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PassphraseDemand:
+    """Who requires the vault passphrase a registered account has not set
+    (docs/vault.md 5.4): this vault's `require_passphrase`, its organisation's
+    policy (by name), or both."""
+
+    server: bool
+    organisation: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
     """Who is calling: the session's account and the tokens it proved."""
 
@@ -75,15 +85,31 @@ class Principal:
     key_id: bytes
     proven_key_ids: tuple[bytes, ...]
     registered: bool
+    # None: the account has a passphrase, or none is required of it.
+    passphrase_demand: PassphraseDemand | None = None
 
 
-def _principal(rec: SessionRecord) -> Principal:
+def passphrase_demand(rec: SessionRecord, settings: Settings) -> PassphraseDemand | None:
+    """The rule, from what the session's one query read (store.sessions.load).
+    Without a hardener no passphrase can be set, so none is demanded (the
+    server's own setting then refuses to start, config.py)."""
+    if rec.has_passphrase or not rec.registered or not settings.hardener_configured:
+        return None
+    if not settings.require_passphrase and rec.org_requiring_passphrase is None:
+        return None
+    return PassphraseDemand(
+        server=settings.require_passphrase, organisation=rec.org_requiring_passphrase
+    )
+
+
+def _principal(rec: SessionRecord, settings: Settings) -> Principal:
     return Principal(
         session_hash=rec.session_hash,
         user_id=rec.user_id,
         key_id=rec.key_id,
         proven_key_ids=rec.proven_key_ids,
         registered=rec.registered,
+        passphrase_demand=passphrase_demand(rec, settings),
     )
 
 
@@ -308,7 +334,7 @@ class SessionService:
             await self._renew(rec, now)
         elif now - rec.last_seen_ms >= self._touch_ms:
             await self.db.write(store.touch, session_hash, now)
-        return _principal(rec)
+        return _principal(rec, self.settings)
 
     async def _renew(self, rec: SessionRecord, now: int) -> None:
         lock = self._renewing.setdefault(rec.session_hash, asyncio.Lock())

@@ -411,7 +411,8 @@ async def cmd_login(ctx: Context) -> None:
         " (a new account: your keys were made and sealed to this token)" if u.registered_now else ""
     )
     if u.ring.token_factor is None:
-        # The server's setting, or the organisation's policy (docs/devices.md 6), as the page.
+        # The server's setting, or the organisation's policy (docs/devices.md 6), as the
+        # page: the server refuses the safes until then (passphrase_required).
         try:
             hardener = await api.call("GET", "/api/hardener")
             policy = await api.call("GET", "/api/me/policy")
@@ -420,7 +421,10 @@ async def cmd_login(ctx: Context) -> None:
         if hardener["enabled"] and (hardener["require_passphrase"] or policy["require_passphrase"]):
             org = policy.get("organisation") if policy["require_passphrase"] else None
             who = f"your organisation {org['name']}" if org else "this vault"
-            ctx.warn(f"{who} requires a vault passphrase: set one with `vault passphrase set`")
+            ctx.warn(
+                f"{who} requires a vault passphrase, and the safes stay closed until this "
+                "account has one: set it with `vault passphrase set`"
+            )
     ctx.emit(
         data,
         [

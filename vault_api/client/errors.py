@@ -54,10 +54,34 @@ _BY_HTTP_STATUS = {
 }
 
 
+def passphrase_required(facts: dict[str, Any]) -> str:
+    """The CLI's words for 403 `passphrase_required` (docs/vault.md 5.4): who
+    requires it, and the command that complies."""
+    org = facts.get("organisation")
+    server = facts.get("required_by") == "server"
+    if server and isinstance(org, str):
+        who = f"this vault and your organisation {org!r} require"
+    elif isinstance(org, str):
+        who = f"your organisation {org!r} requires"
+    else:
+        who = "this vault requires"
+    return (
+        f"{who} a vault passphrase and this account has none yet, so its safes stay "
+        "closed: set one with `vault passphrase set` (it asks twice), then run this again"
+    )
+
+
+# Refusals the CLI words itself, from the server's facts (it knows the commands).
+_WORDING = {"passphrase_required": passphrase_required}
+
+
 class ApiError(CliError):
     """The server refused a request: `{"error": ..., "message": ..., facts}`."""
 
     def __init__(self, http_status: int, error: str, message: str, facts: dict[str, Any]) -> None:
+        wording = _WORDING.get(error)
+        if wording is not None:
+            message = wording(facts)
         super().__init__(message, _BY_HTTP_STATUS.get(http_status, Exit.ERROR))
         self.http_status = http_status
         self.error = error

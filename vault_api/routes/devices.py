@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 
 from authnet.protocol.encoding import b64u_encode
 from vault_api import grants
-from vault_api.context import ID_PATTERN, UserDep, Vault, VaultDep, decode_id
+from vault_api.context import ID_PATTERN, AccountDep, UserDep, Vault, VaultDep, decode_id
 from vault_api.crypto.ids import short
 from vault_api.errors import NotConfigured
 from vault_api.models import (
@@ -76,7 +76,7 @@ def require_keyproxy(vault: Vault) -> str:
 
 
 @router.get("/api/me/devices")
-async def list_devices(vault: VaultDep, principal: UserDep) -> DevicesOut:
+async def list_devices(vault: VaultDep, principal: AccountDep) -> DevicesOut:
     """The account's devices (expired and revoked ones for 30 days)."""
     return await vault.db.write(
         store.list_devices,
@@ -118,7 +118,7 @@ async def rename(
 
 
 @router.delete("/api/me/devices/{device_id}", status_code=204)
-async def revoke(vault: VaultDep, principal: UserDep, device_id: DeviceId) -> None:
+async def revoke(vault: VaultDep, principal: AccountDep, device_id: DeviceId) -> None:
     """Revoke a device: its wraps go and its sessions end at once."""
     did = decode_id(device_id, "device id")
     await vault.db.write(
@@ -150,7 +150,7 @@ async def put_bypass(
 
 
 @router.delete("/api/me/devices/{device_id}/bypass", status_code=204)
-async def delete_bypass(vault: VaultDep, principal: UserDep, device_id: DeviceId) -> None:
+async def delete_bypass(vault: VaultDep, principal: AccountDep, device_id: DeviceId) -> None:
     await vault.db.write(
         store.delete_bypass,
         user_id=principal.user_id,

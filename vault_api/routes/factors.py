@@ -15,7 +15,7 @@ import logging
 from fastapi import APIRouter
 
 from hardener.client import Evaluation
-from vault_api.context import SessionDep, UserDep, Vault, VaultDep
+from vault_api.context import AccountDep, SessionDep, Vault, VaultDep
 from vault_api.crypto.factors import Purpose, hardener_user_id
 from vault_api.crypto.ids import short
 from vault_api.crypto.success import verify_success
@@ -127,7 +127,7 @@ async def hardener(vault: VaultDep, principal: SessionDep) -> HardenerOut:
 
 
 @router.post("/api/hardener/evaluate")
-async def evaluate(vault: VaultDep, principal: UserDep, body: EvaluateIn) -> EvaluationOut:
+async def evaluate(vault: VaultDep, principal: AccountDep, body: EvaluateIn) -> EvaluationOut:
     """Relay one blinded element for this account's passphrase or recovery secret.
     Every call counts against the hardener's budget for it."""
     relay = require(vault.relay)
@@ -138,7 +138,7 @@ async def evaluate(vault: VaultDep, principal: UserDep, body: EvaluateIn) -> Eva
 
 
 @router.post("/api/hardener/success")
-async def report_success(vault: VaultDep, principal: UserDep, body: SuccessIn) -> SuccessOut:
+async def report_success(vault: VaultDep, principal: AccountDep, body: SuccessIn) -> SuccessOut:
     """Relay a proven success (a signature by the account's success key), which
     resets the hardener's count of failed attempts."""
     relay = require(vault.relay)
@@ -153,19 +153,21 @@ async def report_success(vault: VaultDep, principal: UserDep, body: SuccessIn) -
 
 
 @router.get("/api/me/factors")
-async def factors(vault: VaultDep, principal: UserDep) -> FactorsOut:
+async def factors(vault: VaultDep, principal: AccountDep) -> FactorsOut:
     """The passphrase wrap, its kept history, the recovery slot and the success keys."""
     return await vault.db.read(store.factors, principal.user_id, vault.clock())
 
 
 @router.get("/api/me/events")
-async def account_events(vault: VaultDep, principal: UserDep) -> AccountEventsOut:
+async def account_events(vault: VaultDep, principal: AccountDep) -> AccountEventsOut:
     """The account's own audit log: passphrase and recovery changes, recoveries."""
     return await vault.db.read(store.events, principal.user_id)
 
 
 @router.put("/api/me/passphrase")
-async def set_passphrase(vault: VaultDep, principal: UserDep, body: PassphraseSetIn) -> FactorsOut:
+async def set_passphrase(
+    vault: VaultDep, principal: AccountDep, body: PassphraseSetIn
+) -> FactorsOut:
     """Set the first vault passphrase: every token's slot becomes a kc+passphrase
     slot (the token factor), and the private key moves into the passphrase wrap."""
     relay = require(vault.relay)
@@ -194,7 +196,7 @@ async def set_passphrase(vault: VaultDep, principal: UserDep, body: PassphraseSe
 
 @router.post("/api/me/passphrase/change")
 async def change_passphrase(
-    vault: VaultDep, principal: UserDep, body: PassphraseChangeIn
+    vault: VaultDep, principal: AccountDep, body: PassphraseChangeIn
 ) -> FactorsOut:
     """A new passphrase: a new wrap under the same token factor. The replaced
     wrap is kept for passphrase_history_seconds, for a rollback."""
@@ -221,7 +223,7 @@ async def change_passphrase(
 
 
 @router.post("/api/me/passphrase/rollback")
-async def rollback(vault: VaultDep, principal: UserDep, body: RollbackIn) -> FactorsOut:
+async def rollback(vault: VaultDep, principal: AccountDep, body: RollbackIn) -> FactorsOut:
     """Make a kept wrap current again (the user forgot the new passphrase and
     opened the kept wrap with the old one)."""
     out: FactorsOut = await vault.db.write(
@@ -237,7 +239,7 @@ async def rollback(vault: VaultDep, principal: UserDep, body: RollbackIn) -> Fac
 
 
 @router.put("/api/me/recovery")
-async def put_recovery(vault: VaultDep, principal: UserDep, body: RecoveryIn) -> FactorsOut:
+async def put_recovery(vault: VaultDep, principal: AccountDep, body: RecoveryIn) -> FactorsOut:
     """Set (or replace) the recovery slot: the private key under the hardened
     recovery passphrase or code, which opens it without any token."""
     relay = require(vault.relay)
@@ -261,7 +263,7 @@ async def put_recovery(vault: VaultDep, principal: UserDep, body: RecoveryIn) ->
 
 
 @router.delete("/api/me/recovery", status_code=204)
-async def delete_recovery(vault: VaultDep, principal: UserDep) -> None:
+async def delete_recovery(vault: VaultDep, principal: AccountDep) -> None:
     await vault.db.write(
         store.delete_recovery,
         user_id=principal.user_id,

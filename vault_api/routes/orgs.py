@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from vault_api.context import ID_PATTERN, SessionDep, UserDep, VaultDep, decode_id
+from vault_api.context import ID_PATTERN, AccountDep, SessionDep, VaultDep, decode_id
 from vault_api.crypto.ids import short
 from vault_api.models import (
     OrgAuditOut,
@@ -39,7 +39,7 @@ async def my_policy(vault: VaultDep, principal: SessionDep) -> PolicyOut:
 
 
 @router.post("/api/orgs", status_code=201)
-async def create(vault: VaultDep, principal: UserDep, body: OrgIn) -> OrgOut:
+async def create(vault: VaultDep, principal: AccountDep, body: OrgIn) -> OrgOut:
     """A new organisation with the caller as its first admin."""
     out: OrgOut = await vault.db.write(
         store.create,
@@ -53,7 +53,7 @@ async def create(vault: VaultDep, principal: UserDep, body: OrgIn) -> OrgOut:
 
 
 @router.get("/api/orgs/{org_id}")
-async def get(vault: VaultDep, principal: UserDep, org_id: OrgId) -> OrgOut:
+async def get(vault: VaultDep, principal: AccountDep, org_id: OrgId) -> OrgOut:
     return await vault.db.read(
         store.get, org_id=decode_id(org_id, "organisation id"), user_id=principal.user_id
     )
@@ -61,7 +61,7 @@ async def get(vault: VaultDep, principal: UserDep, org_id: OrgId) -> OrgOut:
 
 @router.patch("/api/orgs/{org_id}/policy")
 async def change_policy(
-    vault: VaultDep, principal: UserDep, org_id: OrgId, body: PolicyIn
+    vault: VaultDep, principal: AccountDep, org_id: OrgId, body: PolicyIn
 ) -> OrgOut:
     """Change the policy; what it turns off is removed at once (`removed`)."""
     out: OrgOut = await vault.db.write(
@@ -77,7 +77,7 @@ async def change_policy(
 
 @router.post("/api/orgs/{org_id}/members", status_code=201)
 async def add_member(
-    vault: VaultDep, principal: UserDep, org_id: OrgId, body: OrgMemberIn
+    vault: VaultDep, principal: AccountDep, org_id: OrgId, body: OrgMemberIn
 ) -> OrgMemberOut:
     """Add an account by handle; the organisation's policy applies to it at once."""
     member, _ = await vault.db.write(
@@ -94,7 +94,7 @@ async def add_member(
 
 @router.patch("/api/orgs/{org_id}/members/{user_id}")
 async def set_role(
-    vault: VaultDep, principal: UserDep, org_id: OrgId, user_id: UserId, body: OrgRoleIn
+    vault: VaultDep, principal: AccountDep, org_id: OrgId, user_id: UserId, body: OrgRoleIn
 ) -> OrgMemberOut:
     return await vault.db.write(
         store.set_role,
@@ -108,7 +108,7 @@ async def set_role(
 
 @router.delete("/api/orgs/{org_id}/members/{user_id}", status_code=204)
 async def remove_member(
-    vault: VaultDep, principal: UserDep, org_id: OrgId, user_id: UserId
+    vault: VaultDep, principal: AccountDep, org_id: OrgId, user_id: UserId
 ) -> None:
     """An admin removes a member, or a member leaves (back to the server's defaults)."""
     await vault.db.write(
@@ -122,7 +122,7 @@ async def remove_member(
 
 
 @router.get("/api/orgs/{org_id}/audit")
-async def audit(vault: VaultDep, principal: UserDep, org_id: OrgId) -> OrgAuditOut:
+async def audit(vault: VaultDep, principal: AccountDep, org_id: OrgId) -> OrgAuditOut:
     return await vault.db.read(
         store.audit, org_id=decode_id(org_id, "organisation id"), user_id=principal.user_id
     )

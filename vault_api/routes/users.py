@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from vault_api.context import ID_PATTERN, SessionDep, UserDep, VaultDep, decode_id
+from vault_api.context import ID_PATTERN, AccountDep, SessionDep, UserDep, VaultDep, decode_id
 from vault_api.errors import Forbidden
 from vault_api.models import MeOut, PublicUserOut, RegisterIn, SlotIn, SlotOut
 from vault_api.store import users as store
@@ -45,7 +45,9 @@ async def get_slot(vault: VaultDep, principal: SessionDep, key_id: KeyIdPath) ->
 
 
 @router.put("/api/me/slots/{key_id}")
-async def put_slot(vault: VaultDep, principal: UserDep, key_id: KeyIdPath, body: SlotIn) -> SlotOut:
+async def put_slot(
+    vault: VaultDep, principal: AccountDep, key_id: KeyIdPath, body: SlotIn
+) -> SlotOut:
     """Add (or replace) the key slot of a token this session proved (logged in
     with, or proved with POST /api/session/tokens)."""
     kid = decode_id(key_id, "key id")
@@ -67,7 +69,7 @@ async def put_slot(vault: VaultDep, principal: UserDep, key_id: KeyIdPath, body:
 
 
 @router.delete("/api/me/slots/{key_id}", status_code=204)
-async def delete_slot(vault: VaultDep, principal: UserDep, key_id: KeyIdPath) -> None:
+async def delete_slot(vault: VaultDep, principal: AccountDep, key_id: KeyIdPath) -> None:
     """Remove a token's slot (a lost token). The last slot cannot go."""
     await vault.db.write(
         store.delete_slot, user_id=principal.user_id, key_id=decode_id(key_id, "key id")

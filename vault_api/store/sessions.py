@@ -23,7 +23,15 @@ from sqlalchemy.engine import Connection
 from authnet.protocol.encoding import b64u_decode, b64u_encode
 from vault_api.errors import Unauthenticated
 from vault_api.models import SessionOut
-from vault_api.schema import key_slots, pending_logins, sessions, users
+from vault_api.schema import (
+    key_slots,
+    org_members,
+    organisations,
+    passphrase_wraps,
+    pending_logins,
+    sessions,
+    users,
+)
 from vault_api.store import factors as factor_store
 from vault_api.store import orgs as org_store
 from vault_api.store import users as user_store
@@ -47,14 +55,41 @@ class SessionRecord:
     device_id: bytes | None = None
     device_nonce: bytes | None = field(default=None, repr=False)
     passphrase_unlocked: bool = False
+    # The passphrase rule (docs/vault.md 5.4), read with the session so that
+    # enforcing it costs no query of its own and nothing has to be invalidated
+    # when a passphrase is set or a policy changes: whether the account has a
+    # current passphrase wrap, and the name of its organisation if that
+    # organisation's policy requires one.
+    has_passphrase: bool = False
+    org_requiring_passphrase: str | None = None
 
 
 def _proven(text: str) -> tuple[bytes, ...]:
     return tuple(b64u_decode(k, field="key id") for k in json.loads(text))
 
 
+_HAS_PASSPHRASE = (
+    sa.exists()
+    .where(
+        passphrase_wraps.c.user_id == sessions.c.user_id,
+        passphrase_wraps.c.state == "current",
+    )
+    .label("has_passphrase")
+)
+# An account belongs to at most one organisation (org_members' key is user_id).
+_ORG_REQUIRING = (
+    sa.select(organisations.c.name)
+    .select_from(organisations.join(org_members, org_members.c.org_id == organisations.c.org_id))
+    .where(org_members.c.user_id == sessions.c.user_id, organisations.c.require_passphrase)
+    .scalar_subquery()
+    .label("org_requiring_passphrase")
+)
 _LOAD = sa.select(
-    sessions, users.c.puid, users.c.public_key.is_not(None).label("registered")
+    sessions,
+    users.c.puid,
+    users.c.public_key.is_not(None).label("registered"),
+    _HAS_PASSPHRASE,
+    _ORG_REQUIRING,
 ).select_from(sessions.join(users, users.c.user_id == sessions.c.user_id))
 
 
@@ -78,6 +113,8 @@ def load(conn: Connection, session_hash: bytes) -> SessionRecord | None:
         device_id=row.device_id,
         device_nonce=row.device_nonce,
         passphrase_unlocked=row.passphrase_unlocked_ms is not None,
+        has_passphrase=bool(row.has_passphrase),
+        org_requiring_passphrase=row.org_requiring_passphrase,
     )
 
 
