@@ -45,6 +45,7 @@ from .apdu import (
     sw_bytes,
     sw_more_data,
 )
+from .issuer import new_content_signer
 from .otp import OtpApplet
 from .piv import (
     ASYMMETRIC_SLOTS,
@@ -52,7 +53,9 @@ from .piv import (
     DEFAULT_PIN,
     DEFAULT_PUK,
     DEFAULT_RETRIES,
+    DISCOVERY_OBJECT,
     KNOWN_OBJECTS,
+    OBJ_DISCOVERY,
     PivApplet,
     default_management_algorithm,
     default_objects,
@@ -157,8 +160,10 @@ class VirtualCard:
         key 010203040506070801020304050607080102030405060708, as AES-192 (algorithm
         0A) on firmware 5.7 and later and as Triple DES (03) before, unless
         `management_algorithm` says otherwise (AES needs firmware 5.4).
-        `personalize` writes a CHUID, CCC, Discovery object and key history as an
-        issuer would; without it only the Discovery object exists."""
+        `personalize` writes a CHUID, CCC, Discovery object, key history and the
+        Security Object as an issuer would (the card keeps the issuer's throwaway
+        content signer to re-sign the Security Object); without it only the
+        Discovery object exists."""
         if not (1 <= pin_retries <= 15 and 1 <= puk_retries <= 15):
             raise ValueError("retries are 1..15")
         if management_algorithm is None:
@@ -170,9 +175,11 @@ class VirtualCard:
             raise ValueError("AES management keys need firmware 5.4 or later")
         padded_pin = _check_reference_value(pin, "PIN")
         padded_puk = _check_reference_value(puk, "PUK")
-        objects = default_objects()
-        if not personalize:
-            objects = {k: v for k, v in objects.items() if k == 0x7E}
+        signer = new_content_signer() if personalize else None
+        if signer is not None:
+            objects = default_objects(signer)
+        else:  # a blank YubiKey: only the Discovery object
+            objects = {OBJ_DISCOVERY: DISCOVERY_OBJECT}
         state = CardState(
             serial=secrets.randbelow(90_000_000) + 10_000_000 if serial is None else serial,
             firmware=firmware,
@@ -184,6 +191,7 @@ class VirtualCard:
                 is_default=_same(management_key, DEFAULT_MANAGEMENT_KEY),
             ),
             objects=objects,
+            content_signer=signer,
         )
         for slot, secret in ((1, otp_slot1_secret), (2, otp_slot2_secret)):
             if secret is not None:

@@ -1,5 +1,6 @@
-"""The card issuer's signature on the CHUID (SP 800-73-4 part 1 §3.1.2, FIPS 201-3
-§4.1.4.1): what a PIV issuer writes into tag 3E at personalization.
+"""The card issuer's signatures: on the CHUID (SP 800-73-4 part 1 §3.1.2, FIPS
+201-3 §4.1.4.1), what a PIV issuer writes into tag 3E at personalization, and on
+the Security Object (security_object.py), by the same content signing key.
 
 The Issuer Asymmetric Signature is a CMS SignedData (RFC 5652) over the CHUID's
 TLVs before it (FASC-N, GUID, expiry: everything but 3E and the FE error
@@ -9,9 +10,17 @@ certificate, extended key usage id-PIV-content-signing), and one SignerInfo
 whose signed attributes are content type, message digest and pivSigner-DN (the
 signer certificate's subject), signed with ECDSA P-256 / SHA-256.
 
-A virtual card has no real issuer: each new card is signed by a throwaway
-issuer key, whose certificate travels in the signature. That is enough for
-middleware that checks the signature against the certificate it carries
+The Security Object's tag BB is a CMS SignedData as ICAO Doc 9303 part 10
+§4.6.2 has it for the Document Security Object: the LDSSecurityObject
+encapsulated (eContent present, eContentType id-icao-mrtd-security-
+ldsSecurityObject), signed attributes content type and message digest, one
+SignerInfo (issuerAndSerialNumber, ECDSA P-256 / SHA-256), and, as SP 800-73-4
+part 1 says, no certificate: the content signer's is in the CHUID.
+
+A virtual card has no real issuer: each new card gets a throwaway content
+signer (`new_content_signer`), kept in its state so that the card can re-sign
+its Security Object when a covered object changes. That is enough for
+middleware that checks the signature against the CHUID's certificate
 (`openssl cms -verify -noverify`); no relying party would trust the issuer.
 """
 
@@ -25,49 +34,33 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from .tlv import tlv
+from . import der
+from .state import ContentSigner
 
-__all__ = ["ID_PIV_CHUID_SECURITY_OBJECT", "ID_PIV_CONTENT_SIGNING", "chuid_signature"]
+__all__ = [
+    "ID_ICAO_LDS_SECURITY_OBJECT",
+    "ID_PIV_CHUID_SECURITY_OBJECT",
+    "ID_PIV_CONTENT_SIGNING",
+    "chuid_signature",
+    "new_content_signer",
+    "security_object_signature",
+]
 
 ID_PIV_CHUID_SECURITY_OBJECT = "2.16.840.1.101.3.6.1"
 ID_PIV_SIGNER_DN = "2.16.840.1.101.3.6.5"
 ID_PIV_CONTENT_SIGNING = "2.16.840.1.101.3.6.7"
+ID_ICAO_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"  # id-icao-mrtd-security-ldsSecurityObject
 _ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _ID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _ID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-_ID_SHA256 = "2.16.840.1.101.3.4.2.1"
+ID_SHA256 = "2.16.840.1.101.3.4.2.1"
 _ID_ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 
 
-def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return tlv(0x06, bytes(body))
-
-
-def _seq(*parts: bytes) -> bytes:
-    return tlv(0x30, b"".join(parts))
-
-
-def _set_of(*parts: bytes) -> bytes:
-    return tlv(0x31, b"".join(sorted(parts)))  # DER: SET OF in encoding order
-
-
-def _integer(n: int) -> bytes:
-    body = n.to_bytes(n.bit_length() // 8 + 1, "big")  # a leading 0 keeps it positive
-    return tlv(0x02, body)
-
-
-def _content_signer(
-    now: dt.datetime,
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def new_content_signer(now: dt.datetime | None = None) -> ContentSigner:
+    """A throwaway issuer content signing key and its self-signed certificate
+    (extended key usage id-PIV-content-signing)."""
+    now = now or dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -102,37 +95,76 @@ def _content_signer(
         )
         .sign(key, hashes.SHA256())
     )
-    return key, cert
+    return ContentSigner(
+        key.private_numbers().private_value.to_bytes(32, "big"),
+        cert.public_bytes(serialization.Encoding.DER),
+    )
 
 
-def chuid_signature(signed_content: bytes) -> bytes:
-    """The value of CHUID tag 3E for `signed_content` (the CHUID's TLVs before 3E)."""
-    key, cert = _content_signer(dt.datetime.now(dt.UTC))
-    subject = cert.subject.public_bytes()
-    sha256 = _seq(_oid(_ID_SHA256))
-    attributes = [
-        _seq(_oid(_ID_CONTENT_TYPE), _set_of(_oid(ID_PIV_CHUID_SECURITY_OBJECT))),
-        _seq(
-            _oid(_ID_MESSAGE_DIGEST),
-            _set_of(tlv(0x04, hashlib.sha256(signed_content).digest())),
+def _signed_data(
+    signer: ContentSigner,
+    content_type: str,
+    content: bytes,
+    *,
+    encapsulate: bool,
+    with_certificate: bool,
+    attributes: tuple[bytes, ...] = (),
+) -> bytes:
+    """ContentInfo(SignedData) over `content`, signed attributes content type,
+    message digest and `attributes`, one SignerInfo by `signer`."""
+    cert = signer.load_certificate()
+    sha256 = der.sequence(der.oid(ID_SHA256))
+    signed_attrs = der.set_of(  # what is signed: the SET OF, tagged 31
+        der.sequence(der.oid(_ID_CONTENT_TYPE), der.set_of(der.oid(content_type))),
+        der.sequence(
+            der.oid(_ID_MESSAGE_DIGEST),
+            der.set_of(der.octet_string(hashlib.sha256(content).digest())),
         ),
-        _seq(_oid(ID_PIV_SIGNER_DN), _set_of(subject)),
-    ]
-    signed_attrs = _set_of(*attributes)  # what is signed: the SET, tagged 31
-    signature = key.sign(signed_attrs, ec.ECDSA(hashes.SHA256()))
-    signer_info = _seq(
-        _integer(1),  # version 1: issuerAndSerialNumber
-        _seq(cert.issuer.public_bytes(), _integer(cert.serial_number)),
+        *attributes,
+    )
+    signature = signer.private_key().sign(signed_attrs, ec.ECDSA(hashes.SHA256()))
+    signer_info = der.sequence(
+        der.integer(1),  # version 1: issuerAndSerialNumber
+        der.sequence(cert.issuer.public_bytes(), der.integer(cert.serial_number)),
         sha256,
         b"\xa0" + signed_attrs[1:],  # [0] IMPLICIT SET OF Attribute
-        _seq(_oid(_ID_ECDSA_SHA256)),
-        tlv(0x04, signature),
+        der.sequence(der.oid(_ID_ECDSA_SHA256)),
+        der.octet_string(signature),
     )
-    signed_data = _seq(
-        _integer(3),  # version 3: the encapsulated content is not id-data
-        _set_of(sha256),
-        _seq(_oid(ID_PIV_CHUID_SECURITY_OBJECT)),  # eContent absent: detached
-        tlv(0xA0, cert.public_bytes(serialization.Encoding.DER)),
-        _set_of(signer_info),
+    encap = der.oid(content_type)
+    if encapsulate:
+        encap += der.context(0, der.octet_string(content))  # eContent [0] EXPLICIT
+    signed_data = der.sequence(
+        der.integer(3),  # version 3: the encapsulated content is not id-data
+        der.set_of(sha256),
+        der.sequence(encap),
+        der.context(0, signer.certificate) if with_certificate else b"",  # [0] IMPLICIT
+        der.set_of(signer_info),
     )
-    return _seq(_oid(_ID_SIGNED_DATA), tlv(0xA0, signed_data))
+    return der.sequence(der.oid(_ID_SIGNED_DATA), der.context(0, signed_data))
+
+
+def chuid_signature(signed_content: bytes, signer: ContentSigner) -> bytes:
+    """The value of CHUID tag 3E for `signed_content` (the CHUID's TLVs before 3E):
+    content detached, the signer's certificate included, pivSigner-DN attribute."""
+    subject = signer.load_certificate().subject.public_bytes()
+    return _signed_data(
+        signer,
+        ID_PIV_CHUID_SECURITY_OBJECT,
+        signed_content,
+        encapsulate=False,
+        with_certificate=True,
+        attributes=(der.sequence(der.oid(ID_PIV_SIGNER_DN), der.set_of(subject)),),
+    )
+
+
+def security_object_signature(lds_security_object: bytes, signer: ContentSigner) -> bytes:
+    """The value of Security Object tag BB: the DER LDSSecurityObject, encapsulated
+    and signed; no certificate (SP 800-73-4 part 1: it is in the CHUID)."""
+    return _signed_data(
+        signer,
+        ID_ICAO_LDS_SECURITY_OBJECT,
+        lds_security_object,
+        encapsulate=True,
+        with_certificate=False,
+    )

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from . import security_object
 from . import tlv as t
 from .apdu import (
     SW_AUTH_METHOD_BLOCKED,
@@ -51,7 +52,7 @@ from .apdu import (
     SwError,
     sw_retries,
 )
-from .issuer import chuid_signature
+from .issuer import chuid_signature, new_content_signer
 from .state import (
     ALG_3DES,
     ALG_AES192,
@@ -66,6 +67,7 @@ from .state import (
     TOUCH_POLICY_DEFAULT,
     TOUCH_POLICY_NEVER,
     CardState,
+    ContentSigner,
     KeySlot,
     ManagementKey,
     PinObject,
@@ -79,6 +81,7 @@ __all__ = [
     "DEFAULT_PIN",
     "DEFAULT_PUK",
     "DEFAULT_RETRIES",
+    "DISCOVERY_OBJECT",
     "KEY_MANAGEMENT_KEY",
     "KEY_PIN",
     "KEY_PUK",
@@ -250,19 +253,22 @@ def encode_fascn(
 
 
 FASCN_NON_FEDERAL = encode_fascn()
+# PIV AID and PIN usage policy 4000 (the PIV PIN only): a blank YubiKey has it too
+DISCOVERY_OBJECT = t.tlv(0x4F, PIV_AID) + t.tlv(0x5F2F, b"\x40\x00")
 
 
-def default_objects() -> dict[int, bytes]:
+def default_objects(signer: ContentSigner) -> dict[int, bytes]:
     """What an issuer writes at personalization: CHUID (non-federal FASC-N, random
-    GUID, expiry 2030-01-01, signed by a throwaway issuer key: issuer.py), CCC
-    (random card identifier), Discovery object (PIV AID, PIN usage policy 4000:
-    the PIV PIN only) and an empty key history."""
+    GUID, expiry 2030-01-01, signed by `signer`, a throwaway issuer key: issuer.py),
+    CCC (random card identifier), Discovery object (PIV AID, PIN usage policy 4000:
+    the PIV PIN only), an empty key history, and the Security Object over the
+    CCC, CHUID, Discovery object and key history (security_object.py)."""
     signed = (
         t.tlv(0x30, FASCN_NON_FEDERAL)
         + t.tlv(0x34, secrets.token_bytes(16))
         + t.tlv(0x35, b"20300101")
     )
-    chuid = signed + t.tlv(0x3E, chuid_signature(signed)) + t.tlv(0xFE)
+    chuid = signed + t.tlv(0x3E, chuid_signature(signed, signer)) + t.tlv(0xFE)
     card_id = bytes.fromhex("A000000116") + b"\xff\x02" + secrets.token_bytes(14)
     ccc = (
         t.tlv(0xF0, card_id)
@@ -279,14 +285,18 @@ def default_objects() -> dict[int, bytes]:
         + t.tlv(0xFD)
         + t.tlv(0xFE)
     )
-    discovery = t.tlv(0x4F, PIV_AID) + t.tlv(0x5F2F, b"\x40\x00")
     key_history = t.tlv(0xC1, b"\x00") + t.tlv(0xC2, b"\x00") + t.tlv(0xFE)
-    return {
+    objects = {
         OBJ_CHUID: chuid,
         OBJ_CCC: ccc,
-        OBJ_DISCOVERY: discovery,
+        OBJ_DISCOVERY: DISCOVERY_OBJECT,
         OBJ_KEY_HISTORY: key_history,
     }
+    signed_hashes = security_object.security_object(objects, signer)
+    if signed_hashes is None:
+        raise RuntimeError("four covered objects always make a Security Object")
+    objects[OBJ_SECURITY] = signed_hashes
+    return objects
 
 
 def default_management_algorithm(firmware: tuple[int, int, int]) -> int:
@@ -457,11 +467,13 @@ class PivApplet:
             raise SwError(SW_INCORRECT_DATA, "expected 5C <tag> 53 <content>")
         if len(content) > MAX_OBJECT_SIZE:
             raise SwError(SW_NOT_ENOUGH_MEMORY, "object too large")
-        objects = self._state().objects
+        state = self._state()
         if content:
-            objects[tag] = content
+            state.objects[tag] = content
         else:
-            objects.pop(tag, None)  # an empty object deletes it
+            state.objects.pop(tag, None)  # an empty object deletes it
+        if tag in security_object.COVERED_TAGS:
+            security_object.refresh(state)  # re-sign the hashes, as the issuer would
         return b""
 
     # --- PIN and PUK --------------------------------------------------------------
@@ -761,6 +773,7 @@ class PivApplet:
             raise SwError(SW_CONDITIONS_NOT_SATISFIED, "block the PIN and the PUK first")
         state.pin, state.puk, state.management_key = default_piv_state(state.firmware)
         state.keys.clear()
-        state.objects = default_objects()
+        state.content_signer = new_content_signer()
+        state.objects = default_objects(state.content_signer)
         self.reset()
         return b""

@@ -5,7 +5,9 @@ directory, fsync, rename) with owner-only permissions (0600). PINs and PUKs
 are kept as salted SHA-256 digests; private keys, the management key and the
 OTP secrets are kept in clear, because the card must use them: the file is the
 simulated chip, and 0600 is its only protection. Never point it at a real
-secret.
+secret. The file also holds the card's throwaway issuer key (the content signer
+of its CHUID and Security Object), which a real card never carries: the
+simulator plays the issuer too and re-signs its Security Object on the card.
 
 Everything that reads the file validates it strictly and raises CardStateError
 with the reason, so a damaged or foreign file is reported, not half-loaded.
@@ -23,13 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = [
     "FORMAT",
     "VERSION",
     "CardState",
     "CardStateError",
+    "ContentSigner",
     "KeySlot",
     "ManagementKey",
     "OtpSlot",
@@ -181,6 +186,48 @@ class KeySlot:
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
+@dataclass(frozen=True)
+class ContentSigner:
+    """The issuer's content signing key (P-256) and its certificate (DER): what
+    signs the CHUID and the Security Object (issuer.py)."""
+
+    private_value: bytes  # the 32-byte big-endian scalar
+    certificate: bytes
+
+    def private_key(self) -> ec.EllipticCurvePrivateKey:
+        return ec.derive_private_key(int.from_bytes(self.private_value, "big"), ec.SECP256R1())
+
+    def load_certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.certificate)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"private_value": self.private_value.hex(), "certificate": self.certificate.hex()}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> ContentSigner:
+        name = "content_signer"
+        d = _obj(doc, name)
+        value = _hex(d, "private_value", name, size=32)
+        if not 0 < int.from_bytes(value, "big") < _P256_ORDER:
+            raise CardStateError(f"{name}: private value out of range")
+        raw = d.get("certificate")
+        try:
+            if not isinstance(raw, str):
+                raise ValueError
+            cert = bytes.fromhex(raw)
+            public = x509.load_der_x509_certificate(cert).public_key()
+        except ValueError:
+            raise CardStateError(f"{name}.certificate must be a DER certificate in hex") from None
+        signer = cls(value, cert)
+        held = signer.private_key().public_key()
+        if not (
+            isinstance(public, ec.EllipticCurvePublicKey)
+            and public.public_numbers() == held.public_numbers()
+        ):
+            raise CardStateError(f"{name}: the certificate is not the key's")
+        return signer
+
+
 @dataclass
 class OtpSlot:
     """An OTP slot programmed for HMAC-SHA1 challenge-response."""
@@ -208,6 +255,7 @@ class CardState:
     objects: dict[int, bytes] = field(default_factory=dict)
     otp_slots: dict[int, OtpSlot] = field(default_factory=dict)
     otp_program_sequence: int = 1
+    content_signer: ContentSigner | None = None  # None: a blank card, or one made before
 
     def copy(self) -> CardState:
         return copy.deepcopy(self)
@@ -215,18 +263,21 @@ class CardState:
     # --- JSON ---------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
+        piv: dict[str, Any] = {
+            "pin": self.pin.to_json(),
+            "puk": self.puk.to_json(),
+            "management_key": self.management_key.to_json(),
+            "keys": {f"{k:02x}": v.to_json() for k, v in sorted(self.keys.items())},
+            "objects": {f"{k:x}": v.hex() for k, v in sorted(self.objects.items())},
+        }
+        if self.content_signer is not None:
+            piv["content_signer"] = self.content_signer.to_json()
         return {
             "format": FORMAT,
             "version": VERSION,
             "serial": self.serial,
             "firmware": list(self.firmware),
-            "piv": {
-                "pin": self.pin.to_json(),
-                "puk": self.puk.to_json(),
-                "management_key": self.management_key.to_json(),
-                "keys": {f"{k:02x}": v.to_json() for k, v in sorted(self.keys.items())},
-                "objects": {f"{k:x}": v.hex() for k, v in sorted(self.objects.items())},
-            },
+            "piv": piv,
             "otp": {
                 "program_sequence": self.otp_program_sequence,
                 "slots": {str(k): v.to_json() for k, v in sorted(self.otp_slots.items())},
@@ -278,6 +329,11 @@ class CardState:
             objects=objects,
             otp_slots=slots,
             otp_program_sequence=_int(otp, "program_sequence", "otp", 0, 255),
+            content_signer=(
+                None
+                if piv.get("content_signer") is None
+                else ContentSigner.from_json(piv["content_signer"])
+            ),
         )
 
     @classmethod
