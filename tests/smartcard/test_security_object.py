@@ -6,6 +6,7 @@ by hash against the objects the same tool reads from the card."""
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
 import subprocess
@@ -217,6 +218,30 @@ def test_a_new_card_has_a_valid_security_object(slot: ReaderSlot, tmp_path: Path
     # and status still reads the card as before
     assert b"CHUID:" in _piv_tool(slot.reader, "-a", "status")
     assert len(so.mapping) == 4
+
+
+def test_opensc_serves_the_same_object(slot: ReaderSlot, tmp_path: Path) -> None:
+    # OpenSC 0.23 lists every PIV container as a PKCS#11 data object; its value
+    # is the whole object, 53 template included. It does not check the signature.
+    modules = sorted(glob.glob("/usr/lib/*/opensc-pkcs11.so"))
+    assert modules, "OpenSC is missing: scripts/install-system-deps.sh test installs it"
+    out = tmp_path / "p11.bin"
+    done = subprocess.run(
+        [
+            *("pkcs11-tool", "--module", modules[0], "--slot-description", slot.reader),
+            *("--read-object", "--type", "data"),
+            *("--label", "Security Object", "-o", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    value = _one(out.read_bytes(), 0x53)
+    assert value == _read(slot.reader, 0x5FC106)
+    signer = chuid_signer(_read(slot.reader, 0x5FC102))
+    verify_with_cryptography(SecurityObject.parse(value).signed_data, signer)
 
 
 def _self_signed(common_name: str) -> bytes:
