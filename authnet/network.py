@@ -207,7 +207,21 @@ def _answer_hash(
         parts += [a.credential_id, a.authenticator_data, a.client_data_json, a.signature]
     if sealed is not None:
         parts += [sealed.enc, sealed.ciphertext]
-    h = hashlib.sha256(b"authnet-answer-v1\x00")
+    return _digest(b"authnet-answer-v1\x00", parts)
+
+
+def _page_answer_hash(*, nonce: bytes, assertion: Assertion, client_key: bool) -> bytes:
+    """The same for a page's own security-key login (everything the page sent
+    but its wait secret, which the retry must present again): a retry on
+    another gateway after a lost reply is recognised by it."""
+    a = assertion
+    parts = [nonce, a.credential_id, a.authenticator_data, a.client_data_json, a.signature]
+    return _digest(b"authnet-page-answer-v1\x00", [*parts, bytes([client_key])])
+
+
+def _digest(label: bytes, parts: list[bytes]) -> bytes:
+    """SHA-256 over `label` and length-prefixed `parts`."""
+    h = hashlib.sha256(label)
     for part in parts:
         h.update(len(part).to_bytes(4, "big"))
         h.update(part)
@@ -866,13 +880,24 @@ class Network:
     ) -> tuple[Ticket, ServiceProvider]:
         """The ticket, if the caller is the page waiting on it (it holds the wait
         secret, and is at the origin the gateway saw)."""
+        t = self._page_ticket(await self._ticket(ticket), wait_secret)
+        return t, await self._still_waiting(t, origin)
+
+    @staticmethod
+    def _page_ticket(t: Ticket, wait_secret: bytes) -> Ticket:
+        """`t`, if the caller holds its wait secret (the page waiting on it)."""
         if not isinstance(wait_secret, bytes) or len(wait_secret) != WAIT_SECRET_BYTES:
             raise MalformedInput("wait_secret must be 32 bytes")
-        t = await self._ticket(ticket)
         if t.wait_secret_hash is None or t.hints is None:
             raise BrowserNotWaiting()
         if not hmac.compare_digest(t.wait_secret_hash, hashlib.sha256(wait_secret).digest()):
             raise BrowserKeyMismatch("this page is not the one waiting on the ticket")
+        return t
+
+    async def _still_waiting(self, t: Ticket, origin: str) -> ServiceProvider:
+        """The ticket's SP, if the ticket still waits for a login and a page at
+        `origin` may use security keys for it."""
+        assert t.hints is not None
         state = tk.state_at(t, self.clock())
         if state is tk.TicketState.EXPIRED:
             raise TicketExpired()
@@ -888,7 +913,7 @@ class Network:
                 f"pages at {_truncate(origin, 100) or '(no origin)'} may not use security "
                 f"keys for {sp.display_name}: register the page's origin for the SP"
             )
-        return t, sp
+        return sp
 
     async def webauthn_login_options(
         self, ticket: str, *, wait_secret: bytes, origin: str
@@ -929,10 +954,12 @@ class Network:
         `client_key`: the page says it got the PRF output. The network cannot
         check that (the output is encrypted to the browser, and platform
         authenticators report no hmac-secret in authenticator data), so the
-        client-key factor is the page's word here."""
-        t, sp = await self._waiting_page(ticket, wait_secret, origin)
-        assert t.browser_key_hash is not None
-        await self._take_challenge(nonce, PURPOSE_WEBAUTHN_LOGIN)
+        client-key factor is the page's word here.
+
+        Idempotent: the same request again (the page retrying on another
+        gateway because the first reply was lost) succeeds and changes nothing,
+        even after the SP consumed the ticket."""
+        t = self._page_ticket(await self._ticket(ticket), wait_secret)
         if (
             not isinstance(assertion.credential_id, bytes)
             or not 1 <= len(assertion.credential_id) <= 1023
@@ -941,6 +968,13 @@ class Network:
         token = await self.directory.token_for_credential(assertion.credential_id)
         if token is None:
             raise TokenUnknown("this security key's credential is not enrolled with the network")
+        answer = _page_answer_hash(nonce=nonce, assertion=assertion, client_key=client_key)
+        if t.kc_in_browser and tk.answered_by(t, token_id=token.token_id, answer_hash=answer):
+            log.info("ticket authenticated in the browser (retried) tag=%s", ticket_tag(t.th))
+            return
+        sp = await self._still_waiting(t, origin)
+        assert t.browser_key_hash is not None
+        await self._take_challenge(nonce, PURPOSE_WEBAUTHN_LOGIN)
         if token.revoked_ms is not None:
             raise TokenRevoked()
         checked = self.relying_party.verify(
@@ -963,6 +997,7 @@ class Network:
                 user_id=token.user_id,
                 proven=frozenset(proven),
                 now_ms=self.clock(),
+                answer_hash=answer,
             ),
             event=EventKind.AUTHENTICATED,
         )

@@ -247,7 +247,13 @@ def answered_by(t: Ticket, *, token_id: bytes, answer_hash: bytes) -> bool:
 
 
 def authenticate_in_browser(
-    t: Ticket, *, token_id: bytes, user_id: bytes, proven: Factors, now_ms: int
+    t: Ticket,
+    *,
+    token_id: bytes,
+    user_id: bytes,
+    proven: Factors,
+    now_ms: int,
+    answer_hash: bytes | None = None,
 ) -> Ticket:
     """The waiting page logged in with a security key itself (WebAuthn in the
     browser), after the caller verified the assertion over the ticket, the
@@ -268,6 +274,7 @@ def authenticate_in_browser(
         proven=proven,
         nonce=None,
         kc_in_browser=True,
+        answer_hash=answer_hash,
     )
 
 

@@ -33,6 +33,7 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
+from authnet.errors import TicketConsumed
 from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode as _b64u_decode
 from authnet.protocol.encoding import b64u_encode
@@ -539,6 +540,49 @@ async def test_an_answered_ticket_takes_no_second_login(
         assert (reply.status, reply.body["code"]) == (409, "ticket_state")
         reply = await browser.options(session)
         assert (reply.status, reply.body["code"]) == (409, "ticket_state")
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_a_repeated_login_request_succeeds_and_changes_nothing(
+    net: TestNetwork,
+    shop: AsyncSPClient,
+    browser: BrowserWithKey,
+    http: aiohttp.ClientSession,
+) -> None:
+    """A page whose first reply was lost sends the same request again (to
+    another gateway of a cluster): the same login, once (docs/protocol.md 16.2)."""
+    assert (await browser.enrol()).status == 200
+    session, ctx, wait = await waiting(shop, http)
+    try:
+        options = await browser.options(session)
+        body, _ = await browser.sign(session, options.body)
+        assert (await browser.finish(body)).status == 200
+        result = await asyncio.wait_for(wait.result(), 10)
+        assert result.kc_in_browser
+        before = await net.network.state.get_ticket(ticket_hash(session.ticket))
+        again = await browser.finish(body)
+        assert (again.status, again.body) == (200, {"ok": True})
+        assert await net.network.state.get_ticket(ticket_hash(session.ticket)) == before
+        # Not the same request: any changed field is a second login, refused.
+        for field, value in (
+            ("client_key", not body["client_key"]),
+            ("signature", b64u_encode(b64u_decode(body["signature"])[:-1] + b"\x00")),
+        ):
+            reply = await browser.finish({**body, field: value})
+            assert (reply.status, reply.body["code"]) == (409, "ticket_state"), field
+        # Nor from a page without the wait secret.
+        reply = await browser.finish({**body, "wait_secret": b64u_encode(bytes(32))})
+        assert (reply.status, reply.body["code"]) == (403, "browser_key_mismatch")
+        # Once the SP consumed the ticket, the repeat still succeeds.
+        who = await shop.get_puid(session.ticket, finalize=True)
+        again = await browser.finish(body)
+        assert (again.status, again.body) == (200, {"ok": True})
+        assert await state_of(net, session) is TicketState.CONSUMED
+        assert len(who.puid) == 22
+        # ... and reopens nothing: the ticket stays used.
+        with pytest.raises(TicketConsumed):
+            await shop.get_puid(session.ticket, finalize=True)
     finally:
         await ctx.__aexit__(None, None, None)
 

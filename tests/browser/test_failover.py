@@ -26,15 +26,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, WebSocket, WebSocketRoute
+from playwright.async_api import BrowserContext, Page, Route, WebSocket, WebSocketRoute
 
 from authnet.protocol.ids import ticket_hash
 from authnet.protocol.payload import parse_payload
 from authnet.sdk.browser import websocket_url
 from authnet.sdk.credentials import SpCredentials
+from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestCluster, TestNetwork
 from simulators.phone.app import PhoneApp
-from tests.browser.site import Site, events, outcome, scan_screen, wait_state
+from tests.browser.security_key import attach_virtual_key, enrol_on_gateway
+from tests.browser.site import Site, events, open_site, outcome, scan_screen, wait_state
 from tests.cluster.stores import cluster_kwargs
 from tokens import login as flow
 from tokens.api import PassKeyApi
@@ -429,3 +431,66 @@ async def test_gateway_urls_are_checked_and_an_empty_list_is_ignored(
         await wait_state(page, "cancelled")
     await asyncio.sleep(0.5)
     assert len(conns) == 3
+
+
+async def test_a_security_key_login_fails_over_and_a_lost_reply_is_the_same_login(
+    bare_page: Page,
+    context: BrowserContext,
+    site: Site,
+    cluster: TestCluster,
+    sp: AsyncSPClient,
+) -> None:
+    """The page's own WebAuthn login (docs/protocol.md 9.1) goes to the ticket's
+    gateways in turn: A cannot be reached for the options, so B answers them;
+    A then commits the login but its reply is lost, and the same request sent
+    to B is the same login, not a refusal."""
+    a, b = cluster.nodes
+    cdp = await context.new_cdp_session(bare_page)
+    await attach_virtual_key(cdp)
+    try:
+        await enrol_on_gateway(bare_page, a.addresses.gateway_url)
+        calls: list[tuple[str, str, int | str]] = []  # (node, endpoint, status or fate)
+
+        def on(node: TestNetwork) -> Callable[[str], bool]:
+            base = node.addresses.gateway_url.rstrip("/") + "/v1/webauthn/login"
+            return lambda url: url.startswith(base)
+
+        async def at_a(route: Route) -> None:
+            if route.request.method == "OPTIONS":  # CORS preflight
+                await route.continue_()
+            elif route.request.url.endswith("/options"):
+                calls.append(("A", "options", "unreachable"))
+                await route.abort("connectionrefused")
+            else:
+                reply = await route.fetch()  # A runs the login ...
+                calls.append(("A", "login", reply.status))
+                await route.abort("connectionreset")  # ... and its reply is lost
+
+        async def at_b(route: Route) -> None:
+            if route.request.method == "OPTIONS":
+                await route.continue_()
+                return
+            reply = await route.fetch()
+            calls.append(("B", route.request.url.rsplit("/", 1)[-1], reply.status))
+            await route.fulfill(response=reply)
+
+        await bare_page.route(on(a), at_a)
+        await bare_page.route(on(b), at_b)
+        await open_site(bare_page, site)
+        await bare_page.evaluate("startLogin({ agentUrl: null })")
+        await wait_state(bare_page, "waiting")
+        await bare_page.get_by_role("button", name="Use a security key in this browser").click()
+        got = await outcome(bare_page, timeout_ms=15000)
+        await wait_state(bare_page, "authenticated")
+        assert calls == [
+            ("A", "options", "unreachable"),
+            ("B", "options", 200),
+            ("A", "login", 200),
+            ("B", "login", 200),
+        ]
+        assert got["fingerprint"] is not None
+        assert [e["type"] for e in await events(bare_page)] == ["waiting", "authenticated"]
+        who = await sp.get_puid(got["ticket"], finalize=True)
+        assert {"c", "p"} <= set(who.auth_types)
+    finally:
+        await cdp.send("WebAuthn.disable")

@@ -451,6 +451,22 @@ async function postJson(url, body) {
   return json;
 }
 
+/** POST to the first of `gateways` that serves it: one that cannot be reached,
+ * or answers that it cannot serve now (RESUMABLE_CODES), is passed over for the
+ * next; any other answer is final. */
+async function postToGateways(gateways, path, body) {
+  let last = new AuthnetError("network_unavailable", "no gateway to ask");
+  for (const gateway of gateways) {
+    try {
+      return await postJson(`${gateway}${path}`, body);
+    } catch (e) {
+      if (e.code !== "network_unavailable" && !RESUMABLE_CODES.has(e.code)) throw e;
+      last = e;
+    }
+  }
+  throw last;
+}
+
 /** navigator.credentials' DOMExceptions, as this module's errors. */
 function webauthnError(e) {
   if (e instanceof AuthnetError) return e;
@@ -474,11 +490,13 @@ export async function loginWithSecurityKey({ ticketJson, waitSecret }) {
   if (!window.PublicKeyCredential) {
     throw new AuthnetError("unsupported", "this browser has no WebAuthn");
   }
-  const gateway = String(ticketJson.gateway_url).replace(/\/+$/, "");
   const spid = parseSpid(ticketJson.spid);
   const ticket = checkTicket(ticketJson.ticket);
+  websocketUrl(ticketJson.gateway_url);
+  checkGatewayUrls(ticketJson.gateway_urls);
+  const gateways = gatewaysOf(ticketJson).map((g) => String(g).replace(/\/+$/, ""));
   const secret = b64uEncode(waitSecret);
-  const options = await postJson(`${gateway}/v1/webauthn/login/options`, {
+  const options = await postToGateways(gateways, "/v1/webauthn/login/options", {
     ticket,
     wait_secret: secret,
   });
@@ -506,7 +524,9 @@ export async function loginWithSecurityKey({ ticketJson, waitSecret }) {
   }
   const response = credential.response;
   try {
-    await postJson(`${gateway}/v1/webauthn/login`, {
+    // Retried as it is on the next gateway when one fails: the network treats
+    // the same request again as the same login (docs/protocol.md section 12).
+    await postToGateways(gateways, "/v1/webauthn/login", {
       ticket,
       wait_secret: secret,
       nonce: options.nonce,
