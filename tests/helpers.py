@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -162,3 +163,14 @@ def haystacks(net: TestNetwork) -> dict[str, bytes]:
         if isinstance(v, bytes)  # type: ignore[attr-defined]
     )
     return stacks
+
+
+def serve_command(data_dir: Path, *extra: str) -> list[str]:
+    """`authnet serve` on free ports (metrics too) in `data_dir`, then `extra`."""
+    ports = ("--sp-port", "0", "--passkey-port", "0", "--gateway-port", "0")
+    return [
+        *(sys.executable, "-m", "authnet.cli", "--data-dir", str(data_dir), "serve"),
+        *ports,
+        *("--metrics-port", "0"),
+        *extra,
+    ]

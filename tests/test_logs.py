@@ -21,7 +21,7 @@ from authnet.config import Config, ConfigError
 from authnet.node import resolve_node_id
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
-from tests.helpers import login, make_phone
+from tests.helpers import login, make_phone, serve_command
 
 AUTHNET = [sys.executable, "-m", "authnet.cli"]
 SECRET = "at1_" + "s3cr3t" * 8
@@ -40,22 +40,7 @@ def parse_lines(text: str) -> list[dict[str, str]]:
 def test_serve_with_json_logs_writes_parseable_lines(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [
-            *AUTHNET,
-            "--data-dir",
-            str(data),
-            "serve",
-            "--sp-port",
-            "0",
-            "--passkey-port",
-            "0",
-            "--gateway-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--log-format",
-            "json",
-        ],
+        serve_command(data, "--log-format", "json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

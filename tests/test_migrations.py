@@ -23,6 +23,7 @@ from alembic.script import ScriptDirectory
 from authnet import migrations
 from authnet.config import ConfigError
 from authnet.directory.sql import METADATA, make_engine
+from tests.helpers import serve_command
 from tests.pgdb import admin_connection, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,25 +193,9 @@ def test_an_unreachable_database_server_is_a_clear_error() -> None:
 
 def test_serve_on_a_missing_database_exits_with_the_message(tmp_path: Path) -> None:
     name = f"authnet_missing_{secrets.token_hex(4)}"
+    database = f"postgresql://postgres@127.0.0.1:5432/{name}"
     r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "authnet.cli",
-            "--data-dir",
-            str(tmp_path),
-            "serve",
-            "--sp-port",
-            "0",
-            "--passkey-port",
-            "0",
-            "--gateway-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--database",
-            f"postgresql://postgres@127.0.0.1:5432/{name}",
-        ],
+        serve_command(tmp_path, "--database", database),
         capture_output=True,
         text=True,
         timeout=60,
