@@ -3,7 +3,9 @@ organisation, adds bob by handle, makes him admin and member again; bob's
 browser is a device with the bypass on, and when alice turns the bypass off
 for the organisation its wraps go in the same step, so bob's next login asks
 for the passphrase and says why. The audit list shows every change, and a
-member sees the policy without controls to change it."""
+member sees the policy without controls to change it. When the organisation
+requires a passphrase, a member without one finds the safes closed and the
+page asking for one, and sets it there."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tests.vault_browser.conftest import Browsers, VaultSite, serve_device_vault
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 PASSPHRASE = "bob's passphrase is long enough"
+ALICE_PASSPHRASE = "alice's organisation asked for this one"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -130,3 +133,16 @@ async def test_admin_turns_the_bypass_off_and_the_next_login_asks(
     await expect(alice.locator("#alert")).to_contain_text(
         "Your organisation Acme requires a vault passphrase", timeout=ui.TIMEOUT
     )
+    # The server refuses her safes until she has one (403 passphrase_required):
+    # the page opens Account and tokens at the passphrase; once set, they open.
+    await expect(alice.locator("#account-dialog")).to_be_visible(timeout=ui.TIMEOUT)
+    await expect(alice.locator("#new-passphrase")).to_be_focused()
+    await alice.locator("#new-passphrase").fill(ALICE_PASSPHRASE)
+    await alice.locator("#new-passphrase-again").fill(ALICE_PASSPHRASE)
+    await alice.get_by_role("button", name="Set passphrase").click()
+    await expect(alice.locator("#passphrase-result")).to_contain_text(
+        "Vault passphrase set", timeout=ui.TIMEOUT
+    )
+    await expect(alice.locator("#alert")).to_be_hidden()
+    await alice.keyboard.press("Escape")
+    await ui.create_safe(alice, "Home")

@@ -21,14 +21,18 @@ export class Api {
   #csrf = null;
   #onEnded;
   #onRequest;
+  #onPassphraseRequired;
 
   /**
    * `onEnded(error)`: the session ended (401); `onRequest()`: any request went
-   * out (the server's idle timer restarted).
+   * out (the server's idle timer restarted); `onPassphraseRequired(error)`: a
+   * 403 `passphrase_required` (docs/vault.md 5.4: the account must set a vault
+   * passphrase first). The request still throws.
    */
-  constructor({ onEnded = () => {}, onRequest = () => {} } = {}) {
+  constructor({ onEnded = () => {}, onRequest = () => {}, onPassphraseRequired = () => {} } = {}) {
     this.#onEnded = onEnded;
     this.#onRequest = onRequest;
+    this.#onPassphraseRequired = onPassphraseRequired;
   }
 
   set csrf(token) {
@@ -50,6 +54,7 @@ export class Api {
     const body = await r.json().catch(() => null);
     const err = new ApiError(r.status, body);
     if (r.status === 401 && ENDED.has(err.code) && this.#csrf) this.#onEnded(err);
+    if (r.status === 403 && err.code === "passphrase_required") this.#onPassphraseRequired(err);
     throw err;
   }
 

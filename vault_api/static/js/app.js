@@ -32,6 +32,7 @@ class App {
     this.say = new Announcer($("#status"), $("#alert"));
     this.api = new Api({
       onEnded: (e) => this.end(`Your session ended (${e.message}). Log in again.`, { callLogout: false }),
+      onPassphraseRequired: (e) => this.passphraseRequired(e),
       onRequest: () => {
         this.lastRequest = Date.now();
       },
@@ -375,19 +376,42 @@ class App {
     clearInterval(this.noticeTimer);
     this.noticeTimer = setInterval(() => this.checkNotices(), NOTICE_POLL_MS);
     this.checkNotices();
-    if (!this.keyring.tokenFactor) {
-      // The server's setting, or the organisation's policy (docs/devices.md 6).
-      Promise.all([this.api.get("/api/hardener"), this.api.get("/api/me/policy")])
-        .then(([hd, policy]) => {
-          if (hd.enabled && (hd.require_passphrase || policy.require_passphrase)) {
-            const who = policy.require_passphrase && policy.organisation ? `Your organisation ${policy.organisation.name}` : "This vault";
-            this.say.alert(`${who} requires a vault passphrase: set one now in Account and tokens.`);
-          }
-        })
-        .catch(() => {});
-    }
     $("#who").textContent = this.keyring.handle ? `Logged in as ${this.keyring.handle}` : "";
-    await this.view.start();
+    try {
+      await this.view.start();
+    } catch (e) {
+      // The safes stay closed until a passphrase is set: passphraseRequired() asks.
+      if (!(e instanceof ApiError && e.code === "passphrase_required")) throw e;
+    }
+  }
+
+  /**
+   * 403 `passphrase_required` (docs/vault.md 5.4): the server's setting, or the
+   * organisation's policy, requires a vault passphrase this account has not
+   * set. Say who, and open Account and tokens at the passphrase (once at a time).
+   */
+  passphraseRequired(e) {
+    const org = e.body.organisation;
+    const server = e.body.required_by === "server";
+    const who = server && org ? `This vault and your organisation ${org} require` : org ? `Your organisation ${org} requires` : "This vault requires";
+    this.say.alert(`${who} a vault passphrase: set one now in Account and tokens. Until then your safes stay closed.`);
+    if (this.askingPassphrase || $("#account-dialog")?.open) return;
+    this.askingPassphrase = true;
+    accountDialog(this, { passphrase: true })
+      .catch(() => {})
+      .finally(() => {
+        this.askingPassphrase = false;
+      });
+  }
+
+  /** A first passphrase was set in Account and tokens: the safes open now. */
+  async passphraseSet() {
+    this.say.clearAlert();
+    try {
+      await this.view.start();
+    } catch (e) {
+      this.say.alert(`Could not load your safes: ${e.message}`);
+    }
   }
 
   // --- the session's end -----------------------------------------------------------

@@ -86,7 +86,8 @@ export async function generatorDialog() {
 
 // --- account ------------------------------------------------------------------------
 
-export async function accountDialog(app) {
+/** `passphrase`: open at the vault passphrase (the server requires one, app.passphraseRequired). */
+export async function accountDialog(app, { passphrase = false } = {}) {
   const { keyring, api, say } = app;
   const slotsBox = h("div", {});
   const addBox = h("div", {});
@@ -143,7 +144,7 @@ export async function accountDialog(app) {
     addBox,
     ...(await factorsSection(app)),
   );
-  const closed = openDialog(dialog);
+  const closed = openDialog(dialog, { focus: passphrase ? "#new-passphrase" : undefined });
   await renderSlots();
   await closed;
 }
@@ -181,6 +182,7 @@ async function factorsSection(app) {
         : `Vault passphrase set: your vault now opens only with a token and the passphrase.${dropped ? ` ${dropped} other token(s) must be added again.` : ""}`;
       fill(ppBox, h("p", { class: "good" }, text));
       say.status(text);
+      if (!has) await app.passphraseSet();
     } catch (e) {
       fill(ppBox, h("p", { class: "bad" }, `Not saved: ${e.message}`));
     }
