@@ -35,6 +35,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -42,6 +43,8 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from authnet.testing import TestNetwork
@@ -53,6 +56,8 @@ from vault_api.client.commands import Io
 
 PASSPHRASE = "a bench passphrase that is long enough"
 PASS_ENV = "BENCH_VAULT_PASSPHRASE"
+# The `--passphrase` option that gives PASSPHRASE to `vault`.
+PASSPHRASE_ARGS = ("--passphrase", f"env:{PASS_ENV}")
 
 
 def log(text: str) -> None:
@@ -92,7 +97,23 @@ class Cli:
         return took, err
 
 
-async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Stack:
+    """A running vault stack with one account whose vault passphrase is set."""
+
+    cli: Cli
+    store: Path  # the phone key store the account logs in with
+
+    def login(self, *extra: str) -> list[str]:
+        """`vault login` on the phone (without the passphrase: add PASSPHRASE_ARGS)."""
+        return [*extra, "login", "--phone", str(self.store)]
+
+
+@contextlib.asynccontextmanager
+async def passphrase_stack(iterations: int | None = None) -> AsyncIterator[Stack]:
+    """The network, a hardener, `vault-api serve` (with the hardener; PBKDF2 at
+    `iterations`, else the server's default) and a phone enrolled, logged in
+    and with the vault passphrase PASSPHRASE set. Stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="bench-device-login-") as tmp:
         root = Path(tmp)
         old_config = os.environ.get("VAULT_CONFIG_DIR")
@@ -113,30 +134,14 @@ async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
                 data.mkdir(parents=True)
                 (data / "vault.toml").write_text(toml)
                 server = await start_server(data, net.root / "sps" / "vault", None)
-                url = server.url
                 try:
                     store = root / "phone.json"
                     phone = PhoneApp.create(store, label="bench phone")
                     await phone.enrol(net.addresses.passkey, net.ca_pem)
-                    cli = Cli(url, root / "state.json")
+                    cli = Cli(server.url, root / "state.json")
                     await cli.ok("login", "--phone", str(store), "--handle", "bench")
-                    await cli.ok("passphrase", "set", "--new", f"env:{PASS_ENV}")
-                    login = ["-q", "login", "--phone", str(store)]
-                    log(f"{n} logins with the passphrase")
-                    passphrase = [
-                        (await cli.ok(*login, "--passphrase", f"env:{PASS_ENV}"))[0]
-                        for _ in range(n)
-                    ]
-                    await cli.ok(
-                        "device", "register", "--bypass", "--passphrase", f"env:{PASS_ENV}"
-                    )
-                    log(f"{n} logins with the device bypass")
-                    bypass = []
-                    for _ in range(n):
-                        took, err = await cli.ok(*login)
-                        if "bypass not used" in err:
-                            raise RuntimeError(f"the bypass was not used: {err.strip()}")
-                        bypass.append(took)
+                    await cli.ok("passphrase", "set", "--new", PASSPHRASE_ARGS[1])
+                    yield Stack(cli, store)
                 finally:
                     server.stop()
         finally:
@@ -145,6 +150,21 @@ async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
                 os.environ.pop("VAULT_CONFIG_DIR", None)
             else:
                 os.environ["VAULT_CONFIG_DIR"] = old_config
+
+
+async def _figures(n: int, iterations: int | None) -> dict[str, Any]:
+    async with passphrase_stack(iterations) as stack:
+        cli, login = stack.cli, stack.login("-q")
+        log(f"{n} logins with the passphrase")
+        passphrase = [(await cli.ok(*login, *PASSPHRASE_ARGS))[0] for _ in range(n)]
+        await cli.ok("device", "register", "--bypass", *PASSPHRASE_ARGS)
+        log(f"{n} logins with the device bypass")
+        bypass = []
+        for _ in range(n):
+            took, err = await cli.ok(*login)
+            if "bypass not used" in err:
+                raise RuntimeError(f"the bypass was not used: {err.strip()}")
+            bypass.append(took)
     with_pass, with_bypass = summary(passphrase), summary(bypass)
     return {
         "benchmark": "device_login",

@@ -36,6 +36,7 @@ import socket
 import statistics
 import tempfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -142,7 +143,20 @@ async def _login_once(page: Any, phone: PhoneApp, *, passphrase: bool) -> dict[s
     raise TimeoutError(f"the page did not report {MEASURE}")
 
 
-async def _figures(repeat: int, iterations: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VaultPage:
+    """Headless Chromium on the vault page, logged in with the vault passphrase set."""
+
+    page: Any  # playwright.async_api.Page
+    phone: PhoneApp  # the phone that scans the login QR codes
+    browser: str  # "chromium <version> (headless)"
+
+
+@contextlib.asynccontextmanager
+async def passphrase_page(iterations: int) -> AsyncIterator[VaultPage]:
+    """The network, the vault with a hardener (PBKDF2 at `iterations`), and
+    headless Chromium on its page: an account registered with the phone and
+    its vault passphrase PASSPHRASE set. Closed on exit."""
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="page-login-") as tmp:
@@ -171,24 +185,30 @@ async def _figures(repeat: int, iterations: int) -> dict[str, Any]:
                     await page.get_by_role("button", name="Set passphrase").click()
                     await page.wait_for_selector("#passphrase-result .good", timeout=TIMEOUT_MS)
                     await page.keyboard.press("Escape")
-                    with_passphrase = [
-                        await _login_once(page, phone, passphrase=True) for _ in range(repeat)
-                    ]
-                    await page.get_by_role("button", name="Devices", exact=True).click()
-                    await page.get_by_role("button", name="Register this browser").click()
-                    await page.get_by_role("button", name="Turn the bypass on").click(
-                        timeout=TIMEOUT_MS
-                    )
-                    await page.wait_for_selector(
-                        "#device-result .good >> text=The bypass is on", timeout=TIMEOUT_MS
-                    )
-                    await page.keyboard.press("Escape")
-                    with_bypass = [
-                        await _login_once(page, phone, passphrase=False) for _ in range(repeat)
-                    ]
-                    version = browser.version
+                    yield VaultPage(page, phone, f"chromium {browser.version} (headless)")
                 finally:
                     await browser.close()
+
+
+async def login_once(v: VaultPage, *, passphrase: bool) -> dict[str, Any]:
+    """Log out, log in again with the phone (typing PASSPHRASE when `passphrase`),
+    and return the page's new `vault:login` measure."""
+    return await _login_once(v.page, v.phone, passphrase=passphrase)
+
+
+async def _figures(repeat: int, iterations: int) -> dict[str, Any]:
+    async with passphrase_page(iterations) as v:
+        page = v.page
+        with_passphrase = [await login_once(v, passphrase=True) for _ in range(repeat)]
+        await page.get_by_role("button", name="Devices", exact=True).click()
+        await page.get_by_role("button", name="Register this browser").click()
+        await page.get_by_role("button", name="Turn the bypass on").click(timeout=TIMEOUT_MS)
+        await page.wait_for_selector(
+            "#device-result .good >> text=The bypass is on", timeout=TIMEOUT_MS
+        )
+        await page.keyboard.press("Escape")
+        with_bypass = [await login_once(v, passphrase=False) for _ in range(repeat)]
+        version = v.browser
     methods = {m["method"] for m in with_passphrase}, {m["method"] for m in with_bypass}
     if methods != ({"passphrase"}, {"bypass"}):
         raise RuntimeError(f"the logins did not unlock as intended: {methods}")
@@ -202,7 +222,7 @@ async def _figures(repeat: int, iterations: int) -> dict[str, Any]:
         "passphrase_median_ms": round(statistics.median(p_ms), 1),
         "bypass_ms": [round(x, 1) for x in b_ms],
         "passphrase_ms": [round(x, 1) for x in p_ms],
-        "browser": f"chromium {version} (headless)",
+        "browser": version,
     }
 
 
