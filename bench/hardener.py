@@ -22,6 +22,15 @@ from /proc/<pid>/stat), i.e. what one core of server sustains;
 
     .venv/bin/python bench/hardener.py                  # ~40 s
     .venv/bin/python bench/hardener.py --seconds 3 --concurrency 32
+    .venv/bin/python bench/hardener.py --unlock         # + the unlock times (~1-2 min)
+    .venv/bin/python bench/hardener.py --only unlock --unlock-n 10 --unlock-browser-n 5
+
+With `--unlock` (or `--only unlock`; off by default because it starts whole
+stacks: a network with a hardener, `vault-api serve`, headless Chromium) an
+"unlock" object is added: the time a person waits for a hardened unlock (the
+phone PIN, the vault passphrase in the CLI and in the page) beside its slow
+hash alone (Argon2id, PBKDF2 in Python, PBKDF2 in WebCrypto); bench/unlock.py
+says exactly what each figure includes.
 
 Prints one JSON object on stdout, progress on stderr. The client shares the
 machine's cores with the server, so on a small machine the client can be the
@@ -55,6 +64,7 @@ from hardener.datadir import Policy  # noqa: E402
 from hardener.transcripts import hash_transcript  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+RATE_MODES = ["bare", "inprocess", "evaluate", "batch", "hash", "hash_batch"]
 BENCH_POLICY = Policy(
     max_failures=10**9,
     backoff_base_ms=0,
@@ -276,10 +286,28 @@ def main() -> None:
     ap.add_argument(
         "--only",
         action="append",
-        choices=["bare", "inprocess", "evaluate", "batch", "hash", "hash_batch"],
+        choices=[*RATE_MODES, "unlock"],
+        help="run only these parts (repeatable; default: every rate, not unlock)",
+    )
+    ap.add_argument(
+        "--unlock",
+        action="store_true",
+        help="add the unlock times (phone PIN, CLI and page passphrase; starts whole stacks)",
+    )
+    ap.add_argument("--unlock-n", type=int, default=10, help="phone and CLI unlocks (default 10)")
+    ap.add_argument("--unlock-browser-n", type=int, default=5, help="page unlocks (default 5)")
+    ap.add_argument(
+        "--unlock-iterations",
+        type=int,
+        default=600_000,
+        help="the vault passphrase's PBKDF2 count (default 600000, the vault's default)",
     )
     ns = ap.parse_args()
-    only = set(ns.only or ["bare", "inprocess", "evaluate", "batch", "hash", "hash_batch"])
+    if min(ns.unlock_n, ns.unlock_browser_n) < 1:
+        ap.error("--unlock-n and --unlock-browser-n must be at least 1")
+    only = set(ns.only or RATE_MODES)
+    if ns.unlock:
+        only.add("unlock")
     out: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "targets_per_core_s": {"poprf": 3000, "hash": 20000},
@@ -329,6 +357,10 @@ def main() -> None:
                 proc.wait(timeout=10)
                 if proc.stdout is not None:
                     proc.stdout.close()
+    if "unlock" in only:
+        from bench.unlock import unlock_figures
+
+        out["unlock"] = unlock_figures(ns.unlock_n, ns.unlock_browser_n, ns.unlock_iterations)
     print(json.dumps(out, indent=2))
 
 
