@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request, Response
@@ -52,6 +52,8 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Extra life of a pending login past its ticket's expiry (clock skew).
 PENDING_GRACE_MS = 30_000
+# As many gateways as authnet.js takes from a ticket (MAX_GATEWAYS there).
+MAX_GATEWAYS = 64
 
 
 def policy_defaults(settings: Settings) -> Defaults:
@@ -148,6 +150,20 @@ class SessionService:
         self._renew_ms = settings.renew_interval_seconds * 1000
         self._touch_ms = min(5000, self._idle_ms // 10)
         self._renewing: dict[bytes, asyncio.Lock] = {}
+        # The network's gateways: the credentials' one, then each one a ticket
+        # listed (a cluster's), for the page's Content-Security-Policy.
+        self._gateways: dict[str, None] = {sp.credentials.gateway_url: None}
+
+    def gateway_urls(self) -> list[str]:
+        """Every gateway the page may wait on: the SP credentials' gateway and
+        those the network's tickets listed since this process started."""
+        return list(self._gateways)
+
+    def _learn_gateways(self, urls: Sequence[str]) -> None:
+        for url in urls:
+            if len(self._gateways) >= MAX_GATEWAYS:
+                break
+            self._gateways.setdefault(url, None)
 
     # --- cookies and origins ----------------------------------------------------
 
@@ -191,6 +207,7 @@ class SessionService:
             )
         except authnet_errors.AuthnetError as e:
             raise _login_error(e) from None
+        self._learn_gateways([t.gateway_url, *t.gateway_urls])
         binding = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
         now = self.clock()
         await self.db.write(

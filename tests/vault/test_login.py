@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import hashlib
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from authnet.errors import TicketConsumed
+from authnet.testing import TestCluster
 from simulators.phone.app import PhoneApp
+from tests.cluster.stores import cluster_kwargs
 from tests.helpers import make_phone
-from tests.vault.conftest import VaultServer
+from tests.vault.conftest import VaultServer, serve_vault
 from tests.vault.driver import VaultClient, dec, enc
 from vault_api import crypto as vc
 from vault_api.db import make_engine
+from vault_api.routes.login import content_security_policy
 from vault_api.schema import sessions
 
 
@@ -274,3 +278,55 @@ async def test_an_unreachable_network_postpones_renewal_until_the_ticket_ends(
     r = await alice.call("GET", "/api/me", expect=401)  # 1261 s: the ticket is over
     assert r.json()["error"] == "session_ended"
     assert session_rows(vault) == []
+
+
+def _connect_sources(csp: str) -> list[str]:
+    directives = dict(d.split(" ", 1) for d in csp.split("; "))
+    return directives["connect-src"].split()
+
+
+async def test_the_page_may_connect_to_every_gateway_a_ticket_listed(
+    db_url: str, tmp_path: Path
+) -> None:
+    """On a cluster the page resumes its wait on another node's gateway
+    (docs/protocol.md 16.3): its Content-Security-Policy lets it, once the
+    vault has seen a ticket that lists them."""
+    async with (
+        cluster_kwargs("memory") as kwargs,
+        TestCluster(tmp_path / "net", **kwargs) as cluster,
+        serve_vault(cluster.nodes[0], db_url, tmp_path) as vault,
+        vault.client() as c,
+    ):
+        origins = [n.addresses.gateway_url.rstrip("/") for n in cluster.nodes]
+        sockets = ["ws" + o.removeprefix("http") for o in origins]
+        before = _connect_sources((await c.call("GET", "/")).headers["content-security-policy"])
+        assert origins[0] in before
+        assert origins[1] not in before
+        ticket = (await c.call("POST", "/api/login/ticket", expect=201)).json()
+        assert [u.rstrip("/") for u in ticket["gateway_urls"]] == origins
+        after = _connect_sources((await c.call("GET", "/")).headers["content-security-policy"])
+        assert set(origins + sockets) <= set(after)
+        assert after[0] == "'self'"
+
+
+def test_a_gateway_url_that_is_not_a_plain_origin_stays_out_of_the_policy() -> None:
+    csp = content_security_policy(
+        [
+            "http://127.0.0.1:7480",
+            "https://gw2.example:8443/path",
+            "https://evil.example; script-src *",
+            "javascript:alert(1)",
+            "https://[::1]:7480",
+        ]
+    )
+    assert _connect_sources(csp) == [
+        "'self'",
+        "http://127.0.0.1:7480",
+        "ws://127.0.0.1:7480",
+        "https://gw2.example:8443",
+        "wss://gw2.example:8443",
+        "https://[::1]:7480",
+        "wss://[::1]:7480",
+        "http://127.0.0.1:7481",
+    ]
+    assert "script-src *" not in csp

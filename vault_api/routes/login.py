@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,23 +44,47 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(gateway_url: str, page: bytes = b"", keyproxy_url: str = "") -> str:
+# An http(s) origin as a CSP source may hold only these (no space or ';' that
+# would end the source list): a gateway URL from elsewhere that does not match
+# is left out.
+_SAFE_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
+
+
+def _gateway_sources(gateway_urls: Sequence[str]) -> list[str]:
+    """Each gateway's http(s) origin and its websocket origin, once each."""
+    out: dict[str, None] = {}
+    for url in gateway_urls:
+        origin = _origin(url)
+        if not _SAFE_ORIGIN.fullmatch(origin):
+            continue
+        parts = urlsplit(origin)
+        out[origin] = None
+        out[f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"] = None
+    return list(out)
+
+
+def content_security_policy(
+    gateway_urls: Sequence[str], page: bytes = b"", keyproxy_url: str = ""
+) -> str:
     """Scripts only from this origin (authnet.js and hpke.js too: the vault
     serves its own copy, routes/client.py) and the page's import map by its
-    hash; connections only to it, the network's gateway and the local agent;
+    hash; connections only to it, the network's gateways and the local agent;
     no other inline script, no framing. The page decrypts secrets: no script
     from elsewhere may run. With a one-time key proxy configured, its origin
-    may be connected to as well (docs/devices.md 5, 7)."""
-    parts = urlsplit(gateway_url)
-    gateway = f"{parts.scheme}://{parts.netloc}"
-    socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    may be connected to as well (docs/devices.md 5, 7). `gateway_urls`: the
+    configured gateway, then every gateway a ticket listed (a cluster's, which
+    the page resumes its wait on, docs/protocol.md 16.3)."""
     return "; ".join(
         (
             "default-src 'none'",
             " ".join(("script-src 'self'", *import_map_sources(page))),
             " ".join(
                 (
-                    f"connect-src 'self' {gateway} {socket} {AGENT_URL}",
+                    "connect-src 'self'",
+                    *_gateway_sources(gateway_urls),
+                    AGENT_URL,
                     *([_origin(keyproxy_url)] if keyproxy_url else []),
                 )
             ),
@@ -82,7 +107,7 @@ async def page(vault: VaultDep) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": content_security_policy(
-                vault.sp.credentials.gateway_url, body, vault.settings.keyproxy_url
+                vault.sessions.gateway_urls(), body, vault.settings.keyproxy_url
             ),
             "Cache-Control": "no-cache",
         },
@@ -101,7 +126,7 @@ async def once_page(vault: VaultDep) -> HTMLResponse:
         body,
         headers={
             "Content-Security-Policy": content_security_policy(
-                vault.sp.credentials.gateway_url, body, vault.settings.keyproxy_url
+                vault.sessions.gateway_urls(), body, vault.settings.keyproxy_url
             ),
             "Cache-Control": "no-cache",
         },
