@@ -1,18 +1,24 @@
 """File bodies: a small interface, and its local-disk implementation.
 
 The API streams bodies through `write` and `read` in pieces, so the server
-never holds a whole file in memory (at most one WRITE_BYTES buffer per
-upload, a BUFFER_BYTES piece per download). The local store starts each blob's writeback every
-WRITEBACK_BYTES while the body still arrives (fdatasync in a worker thread),
-so the fsync that makes the blob durable before it is placed waits only for
-the tail, not the whole file. An object store (S3 and the like) can implement the same four
-methods: `write` must make a blob appear only once it is complete.
+never holds a whole file in memory (per upload: the received pieces of one
+WRITE_BYTES batch being written and of the next one arriving; per download,
+the BUFFER_BYTES piece being sent and the next one being read). A batch is
+written (one writev) in a worker thread while the event loop receives the
+next one, so receiving and writing overlap; a download reads its next piece
+while the last one is sent. The local store starts each blob's writeback
+every WRITEBACK_BYTES while the body still arrives (fdatasync in a worker
+thread), so the fsync that makes the blob durable before it is placed waits
+only for the tail, not the whole file. An object store (S3 and the like) can
+implement the same four methods: `write` must make a blob appear only once it
+is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
@@ -21,10 +27,11 @@ from typing import Final, Protocol
 
 import anyio
 
-BUFFER_BYTES: Final = 256 * 1024
+# A download is read in pieces of this size, the next one while this one is sent.
+BUFFER_BYTES: Final = 1024 * 1024
 # Received pieces go to the file (one writev) once this many bytes wait: fewer
 # trips to the worker thread, no copy into a buffer.
-WRITE_BYTES: Final = 256 * 1024
+WRITE_BYTES: Final = 1024 * 1024
 WRITEBACK_BYTES: Final = 8 * 1024 * 1024
 
 
@@ -70,6 +77,10 @@ class LocalBlobStore:
         tmp = self.root / "tmp" / f"{name}.{secrets.token_hex(8)}"
         total = unsynced = held = 0
         held_pieces: list[bytes] = []
+        # At most one batch is being written (and one fdatasync running) while
+        # the next batch arrives; each is awaited before the next starts, so
+        # the file's bytes stay in order and an error is this write's.
+        writing: asyncio.Future[None] | None = None
         syncing: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -81,14 +92,21 @@ class LocalBlobStore:
                     total += len(piece)
                     if held < WRITE_BYTES:
                         continue
-                    await anyio.to_thread.run_sync(_write_all, fd, held_pieces)
+                    if writing is not None:
+                        await writing
+                    writing = loop.run_in_executor(None, _write_all, fd, held_pieces)
                     unsynced += held
                     held_pieces, held = [], 0
                     if unsynced >= WRITEBACK_BYTES and (syncing is None or syncing.done()):
                         if syncing is not None:
                             await syncing  # its error, if any, is this write's
+                        await writing  # the writeback covers what was written
+                        writing = None
                         syncing = loop.run_in_executor(None, os.fdatasync, fd)
                         unsynced = 0
+                if writing is not None:
+                    await writing
+                    writing = None
                 await anyio.to_thread.run_sync(_write_all, fd, held_pieces)
                 if syncing is not None:
                     await syncing
@@ -96,9 +114,10 @@ class LocalBlobStore:
                 await anyio.to_thread.run_sync(os.fsync, fd)
             await anyio.to_thread.run_sync(self._place, tmp, final)
         except BaseException:
-            if syncing is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(syncing)
+            for pending in (writing, syncing):
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(pending)
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
@@ -110,9 +129,20 @@ class LocalBlobStore:
         os.replace(tmp, final)
 
     async def read(self, name: str) -> AsyncIterator[bytes]:
-        async with await anyio.open_file(self.path(name), "rb") as f:
-            while piece := await f.read(BUFFER_BYTES):
+        loop = asyncio.get_running_loop()
+        f = await anyio.to_thread.run_sync(_open_unbuffered, self.path(name))
+        ahead: asyncio.Future[bytes] | None = None
+        try:
+            ahead = loop.run_in_executor(None, f.read, BUFFER_BYTES)
+            while piece := await ahead:
+                ahead = loop.run_in_executor(None, f.read, BUFFER_BYTES)
                 yield piece
+            ahead = None
+        finally:
+            if ahead is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(ahead)
+            f.close()
 
     async def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -123,6 +153,10 @@ class LocalBlobStore:
             return (await anyio.Path(self.path(name)).stat()).st_size
         except FileNotFoundError:
             return None
+
+
+def _open_unbuffered(path: Path) -> io.FileIO:
+    return io.FileIO(path, "rb")
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:

@@ -4,12 +4,11 @@ the CLI's transfer pipeline holding a few chunks rather than the file."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
+import threading
 import tracemalloc
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -181,43 +180,57 @@ class _Source(io.RawIOBase):
         return out
 
 
-async def test_the_cli_pipeline_holds_a_few_chunks_not_the_file() -> None:
-    """64 MiB sealed and opened through the CLI's transfer code (worker threads
-    one chunk ahead) with traced allocations far below the file's size: the
-    memory bound is a few format-2 chunks, whatever the file's size."""
+def test_the_cli_pipeline_holds_a_few_chunks_not_the_file() -> None:
+    """64 MiB sealed and opened through the CLI's transfer code (sealing in a
+    worker thread AHEAD chunks before the one sent, opening as each box is
+    complete) with traced allocations far below the file's size: the memory
+    bound is a few format-2 chunks, whatever the file's size."""
     size = 64 * 1024 * 1024
     fk = vc.new_file_key()
     source, sink = _Source(size), _NullSink()
     sealer = vc.FileSealer(fk, FID, size, V2)
-
-    async def wire() -> AsyncIterator[bytes]:
-        # What the server sends back: the body in 64 KiB pieces.
-        async for part in transfers.sealed_body(sealer, source, name="big"):  # type: ignore[arg-type]
-            view = memoryview(part)
-            for i in range(0, len(part), 65536):
-                yield view[i : i + 65536]  # type: ignore[misc]
+    opener = transfers.BodyOpener(vc.FileDecryptor(fk, FID, V2), sink)  # type: ignore[arg-type]
 
     tracemalloc.start()
     try:
         start, _ = tracemalloc.get_traced_memory()
-        written = await transfers.open_body(vc.FileDecryptor(fk, FID, V2), wire(), sink)  # type: ignore[arg-type]
+        for part in transfers.sealed_pieces(sealer, source, name="big"):  # type: ignore[arg-type]
+            # What the server sends back: the body in 64 KiB pieces.
+            for i in range(0, len(part), 65536):
+                opener.feed(part[i : i + 65536])
+        written = opener.finish()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert written == sink.size == size
     assert sink.digest.digest() == source.digest.digest()
-    assert peak - start < 8 * V2.chunk_bytes, f"{peak - start} bytes held for a {size}-byte file"
+    assert peak - start < (transfers.AHEAD + 5) * V2.chunk_bytes, (
+        f"{peak - start} bytes held for a {size}-byte file"
+    )
 
 
-async def test_a_short_source_stops_the_upload_with_a_clear_error() -> None:
+def test_a_short_source_stops_the_upload_with_a_clear_error() -> None:
     from vault_api.client.errors import CliError
 
     sealer = vc.FileSealer(vc.new_file_key(), FID, 3 * V2.chunk_bytes, V2)
-    body = transfers.sealed_body(sealer, io.BytesIO(b"x" * V2.chunk_bytes), name="short.bin")
-
-    async def drain() -> None:
-        async for _ in body:
-            await asyncio.sleep(0)
-
+    body = transfers.sealed_pieces(sealer, io.BytesIO(b"x" * V2.chunk_bytes), name="short.bin")
     with pytest.raises(CliError, match=r"short\.bin got shorter"):
-        await drain()
+        for _ in body:
+            pass
+
+
+def test_a_stopped_transfer_ends_at_its_next_piece() -> None:
+    """A cancelled CLI transfer sets `stop`: the sealing thread and the
+    receiving side give up at their next chunk or piece."""
+    stop = threading.Event()
+    sealer = vc.FileSealer(vc.new_file_key(), FID, 8 * V2.chunk_bytes, V2)
+    body = transfers.sealed_pieces(sealer, _Source(8 * V2.chunk_bytes), name="f", stop=stop)  # type: ignore[arg-type]
+    next(body)
+    stop.set()
+    with pytest.raises(transfers.Stopped):
+        for _ in body:
+            pass
+    sink: Any = _NullSink()
+    opener = transfers.BodyOpener(vc.FileDecryptor(vc.new_file_key(), FID, V2), sink, stop=stop)
+    with pytest.raises(transfers.Stopped):
+        opener.feed(b"x")

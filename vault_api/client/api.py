@@ -12,11 +12,13 @@ messages carry no secrets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -35,6 +37,22 @@ def _no_jar() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+T = TypeVar("T")
+
+
+async def _in_thread(fn: Callable[[], T], stop: threading.Event) -> T:
+    """`fn()` in a worker thread; if the caller is cancelled, `stop` tells the
+    thread to give up at its next piece."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(task)
+    except BaseException:
+        stop.set()
+        with contextlib.suppress(BaseException):
+            await task  # the thread ends at its next piece; then the caller goes on
+        raise
+
+
 def _p(value: str) -> str:
     return quote(value, safe="")
 
@@ -50,9 +68,12 @@ class VaultApi:
         self.base_url = base_url.rstrip("/")
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
+        self._timeout = httpx.Timeout(timeout, connect=10.0)
+        self._body_http: httpx.Client | None = None
+        self._body_lock = threading.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=self._timeout,
             cookies=_no_jar(),
             headers={"User-Agent": USER_AGENT},
             transport=transport,
@@ -63,6 +84,9 @@ class VaultApi:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._body_http is not None:
+            self._body_http.close()
+            self._body_http = None
 
     async def __aenter__(self) -> VaultApi:
         return self
@@ -248,32 +272,81 @@ class VaultApi:
     async def create_file(self, sid: str, body: Mapping[str, Any]) -> Any:
         return await self.call("POST", f"/api/safes/{_p(sid)}/files", json=body)
 
-    async def upload_body(self, sid: str, fid: str, body: AsyncIterator[bytes]) -> Any:
-        return await self.call(
-            "PUT",
-            f"/api/safes/{_p(sid)}/files/{_p(fid)}/body",
-            content=body,
-            headers={"Content-Type": "application/octet-stream"},
-        )
+    async def upload_body(
+        self, sid: str, fid: str, body: Iterable[bytes], length: int, stop: threading.Event
+    ) -> Any:
+        """PUT the body (exactly `length` bytes) from a blocking iterator, in a
+        worker thread (`_body_client`); `stop` is set if the caller is
+        cancelled, and the iterator is to check it."""
+        path = f"/api/safes/{_p(sid)}/files/{_p(fid)}/body"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+
+        def put() -> httpx.Response:
+            try:
+                return self._body_client().put(
+                    path, content=body, headers=self._headers("PUT", headers)
+                )
+            except httpx.TimeoutException:
+                raise CliError(f"the vault at {self.base_url} did not answer in time") from None
+            except httpx.TransportError as e:
+                raise CliError(
+                    f"the upload to {self.base_url} broke off ({type(e).__name__}); "
+                    "nothing was kept"
+                ) from None
+
+        r = await _in_thread(put, stop)
+        self._keep_cookies(r)
+        if r.status_code >= 400:
+            raise api_error(r)
+        return r.json()
 
     async def file(self, sid: str, fid: str) -> Any:
         return await self.call("GET", f"/api/safes/{_p(sid)}/files/{_p(fid)}")
 
-    @asynccontextmanager
-    async def download_body(self, sid: str, fid: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """The encrypted body as it arrives (pieces of any size)."""
+    async def download_body(
+        self, sid: str, fid: str, consume: Callable[[bytes], None], stop: threading.Event
+    ) -> None:
+        """Hand the encrypted body to `consume` as it arrives (pieces of any
+        size), in a worker thread (`_body_client`); `stop` is set if the caller
+        is cancelled, and `consume` is to check it."""
         path = f"/api/safes/{_p(sid)}/files/{_p(fid)}/body"
-        try:
-            async with self._http.stream("GET", path, headers=self._headers("GET", None)) as r:
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise api_error(r)
-                yield r.aiter_raw()
-        except httpx.TransportError as e:
-            raise CliError(
-                f"the download from {self.base_url} broke off ({type(e).__name__}); "
-                "nothing was kept"
-            ) from None
+
+        def get() -> httpx.Response | None:
+            try:
+                with self._body_client().stream(
+                    "GET", path, headers=self._headers("GET", None)
+                ) as r:
+                    if r.status_code >= 400:
+                        r.read()
+                        return r
+                    for piece in r.iter_raw():
+                        consume(piece)
+                    return None
+            except httpx.TransportError as e:
+                raise CliError(
+                    f"the download from {self.base_url} broke off ({type(e).__name__}); "
+                    "nothing was kept"
+                ) from None
+
+        refused = await _in_thread(get, stop)
+        if refused is not None:
+            self._keep_cookies(refused)
+            raise api_error(refused)
+
+    def _body_client(self) -> httpx.Client:
+        """The blocking client that moves file bodies (in a worker thread; see
+        vault_api/client/transfers.py for why), made on first use with this
+        client's settings; the session's cookies and CSRF token go with each
+        request as `_headers` gives them."""
+        with self._body_lock:
+            if self._body_http is None:
+                self._body_http = httpx.Client(
+                    base_url=self.base_url,
+                    timeout=self._timeout,
+                    cookies=_no_jar(),
+                    headers={"User-Agent": USER_AGENT},
+                )
+            return self._body_http
 
     async def delete_file(self, sid: str, fid: str) -> None:
         await self.call("DELETE", f"/api/safes/{_p(sid)}/files/{_p(fid)}")

@@ -1,37 +1,38 @@
 """File bodies on the wire: encrypt while sending, decrypt while receiving.
 
-Each side keeps one step ahead in a worker thread (AES-GCM releases the GIL),
-so the event loop moves bytes over HTTP while the next chunk is read and
-sealed, or the last one is opened and written. Neither holds more than a few
-chunks of the file: the chunk in flight, the one being sealed or opened, and
-the received pieces of the next.
+Both directions run off the event loop, in a worker thread that moves the
+bytes over HTTP (httpx's blocking client, `VaultApi.upload_body` and
+`download_body`). An upload reads and seals the next chunks in a second
+thread, up to AHEAD chunks ahead of the one being sent (AES-GCM, file reads
+and socket calls release the GIL, so on two cores both run at once); a
+download opens and writes each chunk in the receiving thread as soon as its
+box is complete. Neither side holds more than a few chunks of the file.
+
+Measured (docs/vault.md 18): httpx's async client costs the CLI about twice
+the CPU per downloaded byte of its blocking one in a thread (the async path
+goes through the event loop for every 64 KiB piece), and a worker thread per
+chunk (`asyncio.to_thread`) costs more than one long-lived worker.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import Any, BinaryIO, TypeVar
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
 
 from vault_api import crypto as vc
 from vault_api.client.errors import CliError, Exit
 
-T = TypeVar("T")
 Progress = Callable[[int], None]
 
+# Chunks sealed ahead of the one being sent: enough to keep both threads busy,
+# few enough to bound the memory.
+AHEAD = 3
 
-def _ahead(fn: Callable[[], T]) -> asyncio.Future[T]:
-    return asyncio.ensure_future(asyncio.to_thread(fn))
 
-
-async def _settle(task: asyncio.Future[Any] | None) -> None:
-    """Let a step still running in its thread end before the caller goes on
-    (and closes the file it reads or writes); its error is the caller's own."""
-    if task is not None:
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(task)
+class Stopped(Exception):
+    """The transfer was abandoned (its caller was cancelled)."""
 
 
 def _read_exactly(source: BinaryIO, n: int, name: str) -> bytes:
@@ -49,82 +50,83 @@ def _read_exactly(source: BinaryIO, n: int, name: str) -> bytes:
     return b"".join(parts)
 
 
-async def sealed_body(
-    sealer: vc.FileSealer, source: BinaryIO, *, name: str, progress: Progress | None = None
-) -> AsyncIterator[bytes]:
-    """The body of the `sealer.size` bytes `source` holds, each chunk read and
-    sealed in a thread while the one before is sent (as its nonce, then its
-    ciphertext: no join)."""
+def sealed_pieces(
+    sealer: vc.FileSealer,
+    source: BinaryIO,
+    *,
+    name: str,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Iterator[bytes]:
+    """The body of the `sealer.size` bytes `source` holds, as a blocking
+    iterator for the sending thread: each chunk is read and sealed in a worker
+    thread up to AHEAD chunks before it is sent, and given as its nonce, then
+    its ciphertext (no join: httpx passes a bytes piece on as it is)."""
 
     def chunk(index: int) -> tuple[bytes, bytes]:
+        if stop is not None and stop.is_set():
+            raise Stopped()
         return sealer.seal(index, _read_exactly(source, sealer.plaintext_bytes(index), name))
 
-    task: asyncio.Future[tuple[bytes, bytes]] | None = _ahead(functools.partial(chunk, 0))
-    sent = 0
-    try:
-        for index in range(sealer.chunks):
-            assert task is not None
-            nonce, sealed = await task
-            task = None
-            if index + 1 < sealer.chunks:
-                task = _ahead(functools.partial(chunk, index + 1))
-            yield nonce
-            yield sealed
-            sent += len(sealed) - vc.TAG_BYTES
-            if progress:
-                progress(sent)
-    finally:
-        await _settle(task)
-
-
-async def open_body(
-    decryptor: vc.FileDecryptor,
-    body: AsyncIterable[bytes],
-    sink: BinaryIO,
-    *,
-    progress: Progress | None = None,
-) -> int:
-    """Write the plaintext of `body` to `sink` as each chunk verifies; the
-    received pieces of about a chunk box are opened and written in a thread
-    while the next ones arrive. Returns the bytes written; raises the
-    decryptor's error at the first chunk that does not open (or a short end)."""
-    batch_bytes = decryptor.fmt.box_bytes
-
-    def absorb(pieces: list[bytes]) -> int:
-        n = 0
-        for piece in pieces:
-            out = decryptor.feed(piece)
-            if out:
-                sink.write(out)
-                n += len(out)
-        return n
-
-    written = 0
-    task: asyncio.Future[int] | None = None
-    batch: list[bytes] = []
-    batched = 0
-    try:
-        async for piece in body:
-            batch.append(piece)
-            batched += len(piece)
-            if batched < batch_bytes:
-                continue
-            if task is not None:
-                written += await task
-                task = None
+    pending: list[Future[tuple[bytes, bytes]]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="vault-seal") as worker:
+        try:
+            queued = 0
+            sent = 0
+            for index in range(sealer.chunks):
+                while queued < sealer.chunks and queued <= index + AHEAD:
+                    pending.append(worker.submit(chunk, queued))
+                    queued += 1
+                nonce, sealed = pending.pop(0).result()
+                yield nonce
+                yield sealed
+                sent += len(sealed) - vc.TAG_BYTES
                 if progress:
-                    progress(written)
-            task = _ahead(functools.partial(absorb, batch))
-            batch, batched = [], 0
-        if task is not None:
-            written += await task
-            task = None
-        written += absorb(batch)
-        last = decryptor.finish()
-    finally:
-        await _settle(task)
-    sink.write(last)
-    written += len(last)
-    if progress:
-        progress(written)
-    return written
+                    progress(sent)
+        finally:
+            for task in pending:
+                task.cancel()
+
+
+class BodyOpener:
+    """The receiving side of a download, called in the receiving thread:
+    `feed` the body's pieces as they arrive (any size), `finish` at its end.
+    Each chunk is opened (`FileDecryptor`) and its plaintext written to `sink`
+    as soon as it verifies, in the same thread: the socket's buffer takes the
+    next bytes meanwhile, and a second thread only added GIL hand-overs (a
+    quarter more CPU, measured). The decryptor's error is raised at the first
+    chunk that does not open (from `feed` or `finish`), or at a short end
+    (`finish`)."""
+
+    def __init__(
+        self,
+        decryptor: vc.FileDecryptor,
+        sink: BinaryIO,
+        *,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._decryptor = decryptor
+        self._sink = sink
+        self._progress = progress
+        self._stop = stop
+        self.written = 0
+
+    def feed(self, piece: bytes) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Stopped()
+        out = self._decryptor.feed(piece)
+        if out:
+            self._sink.write(out)
+            self.written += len(out)
+            if self._progress:
+                self._progress(self.written)
+
+    def finish(self) -> int:
+        """Open the last chunk; the bytes written in all."""
+        last = self._decryptor.finish()
+        self._sink.write(last)
+        self.written += len(last)
+        if self._progress:
+            self._progress(self.written)
+        return self.written

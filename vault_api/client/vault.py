@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,9 +429,10 @@ class Vault:
         )
         # The server answers with the format it recorded (format 1 for a one-chunk file).
         sealer = vc.FileSealer(fk, fid, size, _format(meta))
-        body = tr.sealed_body(sealer, source, name=name, progress=progress)
+        stop = threading.Event()
+        body = tr.sealed_pieces(sealer, source, name=name, progress=progress, stop=stop)
         try:
-            await self.api.upload_body(safe.ref, enc(fid), body)
+            await self.api.upload_body(safe.ref, enc(fid), body, int(meta["body_size"]), stop)
         except BaseException:
             # The announced file is useless without its body: remove it.
             with contextlib.suppress(CliError):
@@ -465,8 +467,10 @@ class Vault:
                 generation=int(meta["generation"]),
             )
             decryptor = vc.FileDecryptor(fk, dec(fid), _format(meta))
-            async with self.api.download_body(safe.ref, fid) as body:
-                return await tr.open_body(decryptor, body, sink, progress=progress)
+            stop = threading.Event()
+            opener = tr.BodyOpener(decryptor, sink, progress=progress, stop=stop)
+            await self.api.download_body(safe.ref, fid, opener.feed, stop)
+            return opener.finish()
         except vc.VaultCryptoError as e:
             raise refused(e) from None
 
