@@ -72,6 +72,10 @@ async def _vault(net: TestNetwork, root: Path, iterations: int) -> AsyncIterator
         await asyncio.to_thread(migrations.upgrade, db_url)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
+        # Accepted connections inherit this (asyncio sets it only on sockets it
+        # makes): without it every request after the first on a kept-alive
+        # connection waited out a delayed ACK, ~40 ms (as tests/vault/conftest.py).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         port = sock.getsockname()[1]
         settings = Settings(
             data_dir=data,
