@@ -210,6 +210,20 @@ def _answer_hash(
     return _digest(b"authnet-answer-v1\x00", parts)
 
 
+def _request_digest(request_id: bytes) -> bytes | None:
+    """What a ticket keeps of the id of the request that consumed it."""
+    return hashlib.sha256(b"authnet-request\x00" + request_id).digest() if request_id else None
+
+
+def _issued(ticket: str, t: Ticket) -> IssuedTicket:
+    return IssuedTicket(
+        ticket=ticket,
+        ttl_s=(t.expires_ms - t.created_ms) // 1000,
+        expires_ms=t.expires_ms,
+        factors=t.proven,
+    )
+
+
 def _page_answer_hash(*, nonce: bytes, assertion: Assertion, client_key: bool) -> bytes:
     """The same for a page's own security-key login (everything the page sent
     but its wait secret, which the retry must present again): a retry on
@@ -469,11 +483,25 @@ class Network:
         )
 
     async def put_ticket(
-        self, sp: ServiceProvider, ticket: str, ttl_s: int, auth_types: str
+        self,
+        sp: ServiceProvider,
+        ticket: str,
+        ttl_s: int,
+        auth_types: str,
+        *,
+        request_id: bytes = b"",
     ) -> IssuedTicket:
+        """`request_id`: the client's id for this call, the same on its retries.
+        With one, the new ticket is derived from the old one and the id
+        (K_renew), so a retried PutTicket whose first reply was lost gets the
+        same new ticket instead of ticket_consumed; without one it is random."""
         requested = parse_factors(auth_types)
-        t = await self._authenticated(sp, ticket)
-        fresh = new_ticket()
+        digest = _request_digest(request_id)
+        t = await self._sp_ticket(sp, ticket)
+        if digest is not None and tk.consumed_by(t, digest):
+            return await self._renewed_again(sp, t, digest, requested, ttl_s)
+        t = await self._authenticated(sp, ticket, t)
+        fresh = new_ticket() if digest is None else self.identity.renewed_ticket(t.th, digest)
         made: list[Ticket] = []
 
         def step(cur: Ticket) -> Ticket:
@@ -483,6 +511,7 @@ class Network:
                 requested=requested,
                 ttl_s=ttl_s,
                 now_ms=self.clock(),
+                by=digest,
             )
             made[:] = [new]
             return old
@@ -491,12 +520,35 @@ class Network:
         new = made[0]
         await self.state.create_ticket(new, keep_until_ms=new.expires_ms + GRACE_MS)
         log.info("ticket renewed sp=%s tag=%s -> %s", sp.name, ticket_tag(t.th), ticket_tag(new.th))
-        return IssuedTicket(
-            ticket=fresh,
-            ttl_s=(new.expires_ms - new.created_ms) // 1000,
-            expires_ms=new.expires_ms,
-            factors=new.proven,
+        return _issued(fresh, new)
+
+    async def _renewed_again(
+        self, sp: ServiceProvider, old: Ticket, digest: bytes, requested: Factors, ttl_s: int
+    ) -> IssuedTicket:
+        """A retried PutTicket: `old` was consumed by this very request. Its new
+        ticket again; made now if the first try died before storing it."""
+        assert old.token_id is not None
+        await self.active_token(old.token_id)
+        fresh = self.identity.renewed_ticket(old.th, digest)
+        th = ticket_hash(fresh)
+        new = await self.state.get_ticket(th)
+        if new is None:
+            now = self.clock()
+            new = tk.successor(old, new_th=th, requested=requested, ttl_s=ttl_s, now_ms=now)
+            try:
+                await self.state.create_ticket(new, keep_until_ms=new.expires_ms + GRACE_MS)
+            except KeyError:  # a concurrent retry stored it first
+                stored = await self.state.get_ticket(th)
+                if stored is None:
+                    raise TicketNotFound() from None
+                new = stored
+        log.info(
+            "ticket renewed (retried) sp=%s tag=%s -> %s",
+            sp.name,
+            ticket_tag(old.th),
+            ticket_tag(th),
         )
+        return _issued(fresh, new)
 
     async def _authenticated(
         self, sp: ServiceProvider, ticket: str, t: Ticket | None = None
@@ -517,9 +569,7 @@ class Network:
         """`request_id`: the client's id for this call, the same on its retries;
         a retried GetPUID(finalize) whose first reply was lost gets the same
         answer instead of ticket_consumed."""
-        digest = None
-        if request_id:
-            digest = hashlib.sha256(b"authnet-request\x00" + request_id).digest()
+        digest = _request_digest(request_id)
         t = await self._sp_ticket(sp, ticket)
         if finalize and digest is not None and tk.consumed_by(t, digest):
             assert t.token_id is not None

@@ -308,15 +308,29 @@ def consumed_by(t: Ticket, request_digest: bytes) -> bool:
 
 
 def renew(
-    t: Ticket, *, new_th: bytes, requested: Factors, ttl_s: int, now_ms: int
+    t: Ticket,
+    *,
+    new_th: bytes,
+    requested: Factors,
+    ttl_s: int,
+    now_ms: int,
+    by: bytes | None = None,
 ) -> tuple[Ticket, Ticket]:
-    """PutTicket: the old ticket is consumed, a new authenticated one is issued
-    for the same login, with a fresh TTL. `requested` must be a subset of what
-    the login proved."""
-    old = consume(t, now_ms)
+    """PutTicket: the old ticket is consumed (`by`: the request's id digest, as
+    in `consume`), a new authenticated one is issued for the same login, with a
+    fresh TTL. `requested` must be a subset of what the login proved."""
+    old = consume(t, now_ms, by=by)
+    return old, successor(t, new_th=new_th, requested=requested, ttl_s=ttl_s, now_ms=now_ms)
+
+
+def successor(
+    t: Ticket, *, new_th: bytes, requested: Factors, ttl_s: int, now_ms: int
+) -> Ticket:
+    """The ticket PutTicket issues for `t`'s login (also for the retry of a
+    PutTicket that consumed `t` but did not store its successor)."""
     if not requested <= t.proven:
         raise FactorNotProven("PutTicket cannot ask for factors the login did not prove")
-    new = Ticket(
+    return Ticket(
         th=new_th,
         spid=t.spid,
         state=TicketState.AUTHENTICATED,
@@ -327,7 +341,6 @@ def renew(
         user_id=t.user_id,
         proven=t.proven,
     )
-    return old, new
 
 
 def needs_client_key(t: Ticket) -> bool:

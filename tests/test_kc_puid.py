@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from authnet.protocol import labels
 from authnet.protocol.encoding import b64u_decode, b64u_encode
+from authnet.protocol.ids import check_ticket
 from authnet.protocol.kc import FINGERPRINT_BYTES, KC_BYTES, derive_kc, kc_fingerprint
 from authnet.puid import DirectedIdentity
 
@@ -164,6 +165,19 @@ def test_puid_and_key_id_match_the_documented_formula(ident: DirectedIdentity) -
     assert ident.key_id(TOKEN_A, SPID_A) == documented(
         MASTER, b"authnet/v1 key id key", b"authnet/v1 key id", TOKEN_A, SPID_A
     )
+
+
+def test_a_renewed_ticket_matches_the_documented_formula(ident: DirectedIdentity) -> None:
+    old_th, digest = hashlib.sha256(b"old").digest(), hashlib.sha256(b"request").digest()
+    key = rfc5869(MASTER, labels.NETWORK_SALT, b"authnet/v1 renew key", 32)
+    data = b"authnet/v1 renewed ticket\x00" + old_th + digest
+    mac = hmac.new(key, data, hashlib.sha256).digest()
+    ticket = ident.renewed_ticket(old_th, digest)
+    assert ticket == "at1_" + b64u_encode(mac[:16])
+    assert check_ticket(ticket) == ticket
+    assert ident.renewed_ticket(old_th, bytes(32)) != ticket
+    with pytest.raises(ValueError, match="32 bytes"):
+        ident.renewed_ticket(old_th[:16], digest)
 
 
 @pytest.mark.parametrize("size", [0, 16, 31, 33, 64])

@@ -48,6 +48,8 @@ SEAL_INFO: Final = b"authnet/v1 sealed kc"
 NETWORK_SALT: Final = b"authnet/v1 network"
 PUID_KEY: Final = b"authnet/v1 puid key"
 KEY_ID_KEY: Final = b"authnet/v1 key id key"
+RENEW_KEY: Final = b"authnet/v1 renew key"
+RENEWED_TICKET: Final = b"authnet/v1 renewed ticket"
 PUID: Final = b"authnet/v1 puid"
 KEY_ID: Final = b"authnet/v1 key id"
 

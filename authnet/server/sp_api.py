@@ -52,7 +52,11 @@ class SpServicer(sp_pb2_grpc.ServiceProviderServicer):
         sp = await self._caller(context)
         return self._ticket(
             await self.network.put_ticket(
-                sp, request.ticket, request.ttl_seconds, request.auth_types
+                sp,
+                request.ticket,
+                request.ttl_seconds,
+                request.auth_types,
+                request_id=_request_id(context),
             )
         )
 

@@ -28,6 +28,7 @@ from authnet.sdk.sp_client import _credentials
 from authnet.testing import TestCluster, TestNetwork
 from authnet.v1 import sp_pb2, sp_pb2_grpc
 from tests.cluster.stores import cluster_kwargs
+from tests.helpers import login_with
 from tokens import handshake
 from tokens import login as flow
 from tokens.api import PassKeyApi
@@ -161,6 +162,71 @@ async def test_retried_answers_succeed_on_the_other_node(
             await stub.channel.close()
 
 
+class _StoreLosesNewTickets:
+    """A node's state store that fails every create_ticket (the node dies
+    between PutTicket's two writes); everything else goes through."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def create_ticket(self, *_: object, **__: object) -> None:
+        raise errors.StateUnavailable("the node went away before storing the new ticket")
+
+
+async def test_a_retried_put_ticket_gets_the_same_new_ticket_on_the_other_node(
+    cluster: TestCluster, tmp_path: Path
+) -> None:
+    """PutTicket's first reply is lost: the same request (same request id) on
+    the other node gets the same new ticket, which works; it is made there if
+    the first node died before storing it. Another request is refused."""
+    c = cluster
+    creds = await c.add_sp("hello", "Hello SP")
+    token, token_id = await _phone(c, tmp_path)
+    raw = [sp_pb2_stub(n, creds) for n in c.nodes]
+    async with (
+        AsyncSPClient(creds, address=c.sp_addresses) as sp,
+        PassKeyApi(c.passkey_addresses, ca_pem=c.ca_pem) as api,
+    ):
+        first_login = await login_with(sp, api, token, token_id)
+        rid = ((REQUEST_ID_KEY, "r" * 32),)
+        request = sp_pb2.PutTicketRequest(
+            ticket=first_login.ticket.ticket, ttl_seconds=300, auth_types="c"
+        )
+        first = await raw[0].PutTicket(request, metadata=rid, timeout=5)
+        again = await raw[1].PutTicket(request, metadata=rid, timeout=5)
+        assert again.ticket == first.ticket != first_login.ticket.ticket
+        assert again.expires_at_unix_ms == first.expires_at_unix_ms
+        with pytest.raises(errors.TicketConsumed):  # another request
+            await sp.put_ticket(first_login.ticket.ticket)
+        with pytest.raises(grpc.aio.AioRpcError) as no_id:  # no request id: not recognised
+            await raw[1].PutTicket(request, timeout=5)
+        assert no_id.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        who = await sp.get_puid(first.ticket)  # the renewed ticket is the same login's
+        record = await c.nodes[0].network.directory.get_token(token_id)
+        assert record is not None
+        assert who.puid == c.nodes[1].network.identity.puid(record.user_id, creds.spid)
+
+        # The first node consumes the old ticket and dies before storing the new one.
+        second_login = await login_with(sp, api, token, token_id)
+        request = sp_pb2.PutTicketRequest(ticket=second_login.ticket.ticket, ttl_seconds=300)
+        state = c.nodes[0].network.state
+        c.nodes[0].network.state = _StoreLosesNewTickets(state)  # type: ignore[assignment]
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as lost:
+                await raw[0].PutTicket(request, metadata=rid, timeout=5)
+            assert lost.value.code() is grpc.StatusCode.UNAVAILABLE
+        finally:
+            c.nodes[0].network.state = state
+        made = await raw[1].PutTicket(request, metadata=rid, timeout=5)
+        assert (await sp.get_puid(made.ticket)).puid == who.puid
+        assert (await raw[0].PutTicket(request, metadata=rid, timeout=5)).ticket == made.ticket
+    for stub in raw:
+        await stub.channel.close()
+
+
 def sp_pb2_stub(net: TestNetwork, creds: SpCredentials) -> _Stub:
     """A bare gRPC stub to one node, to send a request with a chosen request id."""
     channel = grpc.aio.secure_channel(net.addresses.sp, _credentials(creds))
@@ -171,3 +237,4 @@ class _Stub:
     def __init__(self, channel: grpc.aio.Channel, stub: sp_pb2_grpc.ServiceProviderStub) -> None:
         self.channel = channel
         self.GetPUID = stub.GetPUID
+        self.PutTicket = stub.PutTicket
