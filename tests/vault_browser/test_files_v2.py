@@ -55,3 +55,12 @@ async def test_format_2_in_the_page_matches_the_reference(crypto_page: Page) -> 
     assert t["otherFile"]["code"] == "file_chunk_invalid"
     assert t["asFormat1"]["code"] == "file_chunk_invalid"
     assert all(e["isVault"] for e in t.values())
+    p = got["pushed"]
+    assert p["in64k"] == p["inOddPieces"] == p["inOnePiece"] == p["plain"]
+    # Chunks 1 and 2 are both bad and both in flight: the first is named.
+    assert p["twoBad"]["code"] == "file_chunk_invalid"
+    assert "chunk 1" in p["twoBad"]["message"]
+    assert p["truncated"]["code"] == "file_truncated"
+    assert "truncated" in p["truncated"]["message"]
+    assert p["extended"]["code"] == "file_truncated"
+    assert "extended" in p["extended"]["message"]

@@ -77,5 +77,30 @@ async (V) => {
       for await (const _ of vc.decryptFile(fk, fileId, b, vc.V1)) { /* refused */ }
     }),
   };
+  // push()/end(): every chunk's decryption started as its box arrives, all in
+  // flight at once, awaited in order (what downloadFile does).
+  const pushAll = async (bytes, pieceSize) => {
+    const dec = new vc.FileDecryptor(fk, fileId, fmt);
+    const opening = [];
+    for (let at = 0; at < bytes.length; at += pieceSize) {
+      opening.push(...dec.push(bytes.subarray(at, at + pieceSize)));
+    }
+    opening.push(dec.end());
+    return vc.concat(...(await vc.inOrder(opening)));
+  };
+  const whole = vc.concat(...b);
+  const two = []; // a body whose last chunk is a full one
+  for await (const x of vc.encryptFile(fk, fileId, [fileBytes(2 * fmt.chunkBytes)], fmt)) two.push(x);
+  const flipped2 = b[2].slice();
+  flipped2[5] ^= 1;
+  out.pushed = {
+    plain: await sha256(data),
+    in64k: await sha256(await pushAll(whole, 65536)),
+    inOddPieces: await sha256(await pushAll(whole, fmt.boxBytes - 3)),
+    inOnePiece: await sha256(await pushAll(whole, whole.length)),
+    twoBad: await errorOf(() => pushAll(vc.concat(b[0], flipped, flipped2), 65536)),
+    truncated: await errorOf(() => pushAll(vc.concat(b[0], b[1]), whole.length)),
+    extended: await errorOf(() => pushAll(vc.concat(...two, b[2]), 65536)),
+  };
   return out;
 };

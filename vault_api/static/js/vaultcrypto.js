@@ -103,6 +103,7 @@ export {
   CHUNK_BYTES,
   FILE_KEY_BYTES,
   FileDecryptor,
+  inOrder,
   WRAPPED_KEY_BYTES,
   chunkAad,
   chunkCount,

@@ -248,13 +248,21 @@ export async function* encryptFile(fileKey, fileId, source, fmt = V1) {
  *     const dec = new FileDecryptor(fk, fileId);
  *     for await (const piece of body) out.push(await dec.feed(piece));
  *     out.push(await dec.finish());
+ *
+ * push(piece) and end() are the same without waiting: they take the bytes at
+ * once and return one promise per chunk the bytes complete, its decryption
+ * already started, so several chunks can be in flight while the next bytes
+ * arrive. Await the promises in order: the first that rejects names the first
+ * chunk that does not open. A box that lies whole inside a piece is opened
+ * from the piece itself (no copy); only boxes cut across pieces are gathered.
  */
 export class FileDecryptor {
   #key;
   #fileKey;
   #fileId;
   #fmt;
-  #box;
+  #buf = null; // a box being gathered across pieces
+  #view = null; // a whole box inside a piece, waiting to see whether more follows
   #fill = 0;
   #index = 0;
   #done = false;
@@ -263,10 +271,9 @@ export class FileDecryptor {
     this.#fileKey = fileKey;
     this.#fileId = checkId(fileId, "file id");
     this.#fmt = fmt;
-    this.#box = new Uint8Array(fmt.boxBytes);
   }
 
-  /** Chunks verified so far. */
+  /** Chunks whose decryption has started so far. */
   get chunks() {
     return this.#index;
   }
@@ -276,57 +283,75 @@ export class FileDecryptor {
     return this.#fmt;
   }
 
-  async #keyOf() {
-    if (!this.#key) this.#key = await aesKey(this.#fileKey, "file key", FILE_KEY_USAGES);
-    return this.#key;
+  #open(last) {
+    const box = this.#view ?? this.#buf.subarray(0, this.#fill);
+    this.#view = null;
+    this.#buf = null; // the promise owns it now: WebCrypto copies it only when called
+    this.#fill = 0;
+    const ctx = { fileId: this.#fileId, index: this.#index, last, fmt: this.#fmt };
+    this.#index += 1;
+    this.#key ??= aesKey(this.#fileKey, "file key", FILE_KEY_USAGES);
+    const plain = this.#key.then((key) => decryptChunk(key, box, ctx));
+    plain.catch(() => {}); // the caller sees it where it awaits this chunk
+    return plain;
   }
 
-  async feed(data) {
+  /** Take `data`; one promise of plaintext per chunk it completes (maybe none). */
+  push(data) {
     if (this.#done) {
       throw new FileTruncated(`file ${short(this.#fileId)} has bytes after its last chunk`);
     }
-    const key = await this.#keyOf();
     const src = asBytes(data);
     const boxBytes = this.#fmt.boxBytes;
     const out = [];
     let at = 0;
     while (at < src.length) {
       // A full chunk box followed by more bytes cannot be the last one.
-      if (this.#fill === boxBytes) {
-        const ctx = { fileId: this.#fileId, index: this.#index, last: false, fmt: this.#fmt };
-        out.push(await decryptChunk(key, this.#box, ctx));
-        this.#index += 1;
-        this.#fill = 0;
+      if (this.#fill === boxBytes) out.push(this.#open(false));
+      if (this.#fill === 0 && src.length - at >= boxBytes) {
+        this.#view = src.subarray(at, at + boxBytes);
+        this.#fill = boxBytes;
+        at += boxBytes;
+        continue;
       }
+      this.#buf ??= new Uint8Array(boxBytes);
       const n = Math.min(boxBytes - this.#fill, src.length - at);
-      this.#box.set(src.subarray(at, at + n), this.#fill);
+      this.#buf.set(src.subarray(at, at + n), this.#fill);
       this.#fill += n;
       at += n;
     }
-    if (out.length === 0) return new Uint8Array(0);
-    return out.length === 1 ? out[0] : concat(...out);
+    return out;
   }
 
-  async finish() {
-    if (this.#done) return new Uint8Array(0);
+  /** The body ended: the promise of the last chunk's plaintext (throws if the
+   * body ended inside a chunk). */
+  end() {
+    if (this.#done) return Promise.resolve(new Uint8Array(0));
     if (this.#fill < OVERHEAD) {
       throw new FileTruncated(
         `file ${short(this.#fileId)} ends inside chunk ${this.#index}: the body was truncated`,
       );
     }
-    const key = await this.#keyOf();
-    const plain = await decryptChunk(key, this.#box.subarray(0, this.#fill), {
-      fileId: this.#fileId,
-      index: this.#index,
-      last: true,
-      fmt: this.#fmt,
-    });
-    this.#box.fill(0);
-    this.#fill = 0;
-    this.#index += 1;
     this.#done = true;
-    return plain;
+    return this.#open(true);
   }
+
+  async feed(data) {
+    const out = await inOrder(this.push(data));
+    if (out.length === 0) return new Uint8Array(0);
+    return out.length === 1 ? out[0] : concat(...out);
+  }
+
+  async finish() {
+    return this.end();
+  }
+}
+
+/** The values of `promises`, awaited in order (the first rejection is thrown). */
+export async function inOrder(promises) {
+  const out = [];
+  for (const p of promises) out.push(await p);
+  return out;
 }
 
 /** The plaintext of an encrypted body (any source encryptFile takes), streamed;
