@@ -25,8 +25,8 @@ the CLI does it:
     disk in the same run (shutil.copyfile; a 256 KiB read/write loop; the loop
     with fsync, which the server's file store does) and against the client's
     encryption alone (formats 1 and 2). `--repeat N` measures N times, each
-    with its own copy, and `files_summary` gives the ranges and the ratio of
-    each run to its own copy. `--files-only` skips everything else.
+    with its own copy; each run's `to_copy` and `files_summary` give the
+    ratio of each run to its own copy. `--files-only` skips everything else.
   * `--browser`: the same file attached to an item in the page and downloaded
     again (Chromium, the page's own measures vault:file-upload and
     vault:file-download), each run with its copy.
@@ -361,6 +361,20 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": round(statistics.median(values), 3), "max": max(values)}
 
 
+def to_copy(run: dict[str, Any], copy: dict[str, float]) -> dict[str, float]:
+    """A run's speeds as fractions of its own plain copy (shutil.copyfile), and
+    of the copy with fsync where it was measured (the server fsyncs a body)."""
+    out = {
+        "upload": round(run["upload_MB_per_s"] / copy["copyfile_MB_per_s"], 3),
+        "download": round(run["download_MB_per_s"] / copy["copyfile_MB_per_s"], 3),
+    }
+    if "rw_loop_fsync_MB_per_s" in copy:
+        out["upload_to_fsynced_copy"] = round(
+            run["upload_MB_per_s"] / copy["rw_loop_fsync_MB_per_s"], 3
+        )
+    return out
+
+
 def files_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Ranges over the runs; each ratio is against the copy of the same run."""
     copy = [r["disk_copy_same_bytes"]["copyfile_MB_per_s"] for r in runs]
@@ -382,26 +396,29 @@ async def measure_files(
     src = work / "file.bin"
     write_random(src, size)
     out: dict[str, Any] = {"bytes": size}
-    cpu0 = server.cpu()
+    cpu0, mine0 = server.cpu(), time.process_time()
     t = time.perf_counter()
     with src.open("rb") as f:
         entry = await vault.upload(safe, f, size, name="file.bin")
     up_s = time.perf_counter() - t
-    up_cpu = server.cpu() - cpu0
+    up_cpu, up_mine = server.cpu() - cpu0, time.process_time() - mine0
     sink = work / "down.bin"
-    cpu0 = server.cpu()
+    cpu0, mine0 = server.cpu(), time.process_time()
     t = time.perf_counter()
     with sink.open("wb") as f:
         got = await vault.download(safe, entry, f)
     down_s = time.perf_counter() - t
-    down_cpu = server.cpu() - cpu0
+    down_cpu, down_mine = server.cpu() - cpu0, time.process_time() - mine0
     assert got == size
     out["upload_MB_per_s"] = round(size / MB / up_s, 1)
     out["download_MB_per_s"] = round(size / MB / down_s, 1)
     out["server_cpu_s"] = {"upload": round(up_cpu, 3), "download": round(down_cpu, 3)}
+    # This process: the CLI's client, and the authnet network idling beside it.
+    out["client_cpu_s"] = {"upload": round(up_mine, 3), "download": round(down_mine, 3)}
     sample = src.read_bytes()[: min(size, 64 * MB)]
     out["client_crypto_alone"] = [crypto_alone(sample, fmt) for fmt in (vc.V1, vc.V2)]
     out["disk_copy_same_bytes"] = disk_copies(src, work, size)
+    out["to_copy"] = to_copy(out, out["disk_copy_same_bytes"])
     sink.unlink()
     src.unlink()
     return out
@@ -543,16 +560,16 @@ async def browser_files(
                 same = got.stat().st_size == size and got.read_bytes() == src.read_bytes()
                 copy = disk_copies(src, work, size)["copyfile_MB_per_s"]
                 src.unlink()
-                runs.append(
-                    {
-                        "upload_MB_per_s": round(size / MB / (up_ms / 1000), 1),
-                        "upload_encrypt_ms": round(enc_ms, 1),
-                        "upload_put_ms": round(put_ms, 1),
-                        "download_MB_per_s": round(size / MB / (down_ms / 1000), 1),
-                        "downloaded_bytes_match": same,
-                        "disk_copy_same_bytes": {"copyfile_MB_per_s": copy},
-                    }
-                )
+                run = {
+                    "upload_MB_per_s": round(size / MB / (up_ms / 1000), 1),
+                    "upload_encrypt_ms": round(enc_ms, 1),
+                    "upload_put_ms": round(put_ms, 1),
+                    "download_MB_per_s": round(size / MB / (down_ms / 1000), 1),
+                    "downloaded_bytes_match": same,
+                    "disk_copy_same_bytes": {"copyfile_MB_per_s": copy},
+                }
+                run["to_copy"] = to_copy(run, run["disk_copy_same_bytes"])
+                runs.append(run)
             return {
                 "measured": True,
                 "bytes": size,

@@ -68,6 +68,16 @@ def test_open_safe_and_files(result: dict[str, Any]) -> None:
         "rw_loop_fsync_MB_per_s",
     }
     assert all(v > 0 for v in files["disk_copy_same_bytes"].values())
+    copy = files["disk_copy_same_bytes"]
+    ratios = files["to_copy"]
+    assert ratios["upload"] == round(files["upload_MB_per_s"] / copy["copyfile_MB_per_s"], 3)
+    assert ratios["download"] == round(files["download_MB_per_s"] / copy["copyfile_MB_per_s"], 3)
+    assert ratios["upload_to_fsynced_copy"] > 0
+    assert files["client_cpu_s"]["upload"] > 0
+    assert files["client_cpu_s"]["download"] > 0
+    summary = result["files_summary"]
+    assert summary["runs"] == 1
+    assert summary["upload_to_copy"]["median"] == ratios["upload"]
     crypto = files["client_crypto_alone"]
     assert [c["format"] for c in crypto] == [1, 2]
     assert all(c["encrypt_MB_per_s"] > 0 and c["decrypt_MB_per_s"] > 0 for c in crypto)
