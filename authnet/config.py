@@ -21,7 +21,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from authnet.directory.backends import PoolOptions
 
 DEFAULT_DATA_DIR = (
     Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "authnet"
@@ -52,6 +55,15 @@ class Config:
     # "" is the embedded SQLite database in the data directory; a cluster's nodes
     # share one PostgreSQL database (postgresql://user@host:port/db).
     database_url: str = ""
+    # PostgreSQL connections per node: database_pool_size kept (as many again
+    # on demand) plus database_hot_connections for the login path, so at most
+    # 2 * pool + hot per node; mind max_connections across all nodes. Seconds
+    # to connect, for one statement, and to wait for a free connection.
+    database_pool_size: int = 5
+    database_hot_connections: int = 4
+    database_connect_timeout_s: float = 3.0
+    database_command_timeout_s: float = 10.0
+    database_pool_timeout_s: float = 5.0
     # Where tickets, the mailbox, events and locks live: "" (or "memory") keeps
     # them in this process (one node only); a cluster's nodes share one Redis
     # (redis://host:port/db). Every key starts with state_prefix.
@@ -120,6 +132,32 @@ class Config:
             Path(self.hardener_credentials).expanduser()
             if self.hardener_credentials
             else self.data_dir / "hardener"
+        )
+
+    def __post_init__(self) -> None:
+        if self.database_pool_size < 1 or self.database_hot_connections < 0:
+            raise ConfigError(
+                "database_pool_size must be at least 1 and database_hot_connections at least 0"
+            )
+        timeouts = (
+            self.database_connect_timeout_s,
+            self.database_command_timeout_s,
+            self.database_pool_timeout_s,
+        )
+        if not all(t > 0 for t in timeouts):
+            raise ConfigError("the database_*_timeout_s settings must be positive")
+
+    @property
+    def pool_options(self) -> PoolOptions:
+        """How this node sizes its PostgreSQL pool (ignored on SQLite)."""
+        from authnet.directory.backends import PoolOptions
+
+        return PoolOptions(
+            pool_size=self.database_pool_size,
+            hot_connections=self.database_hot_connections,
+            connect_timeout_s=self.database_connect_timeout_s,
+            command_timeout_s=self.database_command_timeout_s,
+            pool_timeout_s=self.database_pool_timeout_s,
         )
 
     @property

@@ -151,7 +151,7 @@ class Node:
         cfg = self.config
         self.created = self.data_dir.ensure(network_name=cfg.network_name, hostnames=hostnames(cfg))
         migrations.upgrade(cfg.db_url)
-        directory = SqlDirectory.open(cfg.db_url)
+        directory = SqlDirectory.open(cfg.db_url, cfg.pool_options)
         try:
             state = self._state or open_state(cfg.state_url, prefix=cfg.state_prefix)
         except ValueError as e:

@@ -13,9 +13,11 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
@@ -25,8 +27,10 @@ from authnet.directory import TokenRecord
 from authnet.directory.backends import PoolOptions, migration_url, runtime_url
 from authnet.directory.sql import SqlDirectory
 from authnet.errors import DirectoryUnavailable, NetworkUnavailable
+from authnet.testing import TestNetwork
 from tests.directory.conftest import empty
 from tests.directory.proxy import TcpProxy
+from tests.pgdb import POSTGRES_DSN
 
 # Short timeouts, so a black-holed database fails these tests in seconds.
 LATER = itertools.count(10**13, 3_600_000)  # future times, an hour apart
@@ -213,3 +217,27 @@ async def test_more_concurrent_logins_than_hot_connections_all_get_answers(
         assert lists == [[token]] * 50  # (never touched here)
     finally:
         await d.close()
+
+
+async def test_a_node_sizes_its_pool_from_its_settings(postgres_url: str, tmp_path: Path) -> None:
+    """database_pool_size and database_hot_connections (docs/operations.md):
+    a node holds at most 2 * pool + hot connections, however many calls wait."""
+    empty(postgres_url)
+    name = make_url(postgres_url).database
+    async with TestNetwork(
+        tmp_path, database_url=postgres_url, database_pool_size=1, database_hot_connections=1
+    ) as net:
+        d = net.network.directory
+        token = await a_token(d)
+        lists = await asyncio.gather(*(d.list_tokens(token.user_id) for _ in range(50)))
+        got = await asyncio.gather(*(d.get_token(token.token_id) for _ in range(50)))
+        assert lists == [[token]] * 50
+        assert got == [token] * 50
+        with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = %s AND application_name = 'authnet'",
+                (name,),
+            ).fetchone()
+        assert row is not None
+        assert 1 <= row[0] <= 3
