@@ -58,7 +58,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/tokens.py
 	$(VENV)/bin/python bench/vault.py
 	$(VENV)/bin/python bench/waiters.py
-	$(VENV)/bin/python bench/hardener.py
+	$(VENV)/bin/python bench/hardener.py --unlock
 	$(VENV)/bin/python bench/sealing.py
 	$(VENV)/bin/python bench/proxy.py --login
 
