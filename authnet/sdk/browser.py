@@ -37,6 +37,20 @@ from authnet.sdk.sp_client import Ticket
 
 # Connections a wait opens after its first one broke, at most.
 RESUME_ATTEMPTS = 8
+# A gateway that accepted the connection but sent no event within this long is
+# passed over for the next, as authnet.js does (docs/protocol.md 16.3).
+FIRST_EVENT_TIMEOUT_S = 5.0
+# Gateway error codes meaning "this node cannot serve you now": the wait
+# resumes on another gateway instead of failing (the same list as authnet.js).
+RESUMABLE_CODES = frozenset(
+    {
+        "unavailable",
+        "overloaded",
+        "state_unavailable",
+        "state_record_unreadable",
+        "directory_unavailable",
+    }
+)
 
 
 def websocket_url(gateway_url: str) -> str:
@@ -74,6 +88,8 @@ class _Wait:
         self.reconnects = 0
         # The node id each gateway connection reported (in `waiting`).
         self.nodes: list[str] = []
+        # The current connection has not yet sent an event.
+        self._silent = False
 
     async def connect(self, first: int = 0) -> None:
         """Connect to a gateway, trying each in turn from `first`, and send
@@ -97,7 +113,7 @@ class _Wait:
                 await ws.close()
                 failure = str(e)
                 continue
-            self._ws, self.gateway = ws, i
+            self._ws, self.gateway, self._silent = ws, i, True
             return
         raise errors.NetworkUnavailable(f"cannot reach the gateway: {failure}")
 
@@ -128,18 +144,26 @@ class _Wait:
         raise errors.NetworkUnavailable("the gateway connection broke and no gateway answers")
 
     async def _next(self) -> dict[str, Any]:
+        """The next event. A broken connection, a gateway that says nothing
+        within FIRST_EVENT_TIMEOUT_S of connecting, and one that answers a
+        RESUMABLE_CODES error resume the wait on the next gateway."""
         while True:
             assert self._ws is not None
             try:
-                msg = await self._ws.receive()
-            except (aiohttp.ClientError, OSError, ConnectionResetError):
+                async with asyncio.timeout(FIRST_EVENT_TIMEOUT_S if self._silent else None):
+                    msg = await self._ws.receive()
+            except (aiohttp.ClientError, OSError, ConnectionResetError, TimeoutError):
                 msg = None
             if msg is None or msg.type is not aiohttp.WSMsgType.TEXT:
                 await self._resume()
                 continue
+            self._silent = False
             data = json.loads(msg.data)
             if not isinstance(data, dict):
                 raise errors.MalformedInput("gateway sent a non-object event")
+            if data.get("type") == "error" and data.get("code") in RESUMABLE_CODES:
+                await self._resume()
+                continue
             if data.get("type") == "waiting":
                 self.expires_at_unix_ms = int(data["expires_at"])
                 if isinstance(data.get("node"), str):
