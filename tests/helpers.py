@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,3 +174,20 @@ def serve_command(data_dir: Path, *extra: str) -> list[str]:
         *("--metrics-port", "0"),
         *extra,
     ]
+
+
+@contextmanager
+def mailbox_sizes(net: TestNetwork) -> Iterator[list[int]]:
+    """The sizes of the sealed keys the network puts in mailboxes."""
+    sizes: list[int] = []
+    real_put = net.network.state.put_mail
+
+    async def recording_put(th: bytes, sealed: bytes, *, keep_until_ms: int) -> None:
+        sizes.append(len(sealed))
+        await real_put(th, sealed, keep_until_ms=keep_until_ms)
+
+    net.network.state.put_mail = recording_put  # type: ignore[method-assign]
+    try:
+        yield sizes
+    finally:
+        net.network.state.put_mail = real_put  # type: ignore[method-assign]

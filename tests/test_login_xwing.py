@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import aiohttp
 import pytest
@@ -21,25 +19,8 @@ from authnet.sdk.browser import BrowserSession, websocket_url
 from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
-from tests.helpers import login, scanned
+from tests.helpers import login, mailbox_sizes, scanned
 from tokens import handshake
-
-
-@contextmanager
-def mailbox_sizes(net: TestNetwork) -> Iterator[list[int]]:
-    """The sizes of the sealed keys the network puts in mailboxes."""
-    sizes: list[int] = []
-    real_put = net.network.state.put_mail
-
-    async def recording_put(th: bytes, sealed: bytes, *, keep_until_ms: int) -> None:
-        sizes.append(len(sealed))
-        await real_put(th, sealed, keep_until_ms=keep_until_ms)
-
-    net.network.state.put_mail = recording_put  # type: ignore[method-assign]
-    try:
-        yield sizes
-    finally:
-        net.network.state.put_mail = real_put  # type: ignore[method-assign]
 
 
 async def test_phone_login_negotiates_xwing(

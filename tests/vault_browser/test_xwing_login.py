@@ -14,6 +14,7 @@ from authnet.protocol.suites import SealSuite
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
 from simulators.phone.camera import read_qr
+from tests.helpers import mailbox_sizes
 from tests.vault_browser import ui
 from tests.vault_browser.conftest import Browsers, VaultSite
 
@@ -30,22 +31,12 @@ async def test_the_vault_login_seals_kc_with_xwing(
     payload = parse_payload(text)
     assert payload.pq_key_hash is not None, text  # the page offered X-Wing
 
-    sizes: list[int] = []
-    real_put = net.network.state.put_mail
-
-    async def recording_put(th: bytes, sealed: bytes, *, keep_until_ms: int) -> None:
-        sizes.append(len(sealed))
-        await real_put(th, sealed, keep_until_ms=keep_until_ms)
-
-    net.network.state.put_mail = recording_put  # type: ignore[method-assign]
-    try:
+    with mailbox_sizes(net) as sizes:
         report = await alice_phone.scan(text, confirm=lambda _: True)
         assert report.accepted
         await expect(page.locator("html")).to_have_attribute(
             "data-state", "register", timeout=ui.TIMEOUT
         )
-    finally:
-        net.network.state.put_mail = real_put  # type: ignore[method-assign]
     # One seal, X-Wing's size (enc + Kc + tag), not X25519's.
     assert sizes == [SealSuite.XWING.enc_bytes + 48]
     await ui.register(page, "alice")
