@@ -1015,16 +1015,21 @@ class Network:
             or not 1 <= len(assertion.credential_id) <= 1023
         ):
             raise MalformedInput("credential_id must be 1 to 1023 bytes")
-        token = await self.directory.token_for_credential(assertion.credential_id)
-        if token is None:
-            raise TokenUnknown("this security key's credential is not enrolled with the network")
         answer = _page_answer_hash(nonce=nonce, assertion=assertion, client_key=client_key)
-        if t.kc_in_browser and tk.answered_by(t, token_id=token.token_id, answer_hash=answer):
+        # The digest covers the credential id and the signature: it names the token.
+        if (
+            t.kc_in_browser
+            and t.token_id is not None
+            and tk.answered_by(t, token_id=t.token_id, answer_hash=answer)
+        ):
             log.info("ticket authenticated in the browser (retried) tag=%s", ticket_tag(t.th))
             return
         sp = await self._still_waiting(t, origin)
         assert t.browser_key_hash is not None
         await self._take_challenge(nonce, PURPOSE_WEBAUTHN_LOGIN)
+        token = await self.directory.token_for_credential(assertion.credential_id)
+        if token is None:
+            raise TokenUnknown("this security key's credential is not enrolled with the network")
         if token.revoked_ms is not None:
             raise TokenRevoked()
         checked = self.relying_party.verify(
