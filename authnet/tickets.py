@@ -323,9 +323,7 @@ def renew(
     return old, successor(t, new_th=new_th, requested=requested, ttl_s=ttl_s, now_ms=now_ms)
 
 
-def successor(
-    t: Ticket, *, new_th: bytes, requested: Factors, ttl_s: int, now_ms: int
-) -> Ticket:
+def successor(t: Ticket, *, new_th: bytes, requested: Factors, ttl_s: int, now_ms: int) -> Ticket:
     """The ticket PutTicket issues for `t`'s login (also for the retry of a
     PutTicket that consumed `t` but did not store its successor)."""
     if not requested <= t.proven:
