@@ -212,6 +212,8 @@ def test_labels_registry_is_complete() -> None:
         "NETWORK_SALT": b"authnet/v1 network",
         "PUID_KEY": b"authnet/v1 puid key",
         "KEY_ID_KEY": b"authnet/v1 key id key",
+        "RENEW_KEY": b"authnet/v1 renew key",
+        "RENEWED_TICKET": b"authnet/v1 renewed ticket",
         "PUID": b"authnet/v1 puid",
         "KEY_ID": b"authnet/v1 key id",
         "PHONE_KEYSTORE": b"authnet/v1 phone keystore",
