@@ -24,6 +24,7 @@ from authnet.sdk.sp_client import AsyncSPClient
 from authnet.testing import TestNetwork
 from simulators.phone.app import PhoneApp
 from tests.browser.site import Site, events, open_site, outcome, scan_screen, wait_state
+from tests.helpers import mailbox_sizes
 from tests.vectorfiles import load
 from tokens import handshake
 
@@ -180,15 +181,7 @@ async def test_without_the_import_map_the_page_offers_x25519_only(page: Page) ->
 async def test_phone_qr_login_negotiates_xwing(
     pq_page: Page, site: Site, sp: AsyncSPClient, phone: PhoneApp, net: TestNetwork
 ) -> None:
-    sizes: list[int] = []
-    real_put = net.network.state.put_mail
-
-    async def recording_put(th: bytes, sealed: bytes, *, keep_until_ms: int) -> None:
-        sizes.append(len(sealed))
-        await real_put(th, sealed, keep_until_ms=keep_until_ms)
-
-    net.network.state.put_mail = recording_put  # type: ignore[method-assign]
-    try:
+    with mailbox_sizes(net) as sizes:
         await pq_page.evaluate("startLogin()")
         await wait_state(pq_page, "waiting")
         text = await scan_screen(pq_page)
@@ -197,8 +190,6 @@ async def test_phone_qr_login_negotiates_xwing(
         report = await phone.scan(text, confirm=lambda _: True)
         assert report.accepted
         got = await outcome(pq_page)
-    finally:
-        net.network.state.put_mail = real_put  # type: ignore[method-assign]
     assert sizes == [SealSuite.XWING.enc_bytes + 48]
     assert got["fingerprint"] == report.kc_fingerprint
     assert got["extractable"] is False

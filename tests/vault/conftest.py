@@ -100,6 +100,17 @@ async def hvault(
 ) -> AsyncIterator[VaultServer]:
     """The vault as the hardener's caller (passphrase and recovery enabled),
     with a small PBKDF2 count so tests do not wait on it."""
+    async with serve_hardened_vault(
+        net, db_url, tmp_path, hardener, passphrase_history_seconds=3600
+    ) as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serve_hardened_vault(
+    net: TestNetwork, db_url: str, tmp_path: Path, hardener: TestHardener, **extra: Any
+) -> AsyncIterator[VaultServer]:
+    """serve_vault as the hardener's `vault` caller, with FAST_ITERATIONS and `extra`."""
     hardener.caller_credentials("vault")
     async with serve_vault(
         net,
@@ -108,7 +119,7 @@ async def hvault(
         hardener_address=hardener.address,
         hardener_credentials=hardener.credentials_dir("vault"),
         passphrase_kdf_iterations=FAST_ITERATIONS,
-        passphrase_history_seconds=3600,
+        **extra,
     ) as server:
         yield server
 

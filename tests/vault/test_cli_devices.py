@@ -20,7 +20,7 @@ from keyproxy.testing import TestKeyProxy
 from simulators.phone.app import PhoneApp
 from tests.helpers import make_phone
 from tests.vault.clirunner import VaultCli
-from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
+from tests.vault.conftest import VaultServer, serve_hardened_vault
 from tests.vault.driver import VaultClient, dec, enc
 from tests.vault.hostproof import haystacks, scan
 from vault_api import grants
@@ -49,15 +49,8 @@ async def dvault(
     keyproxy: TestKeyProxy,
 ) -> AsyncIterator[VaultServer]:
     """The vault with a hardener (the passphrase) and a one-time key proxy."""
-    hardener.caller_credentials("vault")
-    async with serve_vault(
-        net,
-        db_url,
-        tmp_path,
-        hardener_address=hardener.address,
-        hardener_credentials=hardener.credentials_dir("vault"),
-        passphrase_kdf_iterations=FAST_ITERATIONS,
-        keyproxy_url=keyproxy.http_url,
+    async with serve_hardened_vault(
+        net, db_url, tmp_path, hardener, keyproxy_url=keyproxy.http_url
     ) as server:
         # The proxy's operator registers the vault as a grant issuer (docs/keyproxy.md).
         keyproxy.add_issuer("vault", grants.issuer_public_key(server.settings.data_dir))

@@ -19,7 +19,7 @@ from authnet.testing import TestNetwork
 from hardener.testing import TestHardener
 from keyproxy import grants as kg
 from simulators.phone.app import PhoneApp
-from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
+from tests.vault.conftest import VaultServer, serve_hardened_vault
 from tests.vault.driver import VaultClient, dec, enc
 from tests.vault.hostproof import haystacks, scan
 from vault_api import grants
@@ -420,15 +420,8 @@ async def pvault(
     net: TestNetwork, db_url: str, tmp_path: Path, hardener: TestHardener
 ) -> AsyncIterator[VaultServer]:
     """hvault with a one-time key proxy URL configured."""
-    hardener.caller_credentials("vault")
-    async with serve_vault(
-        net,
-        db_url,
-        tmp_path,
-        hardener_address=hardener.address,
-        hardener_credentials=hardener.credentials_dir("vault"),
-        passphrase_kdf_iterations=FAST_ITERATIONS,
-        keyproxy_url=KEYPROXY,
+    async with serve_hardened_vault(
+        net, db_url, tmp_path, hardener, keyproxy_url=KEYPROXY
     ) as server:
         yield server
 

@@ -18,7 +18,7 @@ from hardener.testing import TestHardener
 from simulators.phone.app import PhoneApp
 from tests.helpers import make_phone
 from tests.vault.clirunner import logged_in
-from tests.vault.conftest import FAST_ITERATIONS, VaultServer, serve_vault
+from tests.vault.conftest import VaultServer, serve_hardened_vault
 from tests.vault.driver import VaultClient, enc
 from tests.vault.test_devices import (
     PASSPHRASE,
@@ -52,15 +52,8 @@ async def rvault(
     net: TestNetwork, db_url: str, tmp_path: Path, hardener: TestHardener
 ) -> AsyncIterator[VaultServer]:
     """A vault whose operator requires a passphrase of every account."""
-    hardener.caller_credentials("vault")
-    async with serve_vault(
-        net,
-        db_url,
-        tmp_path,
-        hardener_address=hardener.address,
-        hardener_credentials=hardener.credentials_dir("vault"),
-        passphrase_kdf_iterations=FAST_ITERATIONS,
-        require_passphrase=True,
+    async with serve_hardened_vault(
+        net, db_url, tmp_path, hardener, require_passphrase=True
     ) as server:
         yield server
 
